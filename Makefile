@@ -1,0 +1,48 @@
+# The entry points people type. CI runs `.ci/run`, which runs `make check` and `make e2e`.
+.DEFAULT_GOAL := help
+.PHONY: help run test check e2e migrate release frontend frontend-deps node-version
+
+FRONTEND := frontend
+NPM := npm --prefix $(FRONTEND)
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: frontend ## Build the UI, migrate the local database and serve on http://127.0.0.1:8000
+	cargo xtask migrate --create
+	cargo run --package backend
+
+test: frontend-deps ## Rust and frontend unit and integration tests
+	cargo test --workspace
+	$(NPM) test
+
+check: frontend-deps ## Everything CI checks: format, lints, tests, type check, build
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo test --workspace
+	$(NPM) run typecheck
+	$(NPM) test
+	$(NPM) run build
+
+e2e: frontend ## Real-browser check in headless Chromium (needs Debian's chromium)
+	cargo build --package backend --package xtask
+	node $(FRONTEND)/e2e/e2e.mjs
+
+migrate: ## Bring the local database (DATABASE_URL, default data/secrets.db) to the latest schema
+	cargo xtask migrate --create
+
+release: ## Cut a release: make release VERSION=x.y.z
+	@echo "make release: \`cargo xtask release\` is not built yet (see the open release issue); nothing was changed" >&2
+	@exit 1
+
+frontend: frontend-deps ## Build the UI into frontend/dist
+	$(NPM) run build
+
+# Installs the locked frontend packages when they are missing or the lock changed.
+frontend-deps: node-version $(FRONTEND)/node_modules/.package-lock.json
+
+$(FRONTEND)/node_modules/.package-lock.json: $(FRONTEND)/package-lock.json
+	$(NPM) ci --no-audit --no-fund
+
+node-version:
+	@node -e 'const [major, minor] = process.versions.node.split(".").map(Number); if (major < 20 || (major === 20 && minor < 19)) { console.error("Node.js " + process.versions.node + " is too old: the frontend (Vite 8) needs Node.js 20.19 or newer"); process.exit(1); }'

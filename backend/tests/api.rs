@@ -1,0 +1,197 @@
+//! The secrets API over real HTTP against a real SQLite file.
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
+
+mod common;
+
+use common::Server;
+use rusqlite::Connection;
+use serde_json::json;
+
+#[test]
+fn health_reports_status_and_versions() {
+    let server = Server::start();
+    let reply = server.get("/health");
+    assert_eq!(reply.status, 200);
+    let health = reply.json();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    let expected = backend::schema::expected_version();
+    assert!(expected >= 4, "the repository has at least four migrations");
+    assert_eq!(health["schema_version"], expected);
+    assert_eq!(health["expected_schema_version"], expected);
+}
+
+#[test]
+fn store_list_reveal_delete_round_trip() {
+    let server = Server::start();
+    let created = server.post_json(
+        "/api/secrets",
+        &json!({"name": "db.password", "value": "hunter2"}),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.json()["name"], "db.password");
+    assert!(created.json()["expires_at"].is_null());
+    assert!(
+        !created.body.contains("hunter2"),
+        "creating must not echo the value"
+    );
+
+    let listed = server.get("/api/secrets");
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()["secrets"][0]["name"], "db.password");
+    assert!(
+        !listed.body.contains("hunter2"),
+        "listing must never show values: {}",
+        listed.body
+    );
+
+    let revealed = server.get("/api/secrets/db.password");
+    assert_eq!(revealed.status, 200);
+    assert_eq!(revealed.json()["value"], "hunter2");
+
+    assert_eq!(server.delete("/api/secrets/db.password").status, 204);
+    assert_eq!(server.get("/api/secrets/db.password").status, 404);
+    assert_eq!(server.delete("/api/secrets/db.password").status, 404);
+    assert_eq!(server.get("/api/secrets").json()["secrets"], json!([]));
+}
+
+#[test]
+fn duplicate_names_conflict_and_keep_the_first_value() {
+    let server = Server::start();
+    assert_eq!(
+        server
+            .post_json("/api/secrets", &json!({"name": "k", "value": "one"}))
+            .status,
+        201
+    );
+    let again = server.post_json("/api/secrets", &json!({"name": "k", "value": "two"}));
+    assert_eq!(again.status, 409);
+    assert!(
+        again.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("already exists")
+    );
+    assert!(!again.body.contains("two"));
+    assert_eq!(server.get("/api/secrets/k").json()["value"], "one");
+}
+
+#[test]
+fn expiry_is_stored_and_expired_secrets_vanish() {
+    let server = Server::start();
+    let created = server.post_json(
+        "/api/secrets",
+        &json!({"name": "temp", "value": "v", "ttl_seconds": 3600}),
+    );
+    assert_eq!(created.status, 201);
+    let meta = created.json();
+    assert!(meta["expires_at"].as_str().unwrap() > meta["created_at"].as_str().unwrap());
+
+    // Age the secret in the file itself rather than sleeping.
+    let conn = Connection::open(&server.db).unwrap();
+    conn.execute(
+        "UPDATE secrets SET created_at = '2000-01-01T00:00:00Z', expires_at = '2000-01-01T00:00:01Z' WHERE name = 'temp'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(server.get("/api/secrets/temp").status, 404);
+    assert_eq!(server.get("/api/secrets").json()["secrets"], json!([]));
+    let reused = server.post_json("/api/secrets", &json!({"name": "temp", "value": "new"}));
+    assert_eq!(
+        reused.status, 201,
+        "an expired name can be reused: {}",
+        reused.body
+    );
+    assert_eq!(server.get("/api/secrets/temp").json()["value"], "new");
+}
+
+#[test]
+fn reveals_are_logged_and_deletes_cascade_to_the_log() {
+    let server = Server::start();
+    server.post_json("/api/secrets", &json!({"name": "audited", "value": "v"}));
+    server.get("/api/secrets/audited");
+    server.get("/api/secrets/audited");
+    let conn = Connection::open(&server.db).unwrap();
+    let count = |conn: &Connection| -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM secret_access_log", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&conn), 2);
+    server.delete("/api/secrets/audited");
+    assert_eq!(count(&conn), 0);
+}
+
+#[test]
+fn bad_input_is_refused_with_a_message_and_no_echo() {
+    let server = Server::start();
+    let long_name = "n".repeat(129);
+    let cases = [
+        (json!({"name": "", "value": "v"}), 400, "`name`"),
+        (json!({"name": long_name, "value": "v"}), 400, "`name`"),
+        (json!({"name": "has space", "value": "v"}), 400, "`name`"),
+        (json!({"name": "k", "value": ""}), 400, "`value`"),
+        (
+            json!({"name": "k", "value": "x".repeat(64 * 1024 + 1)}),
+            400,
+            "limit",
+        ),
+        (
+            json!({"name": "k", "value": "v", "ttl_seconds": 0}),
+            400,
+            "ttl_seconds",
+        ),
+        (
+            json!({"name": "k", "value": "v", "ttl_seconds": 999_999_999_999u64}),
+            400,
+            "ttl_seconds",
+        ),
+        (
+            json!({"name": "k", "value": "v", "ttl_seconds": -5}),
+            400,
+            "JSON",
+        ),
+        (json!({"name": "k", "value": 12345}), 400, "JSON"),
+        (json!({"name": "k"}), 400, "JSON"),
+        (
+            json!({"name": "k", "value": "v", "extra": "field"}),
+            400,
+            "JSON",
+        ),
+    ];
+    for (body, status, mentions) in cases {
+        let reply = server.post_json("/api/secrets", &body);
+        assert_eq!(reply.status, status, "{body}: {}", reply.body);
+        let message = reply.json()["error"].as_str().unwrap().to_owned();
+        assert!(message.contains(mentions), "{body}: {message}");
+    }
+    let secret = "s3cr3t-do-not-echo";
+    let malformed = server.post_raw(
+        "/api/secrets",
+        "application/json",
+        format!("{{\"name\": \"k\", \"value\": \"{secret}\"").as_bytes(),
+    );
+    assert_eq!(malformed.status, 400);
+    assert!(!malformed.body.contains(secret), "{}", malformed.body);
+    let typed = server.post_raw(
+        "/api/secrets",
+        "application/json",
+        format!("{{\"name\": \"k\", \"value\": \"v\", \"ttl_seconds\": \"{secret}\"}}").as_bytes(),
+    );
+    assert_eq!(typed.status, 400);
+    assert!(!typed.body.contains(secret), "{}", typed.body);
+    let no_type = server.post_raw("/api/secrets", "text/plain", b"{}");
+    assert_eq!(no_type.status, 415);
+    let huge = format!(
+        "POST /api/secrets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        300 * 1024
+    );
+    assert_eq!(server.status_of_head(&huge), 413);
+    assert_eq!(server.get("/api/secrets/bad%20name").status, 400);
+    assert_eq!(server.get("/api/nope").status, 404);
+    assert_eq!(
+        server.get("/api/secrets").json()["secrets"],
+        json!([]),
+        "nothing was stored"
+    );
+}

@@ -1,0 +1,164 @@
+//! Test fixtures: real SQLite files in temp folders, the real router on a
+//! real loopback socket, a blocking HTTP client.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use backend::config::Config;
+use refinery_core::{Runner, Target, load_sql_migrations};
+use rusqlite::Connection;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub fn migrations_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations")
+}
+
+/// A database in `dir` migrated by refinery up to `version` (None: all).
+/// Production migrations go through `cargo xtask migrate`, tested in the xtask;
+/// here refinery's own runner only builds fixtures.
+pub fn migrated_db(dir: &Path, version: Option<i32>) -> PathBuf {
+    let path = dir.join("secrets.db");
+    let mut conn = Connection::open(&path).unwrap();
+    let migrations = load_sql_migrations(migrations_dir()).unwrap();
+    let target = version.map_or(Target::Latest, Target::Version);
+    Runner::new(&migrations)
+        .set_grouped(true)
+        .set_target(target)
+        .run(&mut conn)
+        .unwrap();
+    path
+}
+
+pub fn config(dir: &Path, database: PathBuf) -> Config {
+    Config {
+        maintenance_flag: backend::maintenance::default_flag_path(&database),
+        database,
+        addr: "127.0.0.1:0".into(),
+        frontend_dir: dir.join("no-ui"),
+    }
+}
+
+/// The real router serving on a loopback port from a background runtime.
+pub struct Server {
+    pub base: String,
+    pub dir: TempDir,
+    pub db: PathBuf,
+    pub flag: PathBuf,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = TempDir::new().unwrap();
+        let db = migrated_db(dir.path(), None);
+        Self::start_with(dir, db)
+    }
+
+    pub fn start_with(dir: TempDir, db: PathBuf) -> Server {
+        let config = config(dir.path(), db.clone());
+        let flag = config.maintenance_flag.clone();
+        let state = backend::app::prepare(config).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                backend::app::run(listener, state, std::future::pending())
+                    .await
+                    .unwrap();
+            });
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        Server {
+            base: format!("http://{addr}"),
+            dir,
+            db,
+            flag,
+            agent: agent(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        Reply::from(self.agent.get(format!("{}{path}", self.base)).call())
+    }
+
+    pub fn delete(&self, path: &str) -> Reply {
+        Reply::from(self.agent.delete(format!("{}{path}", self.base)).call())
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> Reply {
+        Reply::from(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .send_json(body),
+        )
+    }
+
+    /// Sends only the head of a request over raw TCP and returns the status
+    /// code: for a body the server must refuse from its declared length
+    /// alone (sending the body too would race the server's early close).
+    pub fn status_of_head(&self, head: &str) -> u16 {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut answer = [0u8; 12];
+        stream.read_exact(&mut answer).unwrap();
+        let status_line = String::from_utf8_lossy(&answer).into_owned();
+        status_line[9..12]
+            .parse()
+            .unwrap_or_else(|_| panic!("no status in {status_line:?}"))
+    }
+
+    pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
+        Reply::from(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("content-type", content_type)
+                .send(body),
+        )
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// An HTTP answer: status, Retry-After, body text.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: String,
+}
+
+impl Reply {
+    fn from(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut response = result.expect("HTTP request failed at the transport level");
+        Reply {
+            status: response.status().as_u16(),
+            retry_after: response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            body: response.body_mut().read_to_string().unwrap(),
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}

@@ -1,0 +1,186 @@
+//! The real `backend` binary as a process: what it refuses at start-up, and
+//! what it serves anyway.
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use common::{agent, migrated_db};
+use rusqlite::Connection;
+use tempfile::TempDir;
+
+fn backend(database_url: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backend"));
+    cmd.env_clear()
+        .env("DATABASE_URL", database_url)
+        .env("SECRETS_ADDR", "127.0.0.1:0")
+        .env("SECRETS_FRONTEND_DIR", dir.join("no-ui"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn url(path: &Path) -> String {
+    format!("sqlite:///{}", path.display())
+}
+
+/// Runs a start that must fail; returns its stderr.
+fn refused(mut cmd: Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the backend started but should have refused"
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// A started backend: the child, its base URL and everything it logged so far.
+struct Running {
+    child: Child,
+    base: String,
+    log: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn started(mut cmd: Command) -> Running {
+    let mut running = Running {
+        child: cmd.spawn().unwrap(),
+        base: String::new(),
+        log: String::new(),
+    };
+    let stderr = running.child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+        running.log.push_str(&line);
+        running.log.push('\n');
+        if let Some(at) = line.find("listening on http://") {
+            let rest = &line[at + "listening on ".len()..];
+            running.base = rest.split_whitespace().next().unwrap().to_owned();
+            return running;
+        }
+    }
+    panic!("the backend did not start:\n{}", running.log);
+}
+
+#[test]
+fn refuses_a_database_behind_its_build_and_names_the_command() {
+    let dir = TempDir::new().unwrap();
+    let db = migrated_db(dir.path(), Some(2));
+    let stderr = refused(backend(&url(&db), dir.path()));
+    assert!(stderr.contains("schema version 2"), "{stderr}");
+    assert!(stderr.contains("cargo xtask migrate"), "{stderr}");
+}
+
+#[test]
+fn refuses_a_missing_database_without_creating_it() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("missing.db");
+    let stderr = refused(backend(&url(&db), dir.path()));
+    assert!(
+        stderr.contains("does not exist") && stderr.contains("--create"),
+        "{stderr}"
+    );
+    assert!(!db.exists(), "the backend must never create the database");
+}
+
+#[test]
+fn refuses_a_malformed_url_naming_the_accepted_forms() {
+    let dir = TempDir::new().unwrap();
+    for bad in ["postgres://x/y", "sqlite://relative.db", "not a url"] {
+        let stderr = refused(backend(bad, dir.path()));
+        assert!(
+            stderr.contains("sqlite:////absolute/path"),
+            "{bad}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn refuses_a_file_that_is_not_sqlite() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("notes.db");
+    std::fs::write(
+        &db,
+        "these are not the pages you are looking for\n".repeat(200),
+    )
+    .unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let stderr = refused(backend(&url(&db), dir.path()));
+    assert!(stderr.contains("not a usable SQLite database"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the file must be left as it was"
+    );
+}
+
+#[test]
+fn serves_a_database_ahead_of_its_build_with_a_warning() {
+    let dir = TempDir::new().unwrap();
+    let db = migrated_db(dir.path(), None);
+    Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+             VALUES (999, 'from_a_newer_release', '2030-01-01T00:00:00Z', '1')",
+            [],
+        )
+        .unwrap();
+    let running = started(backend(&url(&db), dir.path()));
+    assert!(
+        running.log.contains("newer than this build"),
+        "{}",
+        running.log
+    );
+    let mut health = agent()
+        .get(format!("{}/health", running.base))
+        .call()
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = health.body_mut().read_json().unwrap();
+    assert_eq!(body["schema_version"], 999);
+}
+
+#[test]
+fn starts_in_maintenance_without_touching_the_database() {
+    let dir = TempDir::new().unwrap();
+    let db = migrated_db(dir.path(), None);
+    let flag = backend::maintenance::default_flag_path(&db);
+    std::fs::write(&flag, "").unwrap();
+    let running = started(backend(&url(&db), dir.path()));
+    let agent = agent();
+    let health = agent
+        .get(format!("{}/health", running.base))
+        .call()
+        .unwrap();
+    assert_eq!(health.status(), 503);
+    assert_eq!(health.headers()["retry-after"], "5");
+    std::fs::remove_file(&flag).unwrap();
+    let health = agent
+        .get(format!("{}/health", running.base))
+        .call()
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}

@@ -1,0 +1,2 @@
+/** The release version from package.json, injected by vite.config.ts. */
+declare const __APP_VERSION__: string;

@@ -1,0 +1,249 @@
+//! SQLite mechanics shared by every command that touches a database: opening
+//! with one set of pragmas, reading the migration history without trusting it,
+//! and applying migrations through refinery in one checked transaction.
+
+use std::{fmt, path::Path, time::Duration};
+
+use anyhow::{Context, bail};
+use refinery_core::{
+    Migrate, Migration, Runner,
+    error::Kind,
+    traits::sync::{Query, Transaction},
+};
+use rusqlite::{Connection, OpenFlags};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use crate::migration_files::MigrationFile;
+
+pub use backend::schema::HISTORY_TABLE;
+
+/// How long to wait for another connection's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens a database file for migration. Without `create`, a missing file is
+/// an error: a typo in DATABASE_URL must not silently start an empty database.
+pub fn open(path: &Path, create: bool) -> anyhow::Result<Connection> {
+    if path.is_dir() {
+        bail!(
+            "{} is a folder, not a database file: point DATABASE_URL at the .db file",
+            path.display()
+        );
+    }
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if !path.exists() {
+        if !create {
+            bail!(
+                "database file {} does not exist: check DATABASE_URL, or pass --create \
+                 for a first deploy",
+                path.display()
+            );
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the database folder {}", parent.display()))?;
+        }
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    // No SQLITE_OPEN_URI: a path is a path, whatever characters it holds.
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("opening database {}", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .with_context(|| {
+            format!(
+                "{} is not a usable SQLite database (wrong file, or corrupt): \
+                 check DATABASE_URL, or restore a backup",
+                path.display()
+            )
+        })?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        bail!(
+            "{}: could not switch to WAL journal mode (got `{mode}`)",
+            path.display()
+        );
+    }
+    Ok(conn)
+}
+
+/// Applies every pending migration in `files` in one transaction, with foreign
+/// key enforcement off around it (SQLite's table-rebuild procedure needs that,
+/// and the pragma is a no-op inside a transaction) and `foreign_key_check`
+/// run before the commit. Returns the migrations applied, in order.
+pub fn apply_pending(
+    conn: &mut Connection,
+    files: &[MigrationFile],
+) -> anyhow::Result<Vec<Migration>> {
+    let migrations = files
+        .iter()
+        .map(MigrationFile::to_refinery)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    conn.pragma_update(None, "foreign_keys", false)
+        .context("switching foreign key enforcement off for the migration")?;
+    let outcome = Runner::new(&migrations)
+        .set_grouped(true)
+        .run(&mut Migrator(conn));
+    conn.pragma_update(None, "foreign_keys", true)
+        .context("switching foreign key enforcement back on")?;
+    let report = outcome.map_err(|e| explain(e, files))?;
+    Ok(report.applied_migrations().clone())
+}
+
+/// Turns refinery's error into one that names the file and the fix.
+fn explain(error: refinery_core::Error, files: &[MigrationFile]) -> anyhow::Error {
+    let path_of = |m: &Migration| {
+        files
+            .iter()
+            .find(|f| f.version == m.version())
+            .map(|f| f.path.display().to_string())
+            .unwrap_or_else(|| format!("V{}__{}.sql", m.version(), m.name()))
+    };
+    match error.kind() {
+        Kind::DivergentVersion(applied, _) => anyhow::anyhow!(
+            "{}: this migration was already applied to the database, but the file has changed \
+             since (checksum differs). Restore the file as it was (e.g. `git checkout`) and put \
+             the change in a new migration",
+            path_of(applied)
+        ),
+        Kind::MissingVersion(m) if files.iter().any(|f| f.version == m.version()) => {
+            anyhow::anyhow!(
+                "{}: not applied, but the database already has a later migration; refinery applies \
+             only versions above the newest applied one. Renumber it above the latest version",
+                path_of(m)
+            )
+        }
+        Kind::MissingVersion(m) => anyhow::anyhow!(
+            "migration V{}__{} is recorded as applied in the database, but its file is missing \
+             from the migrations folder: restore it from git (or point --migrations at the right folder)",
+            m.version(),
+            m.name()
+        ),
+        _ => anyhow::Error::new(error)
+            .context("applying migrations (rolled back: nothing was changed)"),
+    }
+}
+
+/// The migration history as recorded, oldest first; an empty list when the
+/// history table does not exist yet.
+pub fn applied_history(conn: &Connection) -> Result<Vec<Migration>, MigrateError> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
+        [HISTORY_TABLE],
+        |row| row.get(0),
+    )?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    read_history(
+        conn,
+        &format!(
+            "SELECT version, name, applied_on, checksum FROM {HISTORY_TABLE} ORDER BY version"
+        ),
+    )
+}
+
+fn read_history(conn: &Connection, sql: &str) -> Result<Vec<Migration>, MigrateError> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    let mut history = Vec::new();
+    while let Some(row) = rows.next()? {
+        let version: i32 = row.get(0)?;
+        let name: String = row.get(1)?;
+        let applied_on: String = row.get(2)?;
+        let checksum: String = row.get(3)?;
+        let bad_row = |what: &str| {
+            MigrateError::History(format!(
+                "row for version {version} ({name}) has an invalid {what}; the table was edited \
+                 by hand: restore the database from a backup"
+            ))
+        };
+        let applied_on =
+            OffsetDateTime::parse(&applied_on, &Rfc3339).map_err(|_| bad_row("applied_on"))?;
+        let checksum = checksum.parse::<u64>().map_err(|_| bad_row("checksum"))?;
+        history.push(Migration::applied(version, name, applied_on, checksum));
+    }
+    Ok(history)
+}
+
+/// Violations of foreign keys in the whole database, one line each.
+pub fn foreign_key_violations(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let rows = stmt.query_map([], |row| {
+        let table: String = row.get(0)?;
+        let rowid: Option<i64> = row.get(1)?;
+        let parent: String = row.get(2)?;
+        Ok(format!(
+            "{table} row {} references a missing row in {parent}",
+            rowid.map_or_else(|| "?".to_owned(), |r| r.to_string())
+        ))
+    })?;
+    rows.collect()
+}
+
+/// The connection as refinery sees it: its transaction checks foreign keys
+/// before committing, and its history reads fail cleanly instead of panicking
+/// on a hand-edited row (refinery's own rusqlite driver unwraps them).
+struct Migrator<'a>(&'a mut Connection);
+
+#[derive(Debug)]
+pub enum MigrateError {
+    Sqlite(rusqlite::Error),
+    ForeignKeys(Vec<String>),
+    History(String),
+}
+
+impl fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MigrateError::Sqlite(e) => write!(f, "{e}"),
+            MigrateError::ForeignKeys(violations) => write!(
+                f,
+                "the migration leaves {} foreign key violation(s): {}; fix the migration so \
+                 every reference points at an existing row",
+                violations.len(),
+                violations.join("; ")
+            ),
+            MigrateError::History(problem) => {
+                write!(f, "migration history table {HISTORY_TABLE}: {problem}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MigrateError {}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        MigrateError::Sqlite(e)
+    }
+}
+
+impl Transaction for Migrator<'_> {
+    type Error = MigrateError;
+
+    fn execute<'a, T: Iterator<Item = &'a str>>(
+        &mut self,
+        queries: T,
+    ) -> Result<usize, Self::Error> {
+        let tx = self.0.transaction()?;
+        let mut count = 0;
+        for query in queries {
+            tx.execute_batch(query)?;
+            count += 1;
+        }
+        let violations = foreign_key_violations(&tx)?;
+        if !violations.is_empty() {
+            return Err(MigrateError::ForeignKeys(violations));
+        }
+        tx.commit()?;
+        Ok(count)
+    }
+}
+
+impl Query<Vec<Migration>> for Migrator<'_> {
+    fn query(&mut self, sql: &str) -> Result<Vec<Migration>, Self::Error> {
+        read_history(self.0, sql)
+    }
+}
+
+impl Migrate for Migrator<'_> {}
