@@ -1,6 +1,6 @@
 # The entry points people type. CI runs `.ci/run`, which runs `make check` and `make e2e`.
 .DEFAULT_GOAL := help
-.PHONY: help run test check e2e migrate release frontend frontend-deps node-version
+.PHONY: help run test check e2e migrate release bench frontend frontend-deps node-version
 
 FRONTEND := frontend
 NPM := npm --prefix $(FRONTEND)
@@ -16,8 +16,9 @@ test: frontend-deps ## Rust and frontend unit and integration tests
 	cargo test --workspace
 	$(NPM) test
 
-check: frontend-deps ## Everything CI checks: format, lints, tests, type check, build
+check: frontend-deps ## Everything CI checks: format, lints, tests, type check, build, version drift
 	cargo fmt --all --check
+	cargo xtask version
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
 	$(NPM) run typecheck
@@ -31,9 +32,12 @@ e2e: frontend ## Real-browser check in headless Chromium (needs Debian's chromiu
 migrate: ## Bring the local database (DATABASE_URL, default data/secrets.db) to the latest schema
 	cargo xtask migrate --create
 
-release: ## Cut a release: make release VERSION=x.y.z
-	@echo "make release: \`cargo xtask release\` is not built yet (see the open release issue); nothing was changed" >&2
-	@exit 1
+release: ## Cut a release: make release VERSION=x.y.z (or major, minor, patch, pre)
+	@if [ -z "$(VERSION)" ]; then echo "make release: say which version, e.g. make release VERSION=0.2.0 (or VERSION=patch)" >&2; exit 2; fi
+	cargo xtask release "$(VERSION)"
+
+bench: ## Speed benchmarks of the xtask (see README, "Benchmarks")
+	cargo xtask bench release
 
 frontend: frontend-deps ## Build the UI into frontend/dist
 	$(NPM) run build

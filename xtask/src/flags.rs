@@ -8,6 +8,10 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
 pub struct Cli {
+    /// Repository to work on [default: the one this xtask is part of]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -16,6 +20,39 @@ pub struct Cli {
 pub enum Command {
     /// Apply pending migrations to DATABASE_URL, all in one transaction.
     Migrate(MigrateArgs),
+    /// Print the repository's version and every place it is written; fail on drift.
+    Version,
+    /// Bump the version everywhere, commit and tag the release (nothing is pushed).
+    Release(ReleaseArgs),
+    /// Measure the xtask's speed targets.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time `version` and `release patch --dry-run`, cargo's start-up included.
+    Release {
+        /// Timed runs per command (after one warm-up run)
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The new SemVer version (0.2.0, 0.2.0-beta, v1.0.0-rc.1), or major, minor, patch or pre
+    #[arg(value_name = "VERSION")]
+    pub version: String,
+
+    /// Run the preflight, print every diff and git command, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,11 +4,21 @@
 //! in its own module with a `run`, shared mechanics in small modules named for
 //! what they are.
 
+mod bench;
+mod bump;
+mod changelog;
+mod config;
 mod flags;
+mod fsutil;
+mod git;
+mod json_span;
 mod migrate;
 mod migration_files;
 mod paths;
+mod release;
 mod sqlite;
+mod version;
+mod version_files;
 
 use std::process::ExitCode;
 
@@ -16,8 +26,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = flags::Cli::parse();
+    let repo = cli.repo.unwrap_or_else(paths::project_root);
     let result = match cli.command {
-        flags::Command::Migrate(args) => migrate::run(&args),
+        flags::Command::Migrate(args) => migrate::run(&repo, &args),
+        flags::Command::Version => version::run(&repo),
+        flags::Command::Release(args) => release::run(&repo, &args),
+        flags::Command::Bench(args) => bench::run(&repo, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,19 +11,19 @@
 //!     The URL comes from --database-url, else $DATABASE_URL, else the
 //!     service's default `sqlite:///data/secrets.db`.
 
-use std::time::Instant;
+use std::{path::Path, time::Instant};
 
 use anyhow::Context;
 use backend::dburl::DatabaseUrl;
 
 use crate::{flags::MigrateArgs, migration_files, paths, sqlite};
 
-pub fn run(args: &MigrateArgs) -> anyhow::Result<()> {
+pub fn run(repo: &Path, args: &MigrateArgs) -> anyhow::Result<()> {
     let url = database_url(args.database_url.as_deref())?;
     let dir = args
         .migrations
         .clone()
-        .unwrap_or_else(paths::migrations_dir);
+        .unwrap_or_else(|| paths::migrations_dir(repo));
     let files = migration_files::load(&dir)?;
     let db_path = url.sqlite_path();
     let mut conn = sqlite::open(db_path, args.create)?;

@@ -9,6 +9,6 @@ pub fn project_root() -> PathBuf {
 }
 
 /// `migrations/`: the single source of schema changes.
-pub fn migrations_dir() -> PathBuf {
-    project_root().join("migrations")
+pub fn migrations_dir(repo: &Path) -> PathBuf {
+    repo.join("migrations")
 }

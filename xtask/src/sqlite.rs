@@ -82,7 +82,7 @@ pub fn apply_pending(
         .context("switching foreign key enforcement off for the migration")?;
     let outcome = Runner::new(&migrations)
         .set_grouped(true)
-        .run(&mut Migrator(conn));
+        .run(&mut Migrator { conn, files });
     conn.pragma_update(None, "foreign_keys", true)
         .context("switching foreign key enforcement back on")?;
     let report = outcome.map_err(|e| explain(e, files))?;
@@ -183,11 +183,16 @@ pub fn foreign_key_violations(conn: &Connection) -> rusqlite::Result<Vec<String>
 /// The connection as refinery sees it: its transaction checks foreign keys
 /// before committing, and its history reads fail cleanly instead of panicking
 /// on a hand-edited row (refinery's own rusqlite driver unwraps them).
-struct Migrator<'a>(&'a mut Connection);
+struct Migrator<'a> {
+    conn: &'a mut Connection,
+    /// To name the file whose SQL failed: refinery passes it verbatim.
+    files: &'a [MigrationFile],
+}
 
 #[derive(Debug)]
 pub enum MigrateError {
     Sqlite(rusqlite::Error),
+    InMigration(String, rusqlite::Error),
     ForeignKeys(Vec<String>),
     History(String),
 }
@@ -196,6 +201,7 @@ impl fmt::Display for MigrateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MigrateError::Sqlite(e) => write!(f, "{e}"),
+            MigrateError::InMigration(file, e) => write!(f, "{file}: {e}"),
             MigrateError::ForeignKeys(violations) => write!(
                 f,
                 "the migration leaves {} foreign key violation(s): {}; fix the migration so \
@@ -225,10 +231,15 @@ impl Transaction for Migrator<'_> {
         &mut self,
         queries: T,
     ) -> Result<usize, Self::Error> {
-        let tx = self.0.transaction()?;
+        let tx = self.conn.transaction()?;
         let mut count = 0;
         for query in queries {
-            tx.execute_batch(query)?;
+            tx.execute_batch(query).map_err(|e| {
+                match self.files.iter().find(|f| f.sql == query) {
+                    Some(file) => MigrateError::InMigration(file.path.display().to_string(), e),
+                    None => MigrateError::Sqlite(e),
+                }
+            })?;
             count += 1;
         }
         let violations = foreign_key_violations(&tx)?;
@@ -242,7 +253,7 @@ impl Transaction for Migrator<'_> {
 
 impl Query<Vec<Migration>> for Migrator<'_> {
     fn query(&mut self, sql: &str) -> Result<Vec<Migration>, Self::Error> {
-        read_history(self.0, sql)
+        read_history(self.conn, sql)
     }
 }
 

@@ -1,0 +1,171 @@
+//! The xtask's settings: `[workspace.metadata.*]` in the root `Cargo.toml`,
+//! so what the tooling does is data next to the workspace, not code.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// `[workspace.metadata.release]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReleaseConfig {
+    /// Put before the version in tag names: `v` gives `v1.2.3`.
+    #[serde(default = "default_tag_prefix")]
+    pub tag_prefix: String,
+    /// Branches a release may be cut from; a trailing `*` matches any suffix.
+    #[serde(default = "default_branches")]
+    pub branches: Vec<String>,
+    /// A Keep a Changelog file, relative to the root; ignored when absent.
+    #[serde(default = "default_changelog")]
+    pub changelog: String,
+    /// Every place the version is written.
+    #[serde(default = "default_files")]
+    pub files: Vec<FileEntry>,
+}
+
+/// One place a version is written: a file and exactly one way to find it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    pub path: String,
+    /// A dotted key path into a TOML file; `name[key=value]` picks one table
+    /// of an array of tables (`package[name=backend].version` in Cargo.lock).
+    pub toml: Option<String>,
+    /// An RFC 6901 JSON pointer (`/packages//version` is `packages[""].version`).
+    pub json: Option<String>,
+    /// A regex whose one capture group is the version.
+    pub regex: Option<String>,
+    /// With `regex`: how many matches there must be (default 1).
+    pub count: Option<usize>,
+}
+
+fn default_tag_prefix() -> String {
+    "v".into()
+}
+
+fn default_branches() -> Vec<String> {
+    vec!["main".into()]
+}
+
+fn default_changelog() -> String {
+    "CHANGELOG.md".into()
+}
+
+/// The files of this repository's layout, used when the config declares none.
+fn default_files() -> Vec<FileEntry> {
+    let entry = |path: &str, toml: Option<&str>, json: Option<&str>| FileEntry {
+        path: path.into(),
+        toml: toml.map(Into::into),
+        json: json.map(Into::into),
+        regex: None,
+        count: None,
+    };
+    vec![
+        entry("backend/Cargo.toml", Some("package.version"), None),
+        entry("xtask/Cargo.toml", Some("package.version"), None),
+        entry("Cargo.lock", Some("package[name=backend].version"), None),
+        entry("Cargo.lock", Some("package[name=xtask].version"), None),
+        entry("frontend/package.json", None, Some("/version")),
+        entry("frontend/package-lock.json", None, Some("/version")),
+        entry(
+            "frontend/package-lock.json",
+            None,
+            Some("/packages//version"),
+        ),
+    ]
+}
+
+impl Default for ReleaseConfig {
+    fn default() -> Self {
+        ReleaseConfig {
+            tag_prefix: default_tag_prefix(),
+            branches: default_branches(),
+            changelog: default_changelog(),
+            files: default_files(),
+        }
+    }
+}
+
+impl ReleaseConfig {
+    pub fn branch_allowed(&self, branch: &str) -> bool {
+        self.branches
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => branch.starts_with(prefix),
+                None => branch == pattern,
+            })
+    }
+}
+
+/// Reads `[workspace.metadata.release]` from `<root>/Cargo.toml`; defaults when absent.
+pub fn release(root: &Path) -> anyhow::Result<ReleaseConfig> {
+    let Some(table) = metadata_table(root, "release")? else {
+        return Ok(ReleaseConfig::default());
+    };
+    let config: ReleaseConfig = toml_edit::de::from_str(&table).with_context(|| {
+        format!(
+            "{}: [workspace.metadata.release] is not valid — see README.md (\"Releases\") for its keys",
+            root.join("Cargo.toml").display()
+        )
+    })?;
+    if config.files.is_empty() {
+        bail!(
+            "{}: [workspace.metadata.release] declares no files",
+            root.join("Cargo.toml").display()
+        );
+    }
+    Ok(config)
+}
+
+/// `[workspace.metadata.<name>]` as TOML text, or None when it is absent.
+fn metadata_table(root: &Path, name: &str) -> anyhow::Result<Option<String>> {
+    let path = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {}: run from inside the repository (or pass --repo DIR)",
+            path.display()
+        )
+    })?;
+    let doc: toml_edit::DocumentMut = text.parse().with_context(|| {
+        format!(
+            "{} is not valid TOML: fix the syntax error above",
+            path.display()
+        )
+    })?;
+    let Some(item) = doc
+        .get("workspace")
+        .and_then(|w| w.get("metadata"))
+        .and_then(|m| m.get(name))
+    else {
+        return Ok(None);
+    };
+    let table = match item {
+        toml_edit::Item::Table(table) => table.clone(),
+        toml_edit::Item::Value(toml_edit::Value::InlineTable(inline)) => {
+            inline.clone().into_table()
+        }
+        _ => bail!(
+            "{}: [workspace.metadata.{name}] must be a table",
+            path.display()
+        ),
+    };
+    Ok(Some(toml_edit::DocumentMut::from(table).to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branch_patterns() {
+        let config = ReleaseConfig {
+            branches: vec!["main".into(), "release/*".into()],
+            ..ReleaseConfig::default()
+        };
+        assert!(config.branch_allowed("main"));
+        assert!(config.branch_allowed("release/1.x"));
+        assert!(!config.branch_allowed("mainline"));
+        assert!(!config.branch_allowed("feature/x"));
+    }
+}

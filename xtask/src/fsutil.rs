@@ -1,0 +1,54 @@
+//! Writing files so that a reader (or a crash) sees the old contents or the
+//! new ones, never a mix.
+
+use std::{
+    fs::{self, File},
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+
+/// The temp file a write goes through: `.<name>.xtask-tmp` beside the target.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.xtask-tmp"))
+}
+
+/// Writes `contents` to a temp file beside `path`, fsyncs it, keeps the old
+/// file's permissions, renames it over `path` and fsyncs the folder.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let temp = temp_path(path);
+    let result = write_then_rename(path, &temp, contents);
+    if result.is_err() && temp.is_file() {
+        let _ = fs::remove_file(&temp);
+    }
+    result.with_context(|| format!("writing {} (through {})", path.display(), temp.display()))
+}
+
+fn write_then_rename(path: &Path, temp: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let mut file = File::create(temp)?;
+    file.write_all(contents)?;
+    if let Ok(meta) = fs::metadata(path) {
+        file.set_permissions(meta.permissions())?;
+    }
+    file.sync_all()?;
+    drop(file);
+    fs::rename(temp, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Makes a rename in `dir` durable.
+pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing folder {}", dir.display()))
+}
