@@ -16,9 +16,10 @@ test: frontend-deps ## Rust and frontend unit and integration tests
 	cargo test --workspace
 	$(NPM) test
 
-check: frontend-deps ## Everything CI checks: format, lints, tests, type check, build, version drift
+check: frontend-deps ## Everything CI checks: format, version drift, migrations, lints, tests, UI type check, tests, build
 	cargo fmt --all --check
 	cargo xtask version
+	cargo xtask migrations check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
 	$(NPM) run typecheck
@@ -38,6 +39,7 @@ release: ## Cut a release: make release VERSION=x.y.z (or major, minor, patch, p
 
 bench: ## Speed benchmarks of the xtask (see README, "Benchmarks")
 	cargo xtask bench release
+	cargo xtask bench migrations
 
 frontend: frontend-deps ## Build the UI into frontend/dist
 	$(NPM) run build

@@ -24,8 +24,47 @@ pub enum Command {
     Version,
     /// Bump the version everywhere, commit and tag the release (nothing is pushed).
     Release(ReleaseArgs),
+    /// Test the migration history (check) or create the next migration (new).
+    Migrations(MigrationsArgs),
     /// Measure the xtask's speed targets.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrationsArgs {
+    #[command(subcommand)]
+    pub command: MigrationsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrationsCommand {
+    /// Files, fresh database, schema snapshot, shipped files, upgrade path, zero-downtime lint.
+    Check(MigrationsCheckArgs),
+    /// Print the zero-downtime lint's rules as a Markdown table.
+    Rules,
+    /// Create the next V{n}__{name}.sql.
+    New {
+        /// snake_case name, e.g. add_secret_owner
+        name: String,
+        /// Folder of `V{n}__{name}.sql` migrations [default: <repo>/migrations]
+        #[arg(long, value_name = "DIR")]
+        migrations: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MigrationsCheckArgs {
+    /// Folder of `V{n}__{name}.sql` migrations [default: <repo>/migrations]
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
+
+    /// Rewrite schema.sql from the migrations before checking
+    #[arg(long)]
+    pub bless: bool,
+
+    /// Print a machine-readable report (JSON) instead of the table
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -40,6 +79,15 @@ pub enum BenchCommand {
     Release {
         /// Timed runs per command (after one warm-up run)
         #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// Time every check of `migrations check` on a synthetic history, and the whole command.
+    Migrations {
+        /// Migrations in the synthetic history
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+        /// Timed runs of the 100-migration fresh check and of the whole command
+        #[arg(long, default_value_t = 10)]
         runs: usize,
     },
 }

@@ -19,6 +19,12 @@ impl Git {
 
     /// Runs git; on failure the error carries the command and git's own message.
     fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+        let stdout = self.run_bytes(args)?;
+        Ok(String::from_utf8_lossy(&stdout).trim_end().to_owned())
+    }
+
+    /// Runs git and returns its raw standard output (file contents too).
+    fn run_bytes(&self, args: &[&str]) -> anyhow::Result<Vec<u8>> {
         let output = cmd!(self.sh, "git {args...}")
             .quiet()
             .ignore_status()
@@ -32,9 +38,7 @@ impl Git {
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        Ok(String::from_utf8_lossy(&output.stdout)
-            .trim_end()
-            .to_owned())
+        Ok(output.stdout)
     }
 
     /// Runs git and reports only whether it succeeded.
@@ -93,6 +97,23 @@ impl Git {
             (Some(only), None) => Some(only.to_owned()),
             _ => None,
         }
+    }
+
+    /// Tags whose names start with `prefix`.
+    pub fn tags(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let listing = self.run(&["tag", "--list", &format!("{prefix}*")])?;
+        Ok(listing.lines().map(str::to_owned).collect())
+    }
+
+    /// File names in the current folder as it was at `rev` (empty if it did not exist).
+    pub fn files_at(&self, rev: &str) -> anyhow::Result<Vec<String>> {
+        let listing = self.run(&["ls-tree", "--name-only", rev, "--", "."])?;
+        Ok(listing.lines().map(str::to_owned).collect())
+    }
+
+    /// The bytes of `name` (in the current folder) as it was at `rev`.
+    pub fn show_file(&self, rev: &str, name: &str) -> anyhow::Result<Vec<u8>> {
+        self.run_bytes(&["show", &format!("{rev}:./{name}")])
     }
 
     pub fn add(&self, paths: &[&str]) -> anyhow::Result<()> {

@@ -14,11 +14,16 @@ mod git;
 mod json_span;
 mod migrate;
 mod migration_files;
+mod migrations;
 mod paths;
 mod release;
+mod sample_rows;
+mod schema_dump;
+mod sql_text;
 mod sqlite;
 mod version;
 mod version_files;
+mod zero_downtime;
 
 use std::process::ExitCode;
 
@@ -31,6 +36,7 @@ fn main() -> ExitCode {
         flags::Command::Migrate(args) => migrate::run(&repo, &args),
         flags::Command::Version => version::run(&repo),
         flags::Command::Release(args) => release::run(&repo, &args),
+        flags::Command::Migrations(args) => migrations::run(&repo, &args),
         flags::Command::Bench(args) => bench::run(&repo, &args),
     };
     match result {

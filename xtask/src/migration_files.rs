@@ -13,8 +13,22 @@ use std::{
 use anyhow::{Context, bail};
 use refinery_core::Migration;
 
-/// Files a migrations folder may hold besides migrations.
-const NOT_MIGRATIONS: &[&str] = &["schema.sql", "README.md"];
+/// What a migrations folder may hold besides migrations: the schema
+/// snapshot, a README, and fixture rows for the upgrade check.
+const NOT_MIGRATIONS: &[&str] = &["schema.sql", "README.md", "fixtures"];
+
+/// Statements that must not appear in a migration: refinery runs each file
+/// inside a transaction, where these fail or (PRAGMA) silently do nothing.
+const FORBIDDEN: &[&str] = &[
+    "BEGIN",
+    "COMMIT",
+    "END",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "RELEASE",
+    "PRAGMA",
+    "VACUUM",
+];
 
 /// One `V{n}__{name}.sql` file.
 #[derive(Debug, Clone)]
@@ -116,6 +130,67 @@ pub fn parse_file_name(file_name: &str) -> Option<(i32, &str)> {
         return None;
     }
     Some((number.parse().ok()?, name))
+}
+
+/// The `files` check of `migrations check`: every problem of every file,
+/// each naming the file (and line where there is one).
+pub fn lint(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let mut versions: BTreeMap<i32, String> = BTreeMap::new();
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .with_context(|| format!("reading the migrations folder {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && !NOT_MIGRATIONS.contains(&n.as_str()))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let shown = path.display();
+        let Some((version, stem)) = parse_file_name(&name).filter(|(_, stem)| is_snake_case(stem))
+        else {
+            problems.push(format!(
+                "{shown}: not named V{{n}}__{{snake_case_name}}.sql — rename it (or move it out of the folder)"
+            ));
+            continue;
+        };
+        if let Some(other) = versions.insert(version, name.clone()) {
+            problems.push(format!(
+                "{shown}: version {version} is also used by {other} — renumber one of them"
+            ));
+        }
+        let Ok(sql) = fs::read_to_string(&path) else {
+            problems.push(format!("{shown}: cannot be read as UTF-8 text"));
+            continue;
+        };
+        if let Some(line) = sql.split('\n').position(|l| l.ends_with('\r')) {
+            problems.push(format!(
+                "{shown}:{}: CRLF line ending — refinery's checksum is byte-exact, so save it with LF ({stem})",
+                line + 1
+            ));
+        }
+        let (statements, _) = crate::sql_text::split(&sql);
+        for statement in statements {
+            let first = statement.words().into_iter().next().unwrap_or_default();
+            if FORBIDDEN.contains(&first.as_str()) {
+                problems.push(format!(
+                    "{shown}:{}: `{first}` statement — refinery runs each migration inside a transaction, \
+                     where it fails or silently does nothing; remove it",
+                    statement.line
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+fn is_snake_case(name: &str) -> bool {
+    !name.starts_with('_')
+        && !name.ends_with('_')
+        && !name.contains("__")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]

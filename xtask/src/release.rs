@@ -21,7 +21,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use semver::Version;
 
 use crate::{
@@ -30,7 +30,6 @@ use crate::{
     flags::ReleaseArgs,
     fsutil,
     git::Git,
-    migration_files, sqlite,
     version_files::{self, Place, Update},
 };
 
@@ -236,9 +235,9 @@ fn today_utc() -> String {
     )
 }
 
-/// A release never ships migrations that fail on a fresh database.
+/// A release never ships migrations that fail `migrations check`.
 fn check_migrations(repo: &Path) -> anyhow::Result<()> {
-    let dir = repo.join("migrations");
+    let dir = crate::paths::migrations_dir(repo);
     if !dir.is_dir() {
         println!(
             "migrations: no migrations/ folder in {}: check skipped",
@@ -246,10 +245,13 @@ fn check_migrations(repo: &Path) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let files = migration_files::load(&dir)?;
-    let mut conn =
-        rusqlite::Connection::open_in_memory().context("opening an in-memory database")?;
-    sqlite::apply_pending(&mut conn, &files).context("the migrations fail on a fresh database")?;
+    let report = crate::migrations::check(repo, &dir, false);
+    if report.failed() {
+        bail!(
+            "`cargo xtask migrations check` fails, and a release never ships such migrations:\n     {}",
+            report.problems().join("\n     ")
+        );
+    }
     Ok(())
 }
 

@@ -165,6 +165,14 @@ fn read_history(conn: &Connection, sql: &str) -> Result<Vec<Migration>, MigrateE
     Ok(history)
 }
 
+/// What `PRAGMA integrity_check` (or `quick_check`) reports besides `ok`.
+pub fn integrity_problems(conn: &Connection, pragma: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!("PRAGMA {pragma}"))?;
+    let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+    let lines: Vec<String> = rows.collect::<Result<_, _>>()?;
+    Ok(lines.into_iter().filter(|l| l != "ok").collect())
+}
+
 /// Violations of foreign keys in the whole database, one line each.
 pub fn foreign_key_violations(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;

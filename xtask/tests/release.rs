@@ -484,7 +484,7 @@ fn migrations_that_fail_on_a_fresh_database_block_the_release() {
     refused(
         &repo,
         &["release", "0.2.0"],
-        &["fail on a fresh database", "V1__broken"],
+        &["migrations check` fails", "V1__broken"],
     );
 }
 

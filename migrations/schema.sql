@@ -1,0 +1,21 @@
+-- The schema after every migration, written by `cargo xtask migrations check --bless`.
+-- Do not edit: change the schema with a new migration, then bless.
+
+CREATE TABLE secret_access_log (
+    id INTEGER PRIMARY KEY,
+    secret_id INTEGER NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
+    action TEXT NOT NULL CHECK (action IN ('read')),
+    accessed_at TEXT NOT NULL
+);
+
+CREATE TABLE "secrets" (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 128),
+    value TEXT NOT NULL CHECK (length(CAST(value AS BLOB)) BETWEEN 1 AND 65536),
+    created_at TEXT NOT NULL,
+    expires_at TEXT CHECK (expires_at IS NULL OR expires_at > created_at)
+);
+
+CREATE INDEX secret_access_log_secret_id ON secret_access_log (secret_id);
+
+CREATE INDEX secrets_expires_at ON secrets (expires_at);
