@@ -38,8 +38,10 @@ release: ## Cut a release: make release VERSION=x.y.z (or major, minor, patch, p
 	cargo xtask release "$(VERSION)"
 
 bench: ## Speed benchmarks of the xtask (see README, "Benchmarks")
+	cargo build --package backend --package xtask
 	cargo xtask bench release
 	cargo xtask bench migrations
+	cargo xtask bench migrate --size 1GiB
 
 frontend: frontend-deps ## Build the UI into frontend/dist
 	$(NPM) run build

@@ -34,8 +34,9 @@ use crate::{
     schema,
 };
 
-/// How often the flag file is polled when no request comes in.
-const FLAG_POLL: Duration = Duration::from_millis(100);
+/// How often the flag file is polled when no request comes in: it bounds how
+/// long `cargo xtask migrate` waits for the database, and a stat costs nothing.
+const FLAG_POLL: Duration = Duration::from_millis(20);
 
 #[derive(Clone)]
 pub struct AppState {

@@ -4,6 +4,7 @@
 //! SYNOPSIS
 //!     cargo xtask bench release [--runs N]
 //!     cargo xtask bench migrations [--count N] [--runs N]
+//!     cargo xtask bench migrate [--size 1GiB]
 //!
 //! DESCRIPTION
 //!     `release` times, wall clock and including cargo's own start-up on a
@@ -17,6 +18,14 @@
 //!     `migrations check` on it; the fresh-database check on the first 100
 //!     (target < 50 ms); and, through cargo, the whole `cargo xtask
 //!     migrations check` on this repository's migrations (target < 300 ms).
+//!
+//!     `migrate` builds a database of the given size (this repository's
+//!     migrations, `secrets` filled with 16 KiB values) and a migration that
+//!     adds an index to that table, then measures in one run: the runbook's
+//!     service-down window (step 3 to a healthy step 6, through maintenance
+//!     mode and a real backend when its binary is built), a plain `cp` of the
+//!     database file, and the migration's SQL run alone. Goal: window <=
+//!     1.3 x (cp + SQL). It also reports the xtask's peak memory (GNU time).
 
 use std::{
     path::Path,
@@ -32,7 +41,223 @@ pub fn run(repo: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     match &args.command {
         BenchCommand::Release { runs } => release(repo, *runs),
         BenchCommand::Migrations { count, runs } => migrations(repo, *count, *runs),
+        BenchCommand::Migrate { size } => migrate_window(repo, size),
     }
+}
+
+const INDEX_SQL: &str = "CREATE INDEX secrets_created_name ON secrets (created_at, name);\n";
+
+fn parse_size(size: &str) -> anyhow::Result<u64> {
+    let lower = size.trim().to_ascii_lowercase();
+    let (number, unit) = lower.split_at(
+        lower
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(lower.len()),
+    );
+    let factor = match unit {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        _ => bail!("size `{size}`: use a number with KiB, MiB or GiB, e.g. 1GiB"),
+    };
+    Ok(number
+        .parse::<u64>()
+        .with_context(|| format!("size `{size}` is not a number"))?
+        * factor)
+}
+
+fn migrate_window(repo: &Path, size: &str) -> anyhow::Result<()> {
+    let bytes = parse_size(size)?;
+    let work = tempfile::TempDir::new().context("creating a temp folder")?;
+    let migrations = work.path().join("migrations");
+    std::fs::create_dir(&migrations)?;
+    for file in crate::migration_files::load(&crate::paths::migrations_dir(repo))? {
+        std::fs::write(migrations.join(format!("{}.sql", file.stem())), &file.sql)?;
+    }
+    let db = work.path().join("bench.db");
+    let build = Instant::now();
+    fill_database(&db, &migrations, bytes)?;
+    let next = crate::migration_files::load(&migrations)?
+        .last()
+        .map_or(1, |f| f.version + 1);
+    std::fs::write(
+        migrations.join(format!("V{next}__bench_index.sql")),
+        INDEX_SQL,
+    )?;
+    let db_size = std::fs::metadata(&db)?.len();
+    println!(
+        "built a {} MiB database in {:.1} s",
+        db_size >> 20,
+        build.elapsed().as_secs_f64()
+    );
+
+    let cp = time_cp(&db, &work.path().join("cp-copy.db"))?;
+    let sql = time_sql_alone(&db, &work.path().join("sql-copy.db"))?;
+    let (window, peak_kib, with_service) = time_window(repo, &db, &migrations, work.path())?;
+    let ratio = window.as_secs_f64() / (cp + sql).as_secs_f64();
+    println!("cp of the database:        {:>8.3} s", cp.as_secs_f64());
+    println!("migration SQL alone:       {:>8.3} s", sql.as_secs_f64());
+    println!(
+        "service-down window:       {:>8.3} s  ({})",
+        window.as_secs_f64(),
+        if with_service {
+            "maintenance mode, real backend, health verified"
+        } else {
+            "no backend binary built: no service to take down"
+        }
+    );
+    println!(
+        "ratio window / (cp + SQL): {ratio:>8.2}  (goal <= 1.30: {})",
+        if ratio <= 1.3 { "met" } else { "MISSED" }
+    );
+    match peak_kib {
+        Some(kib) => println!(
+            "xtask peak memory:         {:>8} MiB (database {} MiB)",
+            kib / 1024,
+            db_size >> 20
+        ),
+        None => {
+            println!("xtask peak memory:         not measured (GNU time is not at /usr/bin/time)")
+        }
+    }
+    Ok(())
+}
+
+/// This repository's schema, `secrets` filled with 16 KiB values to `bytes`.
+fn fill_database(db: &Path, migrations: &Path, bytes: u64) -> anyhow::Result<()> {
+    let files = crate::migration_files::load(migrations)?;
+    let mut conn = crate::sqlite::open(db, true)?;
+    crate::sqlite::apply_pending(&mut conn, &files)?;
+    let value: String = (0..16 * 1024)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let rows = bytes / (16 * 1024 + 200);
+    let tx = conn.transaction()?;
+    {
+        let mut insert =
+            tx.prepare("INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)")?;
+        for i in 0..rows {
+            insert.execute(rusqlite::params![
+                format!("secret-{i:09}"),
+                value,
+                format!("2026-01-01T00:00:{:02}Z", i % 60)
+            ])?;
+        }
+    }
+    tx.commit()?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    Ok(())
+}
+
+fn time_cp(db: &Path, to: &Path) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let status = Command::new("cp")
+        .arg(db)
+        .arg(to)
+        .status()
+        .context("running cp")?;
+    let elapsed = start.elapsed();
+    if !status.success() {
+        bail!("cp failed");
+    }
+    std::fs::remove_file(to)?;
+    Ok(elapsed)
+}
+
+fn time_sql_alone(db: &Path, copy: &Path) -> anyhow::Result<Duration> {
+    std::fs::copy(db, copy)?;
+    let conn = rusqlite::Connection::open(copy)?;
+    let start = Instant::now();
+    conn.execute_batch(INDEX_SQL)?;
+    let elapsed = start.elapsed();
+    drop(conn);
+    std::fs::remove_file(copy)?;
+    Ok(elapsed)
+}
+
+/// Runs the real `cargo xtask migrate` binary (this one) on `db`; returns the
+/// downtime it reports, its peak RSS and whether a backend was involved.
+fn time_window(
+    repo: &Path,
+    db: &Path,
+    migrations: &Path,
+    work: &Path,
+) -> anyhow::Result<(Duration, Option<u64>, bool)> {
+    let me = std::env::current_exe().context("finding the xtask binary")?;
+    let backend_binary = me.with_file_name("backend");
+    let url = format!("sqlite:///{}", db.display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut backend = None;
+    if backend_binary.is_file() {
+        let child = Command::new(&backend_binary)
+            .env("DATABASE_URL", &url)
+            .env("SECRETS_ADDR", format!("127.0.0.1:{port}"))
+            .env("SECRETS_FRONTEND_DIR", work.join("no-ui"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting the backend")?;
+        backend = Some(child);
+        let health = format!("http://127.0.0.1:{port}/health");
+        let ready = Instant::now();
+        while ureq::get(&health).call().is_err() {
+            if ready.elapsed() > Duration::from_secs(20) {
+                bail!("the backend did not come up for the benchmark");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let time_file = work.join("peak-rss");
+    let gnu_time = Path::new("/usr/bin/time");
+    let mut cmd = if gnu_time.is_file() {
+        let mut c = Command::new(gnu_time);
+        c.arg("-f").arg("%M").arg("-o").arg(&time_file).arg(&me);
+        c
+    } else {
+        Command::new(&me)
+    };
+    cmd.arg("--repo")
+        .arg(repo)
+        .args(["migrate", "--database-url", &url, "--migrations"])
+        .arg(migrations);
+    if backend.is_some() {
+        cmd.env("MIGRATE_MAINTENANCE", "1").env(
+            "MIGRATE_HEALTH_URL",
+            format!("http://127.0.0.1:{port}/health"),
+        );
+    }
+    let out = cmd.output().context("running cargo xtask migrate")?;
+    if let Some(mut child) = backend {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "the runbook failed:\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for line in stdout.lines().filter(|l| l.starts_with('[')) {
+        println!("  {line}");
+    }
+    let seconds: f64 = stdout
+        .split("downtime ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .context("the runbook printed no downtime")?;
+    let peak = std::fs::read_to_string(&time_file)
+        .ok()
+        .and_then(|t| t.trim().lines().last()?.parse().ok());
+    Ok((
+        Duration::from_secs_f64(seconds),
+        peak,
+        backend_binary.is_file(),
+    ))
 }
 
 fn migrations(repo: &Path, count: usize, runs: usize) -> anyhow::Result<()> {

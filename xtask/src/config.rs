@@ -98,6 +98,100 @@ impl ReleaseConfig {
     }
 }
 
+/// `[workspace.metadata.migrate]`: how the runbook reaches the service.
+/// Every key can be overridden by an environment variable (see [`MigrateConfig::apply_env`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MigrateConfig {
+    /// Where backups and the journal go; default: beside the database.
+    pub backup_dir: Option<String>,
+    /// How many backups to keep (default 5).
+    pub keep_backups: Option<usize>,
+    /// Take the service down through its maintenance flag file.
+    pub maintenance: Option<bool>,
+    /// The maintenance flag file; default: the database path + `.maintenance`.
+    pub maintenance_flag: Option<String>,
+    /// A command (program and arguments, no shell) that stops the service.
+    pub stop: Option<Vec<String>>,
+    /// A command (program and arguments, no shell) that starts the service.
+    pub start: Option<Vec<String>>,
+    /// The service's `/health` URL, polled after it is back up.
+    pub health_url: Option<String>,
+    /// Seconds to wait for a healthy answer (default 30).
+    pub health_timeout_secs: Option<u64>,
+    /// Seconds to wait for the service to let go of the database (default 10).
+    pub lock_timeout_secs: Option<u64>,
+    /// Seconds a stop or start command may take (default 60).
+    pub command_timeout_secs: Option<u64>,
+}
+
+impl MigrateConfig {
+    /// `MIGRATE_BACKUP_DIR`, `MIGRATE_KEEP_BACKUPS`, `MIGRATE_MAINTENANCE` (1/0),
+    /// `SECRETS_MAINTENANCE_FLAG`, `MIGRATE_STOP` / `MIGRATE_START` (split on
+    /// whitespace, never given to a shell), `MIGRATE_HEALTH_URL`,
+    /// `MIGRATE_HEALTH_TIMEOUT_SECS`, `MIGRATE_LOCK_TIMEOUT_SECS`,
+    /// `MIGRATE_COMMAND_TIMEOUT_SECS`.
+    pub fn apply_env(mut self) -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let number = |name: &str| -> anyhow::Result<Option<u64>> {
+            var(name)
+                .map(|v| {
+                    v.trim().parse::<u64>().with_context(|| {
+                        format!("{name}=`{v}` is not a whole number of seconds or backups")
+                    })
+                })
+                .transpose()
+        };
+        let words = |v: String| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        if let Some(v) = var("MIGRATE_BACKUP_DIR") {
+            self.backup_dir = Some(v);
+        }
+        if let Some(n) = number("MIGRATE_KEEP_BACKUPS")? {
+            self.keep_backups = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(v) = var("MIGRATE_MAINTENANCE") {
+            self.maintenance = Some(matches!(v.trim(), "1" | "true" | "yes" | "on"));
+        }
+        if let Some(v) = var(backend::maintenance::FLAG_ENV) {
+            self.maintenance_flag = Some(v);
+        }
+        if let Some(v) = var("MIGRATE_STOP") {
+            self.stop = Some(words(v));
+        }
+        if let Some(v) = var("MIGRATE_START") {
+            self.start = Some(words(v));
+        }
+        if let Some(v) = var("MIGRATE_HEALTH_URL") {
+            self.health_url = Some(v);
+        }
+        self.health_timeout_secs =
+            number("MIGRATE_HEALTH_TIMEOUT_SECS")?.or(self.health_timeout_secs);
+        self.lock_timeout_secs = number("MIGRATE_LOCK_TIMEOUT_SECS")?.or(self.lock_timeout_secs);
+        self.command_timeout_secs =
+            number("MIGRATE_COMMAND_TIMEOUT_SECS")?.or(self.command_timeout_secs);
+        Ok(self)
+    }
+}
+
+/// Reads `[workspace.metadata.migrate]` (defaults when absent or when there
+/// is no Cargo.toml, as on a production host), then the environment.
+pub fn migrate(root: &Path) -> anyhow::Result<MigrateConfig> {
+    let config = if root.join("Cargo.toml").is_file() {
+        match metadata_table(root, "migrate")? {
+            Some(table) => toml_edit::de::from_str(&table).with_context(|| {
+                format!(
+                    "{}: [workspace.metadata.migrate] is not valid — see README.md (\"The runbook\") for its keys",
+                    root.join("Cargo.toml").display()
+                )
+            })?,
+            None => MigrateConfig::default(),
+        }
+    } else {
+        MigrateConfig::default()
+    };
+    config.apply_env()
+}
+
 /// Reads `[workspace.metadata.release]` from `<root>/Cargo.toml`; defaults when absent.
 pub fn release(root: &Path) -> anyhow::Result<ReleaseConfig> {
     let Some(table) = metadata_table(root, "release")? else {

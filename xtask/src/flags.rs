@@ -18,8 +18,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply pending migrations to DATABASE_URL, all in one transaction.
+    /// The maintenance window: preflight, lock, service down, backup, migrate, service up, health.
     Migrate(MigrateArgs),
+    /// Back up the live database (online, verified, rotated).
+    Backup(DatabaseArgs),
+    /// Put a backup back in place of the database (default: the newest).
+    Restore(RestoreArgs),
     /// Print the repository's version and every place it is written; fail on drift.
     Version,
     /// Bump the version everywhere, commit and tag the release (nothing is pushed).
@@ -81,6 +85,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// Measure the runbook's service-down window against cp and the SQL alone.
+    Migrate {
+        /// Size of the synthetic database (KiB, MiB, GiB)
+        #[arg(long, default_value = "1GiB")]
+        size: String,
+    },
     /// Time every check of `migrations check` on a synthetic history, and the whole command.
     Migrations {
         /// Migrations in the synthetic history
@@ -105,17 +115,47 @@ pub struct ReleaseArgs {
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+
     /// Database to migrate [default: $DATABASE_URL, else sqlite:///data/secrets.db]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
 
     /// Folder of `V{n}__{name}.sql` migrations [default: <repo>/migrations]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub migrations: Option<PathBuf>,
 
     /// Create the database file (and its folder) if it does not exist: a first deploy.
     #[arg(long)]
     pub create: bool,
+
+    /// Run the preflight (with the rehearsal) and print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Applied, pending, changed or missing migrations; exit 0 only when up to date.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// The database [default: $DATABASE_URL, else sqlite:///data/secrets.db]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file [default: the newest backup of the database]
+    pub backup: Option<PathBuf>,
+
+    /// The database [default: $DATABASE_URL, else sqlite:///data/secrets.db]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! in its own module with a `run`, shared mechanics in small modules named for
 //! what they are.
 
+mod backup;
+mod backups;
 mod bench;
 mod bump;
 mod changelog;
@@ -11,14 +13,19 @@ mod config;
 mod flags;
 mod fsutil;
 mod git;
+mod journal;
 mod json_span;
+mod lockfile;
 mod migrate;
 mod migration_files;
 mod migrations;
 mod paths;
 mod release;
+mod restore;
 mod sample_rows;
 mod schema_dump;
+mod service;
+mod settings;
 mod sql_text;
 mod sqlite;
 mod version;
@@ -34,6 +41,8 @@ fn main() -> ExitCode {
     let repo = cli.repo.unwrap_or_else(paths::project_root);
     let result = match cli.command {
         flags::Command::Migrate(args) => migrate::run(&repo, &args),
+        flags::Command::Backup(args) => backup::run(&repo, &args),
+        flags::Command::Restore(args) => restore::run(&repo, &args),
         flags::Command::Version => version::run(&repo),
         flags::Command::Release(args) => release::run(&repo, &args),
         flags::Command::Migrations(args) => migrations::run(&repo, &args),

@@ -74,6 +74,17 @@ pub fn apply_pending(
     conn: &mut Connection,
     files: &[MigrationFile],
 ) -> anyhow::Result<Vec<Migration>> {
+    apply_pending_gated(conn, files, &mut |_| Ok(()))
+}
+
+/// [`apply_pending`], where `before_commit` runs inside the migration's
+/// transaction, after the SQL and the foreign key check: an error from it
+/// rolls everything back.
+pub fn apply_pending_gated(
+    conn: &mut Connection,
+    files: &[MigrationFile],
+    before_commit: &mut dyn FnMut(&Connection) -> Result<(), String>,
+) -> anyhow::Result<Vec<Migration>> {
     let migrations = files
         .iter()
         .map(MigrationFile::to_refinery)
@@ -82,7 +93,11 @@ pub fn apply_pending(
         .context("switching foreign key enforcement off for the migration")?;
     let outcome = Runner::new(&migrations)
         .set_grouped(true)
-        .run(&mut Migrator { conn, files });
+        .run(&mut Migrator {
+            conn,
+            files,
+            before_commit,
+        });
     conn.pragma_update(None, "foreign_keys", true)
         .context("switching foreign key enforcement back on")?;
     let report = outcome.map_err(|e| explain(e, files))?;
@@ -195,6 +210,7 @@ struct Migrator<'a> {
     conn: &'a mut Connection,
     /// To name the file whose SQL failed: refinery passes it verbatim.
     files: &'a [MigrationFile],
+    before_commit: &'a mut dyn FnMut(&Connection) -> Result<(), String>,
 }
 
 #[derive(Debug)]
@@ -202,6 +218,7 @@ pub enum MigrateError {
     Sqlite(rusqlite::Error),
     InMigration(String, rusqlite::Error),
     ForeignKeys(Vec<String>),
+    BeforeCommit(String),
     History(String),
 }
 
@@ -210,6 +227,7 @@ impl fmt::Display for MigrateError {
         match self {
             MigrateError::Sqlite(e) => write!(f, "{e}"),
             MigrateError::InMigration(file, e) => write!(f, "{file}: {e}"),
+            MigrateError::BeforeCommit(why) => write!(f, "rolled back before the commit: {why}"),
             MigrateError::ForeignKeys(violations) => write!(
                 f,
                 "the migration leaves {} foreign key violation(s): {}; fix the migration so \
@@ -241,18 +259,24 @@ impl Transaction for Migrator<'_> {
     ) -> Result<usize, Self::Error> {
         let tx = self.conn.transaction()?;
         let mut count = 0;
+        let mut has_migrations = false;
         for query in queries {
-            tx.execute_batch(query).map_err(|e| {
-                match self.files.iter().find(|f| f.sql == query) {
-                    Some(file) => MigrateError::InMigration(file.path.display().to_string(), e),
-                    None => MigrateError::Sqlite(e),
-                }
+            let file = self.files.iter().find(|f| f.sql == query);
+            has_migrations |= file.is_some();
+            tx.execute_batch(query).map_err(|e| match file {
+                Some(file) => MigrateError::InMigration(file.path.display().to_string(), e),
+                None => MigrateError::Sqlite(e),
             })?;
             count += 1;
         }
         let violations = foreign_key_violations(&tx)?;
         if !violations.is_empty() {
             return Err(MigrateError::ForeignKeys(violations));
+        }
+        // refinery also calls this to create its history table: only the
+        // migrations' own transaction passes the gate.
+        if has_migrations {
+            (self.before_commit)(&tx).map_err(MigrateError::BeforeCommit)?;
         }
         tx.commit()?;
         Ok(count)

@@ -1,0 +1,95 @@
+//! The migration lock: one runbook (or restore) at a time per database.
+//!
+//! An OS file lock on `<database>.migrate.lock`, so it vanishes with the
+//! process that held it however that process ended; the file's text names the
+//! holder (pid, host, start time) for the error a second run prints. Text
+//! found in a file nobody holds is a lock left by a dead run: taken over with
+//! a warning.
+
+use std::{
+    fs::{File, OpenOptions, TryLockError},
+    io::{Read, Seek, SeekFrom, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail};
+
+pub struct MigrationLock {
+    file: File,
+    pub path: PathBuf,
+    /// The holder found in a lock nobody held any more, if any.
+    pub stale: Option<String>,
+}
+
+/// `<database>.migrate.lock`.
+pub fn path_for(db: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.migrate.lock", db.display()))
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown-host".into())
+}
+
+impl MigrationLock {
+    /// Takes the lock or fails at once, naming the holder.
+    pub fn acquire(path: &Path, purpose: &str) -> anyhow::Result<MigrationLock> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("opening the migration lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = read_holder(&mut file);
+                bail!(
+                    "another migration holds the lock {}: {holder}. Wait for it to finish; runs are serialized",
+                    path.display()
+                );
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        let previous = read_holder(&mut file);
+        let stale = (!previous.is_empty()).then_some(previous);
+        let holder = format!(
+            "{purpose} by pid {} on {} since {}",
+            std::process::id(),
+            hostname(),
+            crate::backups::timestamp()
+        );
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(holder.as_bytes())?;
+        file.sync_all()?;
+        Ok(MigrationLock {
+            file,
+            path: path.to_path_buf(),
+            stale,
+        })
+    }
+}
+
+fn read_holder(file: &mut File) -> String {
+    let mut text = String::new();
+    let _ = file
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_string(&mut text));
+    text.trim().to_owned()
+}
+
+impl Drop for MigrationLock {
+    /// An empty file means "released cleanly"; the OS lock goes with the handle.
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}

@@ -1,0 +1,93 @@
+//! NAME
+//!     cargo xtask restore — put a backup back in place of the database
+//!
+//! SYNOPSIS
+//!     cargo xtask restore [BACKUP] [--database-url URL]
+//!
+//! DESCRIPTION
+//!     BACKUP defaults to the newest backup of the database. Refuses while the
+//!     database is in use (stop the service or set maintenance first). Verifies
+//!     the backup (`PRAGMA quick_check`), keeps the file it replaces as one more
+//!     backup (so a restore can itself be undone), then restores atomically and
+//!     checks the result equals the backup byte for byte.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+
+use crate::{backups, flags::RestoreArgs, journal::Journal, lockfile, migrate, settings::Settings};
+
+pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(repo, args.database_url.as_deref(), None)?;
+    let journal = Journal::new(&settings.backup_dir, "restore");
+    let start = Instant::now();
+    let result = restore(&settings, args.backup.as_deref());
+    match &result {
+        Ok(detail) => {
+            journal.record("restore", start.elapsed(), "ok", detail);
+            println!("restored: {detail}");
+        }
+        Err(error) => journal.record("restore", start.elapsed(), "FAILED", &format!("{error:#}")),
+    }
+    result.map(drop)
+}
+
+fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String> {
+    let _lock =
+        lockfile::MigrationLock::acquire(&lockfile::path_for(&settings.db), "cargo xtask restore")?;
+    let backup = match chosen {
+        Some(path) => path.to_path_buf(),
+        None => newest(settings)?,
+    };
+    if !backup.is_file() {
+        bail!(
+            "backup {} does not exist: list the backups in {}",
+            backup.display(),
+            settings.backup_dir.display()
+        );
+    }
+    backups::verify_database(&backup).with_context(|| {
+        format!(
+            "the backup {} is not usable; choose another",
+            backup.display()
+        )
+    })?;
+    let mut kept = String::from("there was no database to keep");
+    if settings.db.exists() {
+        let db = migrate::lock_database(&settings.db, Duration::from_secs(1)).context(
+            "refusing to restore a database in use: stop the service (or set its maintenance flag) first",
+        )?;
+        db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .context("checkpointing the database before keeping it")?;
+        let replaced = backups::copy_verified(
+            &settings.db,
+            &backups::new_path(&settings.backup_dir, &settings.db),
+        )?;
+        kept = format!(
+            "the replaced database was kept as {}",
+            replaced.path.display()
+        );
+        drop(db);
+    }
+    backups::restore_file(&backup, &settings.db)?;
+    Ok(format!(
+        "{} now holds {} (verified byte for byte); {kept}",
+        settings.db.display(),
+        backup.display()
+    ))
+}
+
+fn newest(settings: &Settings) -> anyhow::Result<PathBuf> {
+    backups::list(&settings.backup_dir, &settings.db)?
+        .pop()
+        .with_context(|| {
+            format!(
+                "no backups of {} in {}: pass one explicitly",
+                settings.db.display(),
+                settings.backup_dir.display()
+            )
+        })
+}

@@ -1,0 +1,260 @@
+//! Reaching the running service: taking it down and up (stop/start commands,
+//! or the backend's maintenance flag file) and waiting for a healthy answer.
+//! Every wait has a timeout; commands run without a shell.
+
+use std::{
+    fs,
+    io::Read,
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+
+/// How the service is taken down and brought back.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Commands {
+        stop: Vec<String>,
+        start: Vec<String>,
+    },
+    Maintenance {
+        flag: PathBuf,
+    },
+    /// Nothing configured (a laptop): the steps say they were skipped.
+    Unmanaged,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub mode: Mode,
+    pub command_timeout: Duration,
+}
+
+impl Service {
+    pub fn describe(&self) -> String {
+        match &self.mode {
+            Mode::Commands { stop, start } => {
+                format!("stop `{}`, start `{}`", stop.join(" "), start.join(" "))
+            }
+            Mode::Maintenance { flag } => format!("maintenance flag {}", flag.display()),
+            Mode::Unmanaged => "not configured".into(),
+        }
+    }
+
+    /// Stops the service, or puts it in maintenance; returns what was done.
+    pub fn take_down(&self) -> anyhow::Result<String> {
+        match &self.mode {
+            Mode::Commands { stop, .. } => {
+                run_with_timeout(stop, self.command_timeout).context("the stop command failed")?;
+                Ok(format!("ran `{}`", stop.join(" ")))
+            }
+            Mode::Maintenance { flag } => {
+                let existed = flag.exists();
+                let note = format!(
+                    "maintenance flag set by cargo xtask migrate (pid {})\n",
+                    std::process::id()
+                );
+                fs::write(flag, note)
+                    .with_context(|| format!("creating the maintenance flag {}", flag.display()))?;
+                Ok(if existed {
+                    format!(
+                        "maintenance flag {} was already there (left by an earlier run?); kept",
+                        flag.display()
+                    )
+                } else {
+                    format!("created maintenance flag {}", flag.display())
+                })
+            }
+            Mode::Unmanaged => Ok("skipped: no stop command or maintenance mode configured".into()),
+        }
+    }
+
+    /// Starts the service again, or ends maintenance.
+    pub fn bring_up(&self) -> anyhow::Result<String> {
+        match &self.mode {
+            Mode::Commands { start, .. } => {
+                run_with_timeout(start, self.command_timeout)
+                    .context("the start command failed")?;
+                Ok(format!("ran `{}`", start.join(" ")))
+            }
+            Mode::Maintenance { flag } => {
+                match fs::remove_file(flag) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!("removing the maintenance flag {}", flag.display())
+                        });
+                    }
+                }
+                Ok(format!("removed maintenance flag {}", flag.display()))
+            }
+            Mode::Unmanaged => {
+                Ok("skipped: no start command or maintenance mode configured".into())
+            }
+        }
+    }
+}
+
+/// Runs `command` (program and arguments, no shell) and waits at most `timeout`.
+pub fn run_with_timeout(command: &[String], timeout: Duration) -> anyhow::Result<()> {
+    let (program, args) = command.split_first().context("the command is empty")?;
+    let shown = command.join(" ");
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting `{shown}`: is `{program}` installed and on PATH?"))?;
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if status.success() {
+                return Ok(());
+            }
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            bail!("`{shown}` exited with {status}: {}", stderr.trim());
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "`{shown}` did not finish within {} s and was killed: check the command, or raise MIGRATE_COMMAND_TIMEOUT_SECS",
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a healthy service must report.
+pub struct Expected<'a> {
+    pub schema_version: i32,
+    pub version: Option<&'a str>,
+}
+
+/// Polls `url` until it answers 200 with `status` ok and the expected
+/// versions, or `timeout` passes.
+pub fn wait_healthy(url: &str, timeout: Duration, expected: &Expected) -> anyhow::Result<String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    let start = Instant::now();
+    let mut last = String::from("no answer yet");
+    while start.elapsed() < timeout {
+        match check_once(&agent, url, expected) {
+            Ok(summary) => return Ok(summary),
+            Err(why) => last = why,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!(
+        "{} did not report healthy within {} s; last: {last}",
+        redact(url),
+        timeout.as_secs()
+    )
+}
+
+fn check_once(agent: &ureq::Agent, url: &str, expected: &Expected) -> Result<String, String> {
+    let mut response = agent.get(url).call().map_err(|e| redact(&e.to_string()))?;
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response
+        .body_mut()
+        .read_json()
+        .map_err(|e| format!("HTTP {status}, body not JSON: {e}"))?;
+    if status != 200 || body["status"] != "ok" {
+        return Err(format!("HTTP {status}, status {}", body["status"]));
+    }
+    if body["schema_version"] != expected.schema_version {
+        return Err(format!(
+            "schema_version {} (expected {})",
+            body["schema_version"], expected.schema_version
+        ));
+    }
+    if let Some(version) = expected.version
+        && body["version"] != version
+    {
+        return Err(format!("version {} (expected {version})", body["version"]));
+    }
+    Ok(format!(
+        "HTTP 200, status ok, schema_version {}, version {}",
+        body["schema_version"], body["version"]
+    ))
+}
+
+/// `scheme://user:secret@host/…` → `scheme://***@host/…`.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(credentials) => {
+                out.push_str("***");
+                out.push_str(&tail[credentials..end]);
+            }
+            None => out.push_str(&tail[..end]),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(
+            redact("http://admin:hunter2@127.0.0.1:8000/health"),
+            "http://***@127.0.0.1:8000/health"
+        );
+        assert_eq!(
+            redact("GET postgres://u:p@db/x failed"),
+            "GET postgres://***@db/x failed"
+        );
+        assert_eq!(redact("http://127.0.0.1/health"), "http://127.0.0.1/health");
+    }
+
+    #[test]
+    fn commands_time_out_and_report_failures() {
+        let sleep = vec!["sleep".to_owned(), "5".to_owned()];
+        let err = run_with_timeout(&sleep, Duration::from_millis(200))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did not finish within"), "{err}");
+        let fail = vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            "echo nope >&2; exit 3".to_owned(),
+        ];
+        let err = run_with_timeout(&fail, Duration::from_secs(5))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("nope") && err.contains("exit status: 3"),
+            "{err}"
+        );
+        let missing = vec!["no-such-program-xyz".to_owned()];
+        assert!(
+            run_with_timeout(&missing, Duration::from_secs(1))
+                .unwrap_err()
+                .to_string()
+                .contains("on PATH")
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! Everything the runbook and its companion commands need to know about a
+//! database and its service, resolved once: flag > environment > config.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::bail;
+use backend::dburl::DatabaseUrl;
+
+use crate::{
+    config, paths,
+    service::{Mode, Service},
+    version_files,
+};
+
+pub struct Settings {
+    pub url: DatabaseUrl,
+    pub db: PathBuf,
+    pub migrations: PathBuf,
+    pub backup_dir: PathBuf,
+    pub keep_backups: usize,
+    pub service: Service,
+    pub health_url: Option<String>,
+    pub health_timeout: Duration,
+    pub lock_timeout: Duration,
+    /// The repository's version, when this is a checkout whose files agree.
+    pub repo_version: Option<String>,
+}
+
+impl Settings {
+    pub fn load(
+        repo: &Path,
+        database_url: Option<&str>,
+        migrations: Option<&Path>,
+    ) -> anyhow::Result<Settings> {
+        let url = crate::migrate::database_url(database_url)?;
+        let db = url.sqlite_path().to_path_buf();
+        let config = config::migrate(repo)?;
+        let beside_db = db
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let mode = match (
+            &config.stop,
+            &config.start,
+            config.maintenance.unwrap_or(false),
+        ) {
+            (Some(stop), Some(start), _) if !stop.is_empty() && !start.is_empty() => {
+                Mode::Commands {
+                    stop: stop.clone(),
+                    start: start.clone(),
+                }
+            }
+            (Some(_), _, _) | (_, Some(_), _) => {
+                bail!(
+                    "set both a stop and a start command (MIGRATE_STOP and MIGRATE_START, or `stop`/`start` in [workspace.metadata.migrate]), or neither"
+                )
+            }
+            (None, None, true) => Mode::Maintenance {
+                flag: config
+                    .maintenance_flag
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| backend::maintenance::default_flag_path(&db)),
+            },
+            (None, None, false) => Mode::Unmanaged,
+        };
+        Ok(Settings {
+            migrations: migrations.map_or_else(|| paths::migrations_dir(repo), Path::to_path_buf),
+            backup_dir: config.backup_dir.map_or(beside_db, PathBuf::from),
+            keep_backups: config.keep_backups.unwrap_or(5),
+            service: Service {
+                mode,
+                command_timeout: Duration::from_secs(config.command_timeout_secs.unwrap_or(60)),
+            },
+            health_url: config.health_url,
+            health_timeout: Duration::from_secs(config.health_timeout_secs.unwrap_or(30)),
+            lock_timeout: Duration::from_secs(config.lock_timeout_secs.unwrap_or(10)),
+            repo_version: repo_version(repo),
+            url,
+            db,
+        })
+    }
+}
+
+fn repo_version(repo: &Path) -> Option<String> {
+    let config = config::release(repo).ok()?;
+    let places = version_files::Place::parse_all(&config.files).ok()?;
+    version_files::agreed(&version_files::read_all(repo, &places)).ok()
+}
