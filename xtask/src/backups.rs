@@ -153,7 +153,7 @@ pub fn copy_verified(src: &Path, dest: &Path) -> anyhow::Result<Backup> {
     with_temp(dest, |temp| {
         let mut input = File::open(src).with_context(|| format!("opening {}", src.display()))?;
         let mut output =
-            create_private(&temp).with_context(|| format!("creating {}", temp.display()))?;
+            create_private(temp).with_context(|| format!("creating {}", temp.display()))?;
         // File to file: the kernel copies (copy_file_range), as `cp` does.
         let bytes = io::copy(&mut input, &mut output)
             .with_context(|| format!("copying {} to {}", src.display(), temp.display()))?;
@@ -161,14 +161,14 @@ pub fn copy_verified(src: &Path, dest: &Path) -> anyhow::Result<Backup> {
             .sync_all()
             .with_context(|| format!("flushing {} to disk", temp.display()))?;
         drop(output);
-        if !same_bytes(src, &temp)? {
+        if !same_bytes(src, temp)? {
             bail!(
                 "the copy {} does not match {} byte for byte: the disk may be failing",
                 temp.display(),
                 src.display()
             );
         }
-        publish(&temp, dest)?;
+        publish(temp, dest)?;
         Ok(Backup {
             path: dest.to_path_buf(),
             bytes,
@@ -181,20 +181,20 @@ pub fn copy_verified(src: &Path, dest: &Path) -> anyhow::Result<Backup> {
 /// hash comparison would mean nothing).
 pub fn online(conn: &Connection, dest: &Path) -> anyhow::Result<Backup> {
     with_temp(dest, |temp| {
-        create_private(&temp).with_context(|| format!("creating {}", temp.display()))?;
+        create_private(temp).with_context(|| format!("creating {}", temp.display()))?;
         conn.backup(
             rusqlite::MAIN_DB,
-            &temp,
+            temp,
             None::<fn(rusqlite::backup::Progress)>,
         )
         .with_context(|| format!("online backup to {}", temp.display()))?;
-        File::open(&temp)
+        File::open(temp)
             .and_then(|f| f.sync_all())
             .with_context(|| format!("flushing {}", temp.display()))?;
-        fs::set_permissions(&temp, fs::Permissions::from_mode(0o600))?;
-        verify_database(&temp)?;
-        let bytes = fs::metadata(&temp)?.len();
-        publish(&temp, dest)?;
+        fs::set_permissions(temp, fs::Permissions::from_mode(0o600))?;
+        verify_database(temp)?;
+        let bytes = fs::metadata(temp)?.len();
+        publish(temp, dest)?;
         Ok(Backup {
             path: dest.to_path_buf(),
             bytes,
@@ -208,7 +208,7 @@ fn with_temp<T>(dest: &Path, write: impl FnOnce(&Path) -> anyhow::Result<T>) -> 
     let temp = fsutil::temp_path(dest);
     let result = write(&temp);
     if result.is_err() {
-        let _ = fs::remove_file(&temp);
+        let _ = fs::remove_file(temp);
     }
     result
 }
@@ -280,7 +280,7 @@ pub fn restore_file(backup: &Path, db: &Path) -> anyhow::Result<()> {
         let mut input =
             File::open(backup).with_context(|| format!("opening backup {}", backup.display()))?;
         let mut output =
-            create_private(&temp).with_context(|| format!("creating {}", temp.display()))?;
+            create_private(temp).with_context(|| format!("creating {}", temp.display()))?;
         io::copy(&mut input, &mut output)
             .with_context(|| format!("copying {} to {}", backup.display(), temp.display()))?;
         output.sync_all()?;
@@ -292,7 +292,7 @@ pub fn restore_file(backup: &Path, db: &Path) -> anyhow::Result<()> {
                     .with_context(|| format!("removing stale {}", stale.display()))?;
             }
         }
-        fs::rename(&temp, db)
+        fs::rename(temp, db)
             .with_context(|| format!("renaming {} over {}", temp.display(), db.display()))?;
         fsutil::sync_dir(db.parent().unwrap_or(Path::new(".")))?;
         if !same_bytes(backup, db)? {
