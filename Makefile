@@ -1,6 +1,6 @@
 # The entry points people type. CI runs `.ci/run`, which runs `make check` and `make e2e`.
 .DEFAULT_GOAL := help
-.PHONY: help run test check e2e migrate release bench frontend frontend-deps node-version
+.PHONY: help run test test-faults check e2e migrate release bench frontend frontend-deps node-version
 
 FRONTEND := frontend
 NPM := npm --prefix $(FRONTEND)
@@ -21,10 +21,15 @@ check: frontend-deps ## Everything CI checks: format, version drift, migrations,
 	cargo xtask version
 	cargo xtask migrations check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --package xtask --all-targets --features failpoints -- -D warnings
 	cargo test --workspace
+	$(MAKE) test-faults
 	$(NPM) run typecheck
 	$(NPM) test
 	$(NPM) run build
+
+test-faults: ## Fault injection: SIGKILL and errors at every failpoint of migrate and restore
+	cargo test --package xtask --features failpoints --test faults
 
 e2e: frontend ## Real-browser check in headless Chromium (needs Debian's chromium)
 	cargo build --package backend --package xtask

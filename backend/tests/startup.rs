@@ -184,3 +184,73 @@ fn starts_in_maintenance_without_touching_the_database() {
         .unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[test]
+fn the_log_never_contains_a_secret_value() {
+    let dir = TempDir::new().unwrap();
+    let db = migrated_db(dir.path(), None);
+    let log_path = dir.path().join("backend.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut cmd = backend(&url(&db), dir.path());
+    cmd.env("RUST_LOG", "debug").stderr(log_file);
+    let mut child = cmd.spawn().unwrap();
+    let mut base = None;
+    for _ in 0..400 {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        if let Some(at) = log.find("listening on http://") {
+            base = Some(
+                log[at + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let base = base.expect("the backend did not start");
+    let agent = agent();
+    let post = |body: &str| {
+        agent
+            .post(format!("{base}/api/secrets"))
+            .header("content-type", "application/json")
+            .send(body.as_bytes())
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post(r#"{"name": "k", "value": "TOPSECRET-stored"}"#), 201);
+    assert_eq!(
+        post(r#"{"name": "k", "value": "TOPSECRET-duplicate"}"#),
+        409
+    );
+    assert_eq!(
+        post(r#"{"name": "k2", "value": "TOPSECRET-malformed""#),
+        400
+    );
+    assert_eq!(
+        post(r#"{"name": "k3", "value": 1, "ttl_seconds": "TOPSECRET-typed"}"#),
+        400
+    );
+    assert_eq!(
+        post(r#"{"name": "bad name", "value": "TOPSECRET-badname"}"#),
+        400
+    );
+    assert_eq!(
+        agent
+            .get(format!("{base}/api/secrets/k"))
+            .call()
+            .unwrap()
+            .status(),
+        200
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("listening on"), "the log was captured");
+    assert!(
+        !log.contains("TOPSECRET"),
+        "a secret value reached the log:\n{log}"
+    );
+}

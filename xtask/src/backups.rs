@@ -157,6 +157,7 @@ pub fn copy_verified(src: &Path, dest: &Path) -> anyhow::Result<Backup> {
         // File to file: the kernel copies (copy_file_range), as `cp` does.
         let bytes = io::copy(&mut input, &mut output)
             .with_context(|| format!("copying {} to {}", src.display(), temp.display()))?;
+        crate::failpoint::hit("mid-backup")?;
         output
             .sync_all()
             .with_context(|| format!("flushing {} to disk", temp.display()))?;
@@ -169,6 +170,7 @@ pub fn copy_verified(src: &Path, dest: &Path) -> anyhow::Result<Backup> {
             );
         }
         publish(temp, dest)?;
+        crate::failpoint::hit("after-backup")?;
         Ok(Backup {
             path: dest.to_path_buf(),
             bytes,
@@ -283,6 +285,7 @@ pub fn restore_file(backup: &Path, db: &Path) -> anyhow::Result<()> {
             create_private(temp).with_context(|| format!("creating {}", temp.display()))?;
         io::copy(&mut input, &mut output)
             .with_context(|| format!("copying {} to {}", backup.display(), temp.display()))?;
+        crate::failpoint::hit("restore-mid-copy")?;
         output.sync_all()?;
         drop(output);
         for suffix in ["-wal", "-shm"] {
@@ -294,6 +297,7 @@ pub fn restore_file(backup: &Path, db: &Path) -> anyhow::Result<()> {
         }
         fs::rename(temp, db)
             .with_context(|| format!("renaming {} over {}", temp.display(), db.display()))?;
+        crate::failpoint::hit("restore-after-rename")?;
         fsutil::sync_dir(db.parent().unwrap_or(Path::new(".")))?;
         if !same_bytes(backup, db)? {
             bail!(

@@ -82,6 +82,13 @@ impl Git {
         self.succeeds(&["var", "GIT_COMMITTER_IDENT"])
     }
 
+    /// The repository's `.git` folder (absolute).
+    pub fn git_dir(&self) -> anyhow::Result<std::path::PathBuf> {
+        Ok(std::path::PathBuf::from(
+            self.run(&["rev-parse", "--absolute-git-dir"])?,
+        ))
+    }
+
     pub fn head(&self) -> anyhow::Result<String> {
         self.run(&["rev-parse", "HEAD"])
     }

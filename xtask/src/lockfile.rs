@@ -1,4 +1,5 @@
-//! The migration lock: one runbook (or restore) at a time per database.
+//! The lock that serializes runs: one runbook (or restore) at a time per
+//! database, one release at a time per repository.
 //!
 //! An OS file lock on `<database>.migrate.lock`, so it vanishes with the
 //! process that held it however that process ended; the file's text names the
@@ -44,13 +45,15 @@ impl MigrationLock {
             .truncate(false)
             .mode(0o600)
             .open(path)
-            .with_context(|| format!("opening the migration lock {}", path.display()))?;
+            .with_context(|| {
+                format!("opening the lock file {}: is its folder writable (and not a read-only filesystem)?", path.display())
+            })?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let holder = read_holder(&mut file);
+                let holder = wait_for_holder(&mut file);
                 bail!(
-                    "another migration holds the lock {}: {holder}. Wait for it to finish; runs are serialized",
+                    "another run holds the lock {}: {holder}. Wait for it to finish; runs are serialized",
                     path.display()
                 );
             }
@@ -76,6 +79,19 @@ impl MigrationLock {
             stale,
         })
     }
+}
+
+/// The holder writes its name right after locking: a run that lost the race
+/// by microseconds waits briefly for it rather than naming nobody.
+fn wait_for_holder(file: &mut File) -> String {
+    for _ in 0..50 {
+        let holder = read_holder(file);
+        if !holder.is_empty() {
+            return holder;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    "a run that has not written its name yet".into()
 }
 
 fn read_holder(file: &mut File) -> String {

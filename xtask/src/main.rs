@@ -10,6 +10,7 @@ mod bench;
 mod bump;
 mod changelog;
 mod config;
+mod failpoint;
 mod flags;
 mod fsutil;
 mod git;
@@ -20,6 +21,7 @@ mod migrate;
 mod migration_files;
 mod migrations;
 mod paths;
+mod recover;
 mod release;
 mod restore;
 mod sample_rows;
@@ -51,7 +53,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // A URL's credentials never reach the terminal or a CI log.
+            eprintln!("error: {}", service::redact(&format!("{error:#}")));
             ExitCode::FAILURE
         }
     }

@@ -8,10 +8,11 @@
 //! DESCRIPTION
 //!     The steps, printed as `[n/7] step … time`, each also appended to the
 //!     journal in the backup folder:
-//!       1. preflight, while the service still runs: migration files, applied
+//!       1. take the migration lock (runs are serialized; a lock left by a
+//!          dead run is taken over and its leftovers cleaned up)
+//!       2. preflight, while the service still runs: migration files, applied
 //!          history, integrity and foreign keys and a rehearsal of the pending
 //!          migrations on a snapshot, free space for the backup
-//!       2. take the migration lock (runs are serialized)
 //!       3. take the service down, then lock the database exclusively
 //!       4. back up: checkpoint, verified copy (0600), rotate
 //!       5. migrate, beside the backup: all pending migrations in one
@@ -35,10 +36,12 @@ use rusqlite::Connection;
 
 use crate::{
     backups::{self, Backup},
+    failpoint,
     flags::{MigrateAction, MigrateArgs},
     journal::Journal,
     lockfile::{self, MigrationLock},
     migration_files::{self, MigrationFile},
+    recover,
     service::{self, redact},
     settings::Settings,
     sqlite,
@@ -77,6 +80,15 @@ fn runbook(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<(
     );
     let journal = Journal::new(&settings.backup_dir, "migrate");
     let mut steps = Steps::new(&journal, dry_run);
+    // The lock comes first so that two runs started together serialize on
+    // it before either reads the database; a dry run changes nothing and
+    // needs none.
+    let _lock = if dry_run {
+        steps.skip("take the migration lock", "dry run: nothing will change");
+        None
+    } else {
+        Some(steps.run("take the migration lock", || take_lock(settings, create))?)
+    };
     let plan = steps.run("preflight", || preflight(settings, create))?;
     if plan.pending.is_empty() {
         println!(
@@ -89,9 +101,6 @@ fn runbook(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<(
         print_plan(settings, &plan);
         return Ok(());
     }
-    let _lock = steps.run("take the migration lock", || {
-        take_lock(&settings.db, "cargo xtask migrate")
-    })?;
     let window = Instant::now();
     let mut db = steps.run("take the service down", || take_service_down(settings))?;
     // Steps 4 and 5 run side by side: see `back_up_and_migrate`.
@@ -105,10 +114,14 @@ fn runbook(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<(
     }
     drop(db);
     if let Err(error) = steps.run("bring the service up", || bring_up_healthy(settings, &plan)) {
+        // Whatever failed, the migration stands: the service must not be
+        // left down on it (bringing it up twice is harmless).
+        let up = settings.service.bring_up();
         return Err(error.context(format!(
-            "the migration succeeded but the service is not healthy. It was NOT restored automatically: it may \
-             already have taken writes that a restore would lose. Investigate; to roll back, stop the service and run\n  \
-             cargo xtask restore {} --database-url {}",
+            "the migration succeeded but the service is not healthy (tried to bring it up once more: {}). It was NOT \
+             restored automatically: it may already have taken writes that a restore would lose. Investigate; to roll \
+             back, stop the service and run\n  cargo xtask restore {} --database-url {}",
+            outcome(&up),
             backup.path.display(),
             settings.url
         )));
@@ -284,16 +297,32 @@ fn print_plan(settings: &Settings, plan: &Plan) {
     println!("dry run: nothing was changed");
 }
 
-/// Step 2.
-fn take_lock(db: &Path, purpose: &str) -> anyhow::Result<(MigrationLock, String)> {
-    let lock = MigrationLock::acquire(&lockfile::path_for(db), purpose)?;
-    let detail = match &lock.stale {
-        Some(holder) => {
-            eprintln!("warning: took over a migration lock left by a run that is gone ({holder})");
-            format!("{} (took over a stale lock: {holder})", lock.path.display())
+/// Step 1: the lock; a lock left by a run that died means its leftovers
+/// (temp files, a service left down) are cleaned up first.
+fn take_lock(settings: &Settings, create: bool) -> anyhow::Result<(MigrationLock, String)> {
+    if create {
+        let folder = settings.db.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(folder) = folder {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("creating the database folder {}", folder.display()))?;
         }
-        None => lock.path.display().to_string(),
+    }
+    let lock = MigrationLock::acquire(&lockfile::path_for(&settings.db), "cargo xtask migrate")?;
+    failpoint::hit("after-lock")?;
+    let Some(holder) = lock.stale.clone() else {
+        let detail = lock.path.display().to_string();
+        return Ok((lock, detail));
     };
+    eprintln!("warning: took over a migration lock left by a run that is gone ({holder})");
+    let recovered = recover::leftovers(settings);
+    for line in &recovered {
+        eprintln!("recovered: {line}");
+    }
+    let detail = format!(
+        "{} (took over a stale lock: {holder}; {})",
+        lock.path.display(),
+        recovered.join("; ")
+    );
     Ok((lock, detail))
 }
 
@@ -310,7 +339,9 @@ fn take_service_down(settings: &Settings) -> anyhow::Result<(Connection, String)
             )));
         }
     };
-    match lock_database(&settings.db, settings.lock_timeout) {
+    let locked = failpoint::hit("after-service-down")
+        .and_then(|()| lock_database(&settings.db, settings.lock_timeout));
+    match locked {
         Ok(conn) => Ok((conn, format!("{down}; database locked exclusively"))),
         Err(error) => {
             let back = settings.service.bring_up();
@@ -378,6 +409,7 @@ fn back_up_and_migrate(
         let mut backup: Option<Timed<Backup>> = None;
         let applied = {
             let mut gate = |conn: &Connection| -> Result<(), String> {
+                failpoint::hit("mid-migration").map_err(|e| e.to_string())?;
                 let problems = sqlite::integrity_problems(conn, "quick_check")
                     .map_err(|e| format!("quick_check: {e}"))?;
                 if !problems.is_empty() {
@@ -399,6 +431,8 @@ fn back_up_and_migrate(
             };
             sqlite::apply_pending_gated(db, &plan.files, &mut gate)
         };
+        let applied =
+            applied.and_then(|applied| failpoint::hit("after-migration").map(|()| applied));
         let migrate_time = start.elapsed();
         let (backup, backup_time) = backup.unwrap_or_else(|| {
             rx.recv().unwrap_or_else(|_| {
@@ -448,7 +482,9 @@ fn freeze_main_file(db: &Connection) -> anyhow::Result<()> {
 
 /// Step 6.
 fn bring_up_healthy(settings: &Settings, plan: &Plan) -> anyhow::Result<((), String)> {
+    failpoint::hit("before-service-up")?;
     let up = settings.service.bring_up()?;
+    failpoint::hit("after-service-up")?;
     let health = match &settings.health_url {
         Some(url) => {
             let expected = service::Expected {
@@ -546,7 +582,11 @@ impl<'a> Steps<'a> {
         let label = format!("[{number}/{STEPS}] {name}");
         match result {
             Ok((value, detail)) => {
-                println!("{label} ... {:.2} s  {detail}", elapsed.as_secs_f64());
+                println!(
+                    "{label} ... {:.2} s  {}",
+                    elapsed.as_secs_f64(),
+                    redact(&detail)
+                );
                 self.record(&label, elapsed, "ok", &detail);
                 Ok(value)
             }
@@ -556,6 +596,12 @@ impl<'a> Steps<'a> {
                 Err(error.context(format!("step {label} failed")))
             }
         }
+    }
+
+    fn skip(&mut self, name: &str, why: &str) {
+        let label = format!("[{}/{STEPS}] {name}", self.next);
+        self.next += 1;
+        println!("{label} ... skipped: {why}");
     }
 
     fn record(&self, step: &str, elapsed: Duration, outcome: &str, detail: &str) {

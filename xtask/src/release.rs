@@ -30,6 +30,7 @@ use crate::{
     flags::ReleaseArgs,
     fsutil,
     git::Git,
+    lockfile::MigrationLock,
     version_files::{self, Place, Update},
 };
 
@@ -58,6 +59,15 @@ pub fn run(repo: &Path, args: &ReleaseArgs) -> anyhow::Result<()> {
     let config = crate::config::release(repo)?;
     let places = Place::parse_all(&config.files)?;
     let git = Git::new(repo)?;
+    // Two releases at once would race on the files, the index and the tag:
+    // the second fails at once, naming the first (the lock lives in .git).
+    let _lock = match git.is_work_tree() {
+        true => Some(MigrationLock::acquire(
+            &git.git_dir()?.join("xtask-release.lock"),
+            "cargo xtask release",
+        )?),
+        false => None,
+    };
     let plan = preflight(repo, &config, &places, &git, &args.version)?;
     println!(
         "release {} -> {} (tag {}) on branch {}: preflight passed",

@@ -7,8 +7,9 @@
 //! DESCRIPTION
 //!     BACKUP defaults to the newest backup of the database. Refuses while the
 //!     database is in use (stop the service or set maintenance first). Verifies
-//!     the backup (`PRAGMA quick_check`), keeps the file it replaces as one more
-//!     backup (so a restore can itself be undone), then restores atomically and
+//!     the backup (`PRAGMA quick_check`), keeps the file it replaces as
+//!     `<db>.<timestamp>.pre-restore.bak` (so a restore can itself be undone;
+//!     never taken for the newest backup nor rotated away), then restores atomically and
 //!     checks the result equals the backup byte for byte.
 
 use std::{
@@ -36,8 +37,16 @@ pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
 }
 
 fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String> {
-    let _lock =
+    let lock =
         lockfile::MigrationLock::acquire(&lockfile::path_for(&settings.db), "cargo xtask restore")?;
+    if let Some(holder) = &lock.stale {
+        eprintln!("warning: took over a lock left by a run that is gone ({holder})");
+        let leftover = crate::fsutil::temp_path(&settings.db);
+        if leftover.is_file() && std::fs::remove_file(&leftover).is_ok() {
+            eprintln!("recovered: removed the unfinished {}", leftover.display());
+        }
+    }
+    crate::failpoint::hit("restore-after-lock")?;
     let backup = match chosen {
         Some(path) => path.to_path_buf(),
         None => newest(settings)?,
@@ -62,14 +71,18 @@ fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String>
         )?;
         db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .context("checkpointing the database before keeping it")?;
+        // Not named like a backup: a plain re-run of `restore` must still
+        // pick the backup it was asked for, not the file it replaced.
         let replaced = backups::copy_verified(
             &settings.db,
-            &backups::new_path(&settings.backup_dir, &settings.db),
+            &backups::new_path(&settings.backup_dir, &settings.db)
+                .with_extension("pre-restore.bak"),
         )?;
         kept = format!(
             "the replaced database was kept as {}",
             replaced.path.display()
         );
+        crate::failpoint::hit("restore-after-keep")?;
         drop(db);
     }
     backups::restore_file(&backup, &settings.db)?;

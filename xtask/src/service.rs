@@ -12,6 +12,10 @@ use std::{
 
 use anyhow::{Context, bail};
 
+/// How a maintenance flag set by the runbook begins: recovery removes only
+/// flags it recognises as its own.
+pub const FLAG_NOTE: &str = "maintenance flag set by cargo xtask migrate";
+
 /// How the service is taken down and brought back.
 #[derive(Debug, Clone)]
 pub enum Mode {
@@ -52,10 +56,7 @@ impl Service {
             }
             Mode::Maintenance { flag } => {
                 let existed = flag.exists();
-                let note = format!(
-                    "maintenance flag set by cargo xtask migrate (pid {})\n",
-                    std::process::id()
-                );
+                let note = format!("{FLAG_NOTE} (pid {})\n", std::process::id());
                 fs::write(flag, note)
                     .with_context(|| format!("creating the maintenance flag {}", flag.display()))?;
                 Ok(if existed {
@@ -188,6 +189,26 @@ fn check_once(agent: &ureq::Agent, url: &str, expected: &Expected) -> Result<Str
         "HTTP 200, status ok, schema_version {}, version {}",
         body["schema_version"], body["version"]
     ))
+}
+
+/// One health request: does it answer 200 with status ok?
+pub fn answers_ok(url: &str) -> bool {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    agent
+        .get(url)
+        .call()
+        .ok()
+        .and_then(|mut r| {
+            r.body_mut()
+                .read_json::<serde_json::Value>()
+                .ok()
+                .map(|b| (r.status().as_u16(), b))
+        })
+        .is_some_and(|(status, body)| status == 200 && body["status"] == "ok")
 }
 
 /// `scheme://user:secret@host/…` → `scheme://***@host/…`.

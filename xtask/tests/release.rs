@@ -508,3 +508,49 @@ fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+#[test]
+fn two_releases_started_together_serialize_50_times() {
+    for trial in 0..50 {
+        let repo = Repo::new();
+        let spawn = || {
+            Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .arg("--repo")
+                .arg(repo.path())
+                .args(["release", "0.2.0"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (first, second) = (spawn(), spawn());
+        let outputs = [
+            first.wait_with_output().unwrap(),
+            second.wait_with_output().unwrap(),
+        ];
+        let winners = outputs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(
+            winners,
+            1,
+            "trial {trial}: {}\n---\n{}",
+            text(&outputs[0]),
+            text(&outputs[1])
+        );
+        let loser = text(outputs.iter().find(|o| !o.status.success()).unwrap());
+        assert!(
+            loser.contains("another run holds the lock")
+                && loser.contains("cargo xtask release by pid"),
+            "trial {trial}: {loser}"
+        );
+        assert_eq!(
+            repo.git(&["log", "--format=%s"])
+                .lines()
+                .filter(|l| *l == "Release v0.2.0")
+                .count(),
+            1,
+            "trial {trial}"
+        );
+        assert_eq!(repo.git(&["tag", "--list"]), "v0.2.0", "trial {trial}");
+        assert_eq!(repo.git(&["status", "--porcelain"]), "", "trial {trial}");
+    }
+}

@@ -5,280 +5,18 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
 
+mod support;
+
 use std::{
     fs,
-    io::{BufRead, BufReader},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
-    sync::mpsc,
+    process::Command,
     time::Duration,
 };
 
 use rusqlite::Connection;
-use tempfile::TempDir;
-
-/// An expand migration the backend (built for V4) keeps working with.
-const V5_INDEX: &str = "CREATE INDEX secrets_created_at ON secrets (created_at);\n";
-
-fn backend_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_xtask")).with_file_name("backend");
-    assert!(
-        path.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace` (it builds the backend)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A temp folder with migrations V1–V4 of this repository, a database
-/// migrated to V4 holding two secrets, and a port for the backend.
-struct Site {
-    dir: TempDir,
-    db: PathBuf,
-    migrations: PathBuf,
-    port: u16,
-}
-
-impl Site {
-    fn new() -> Site {
-        let dir = TempDir::new().unwrap();
-        let migrations = dir.path().join("migrations");
-        fs::create_dir(&migrations).unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-        for entry in fs::read_dir(repo).unwrap() {
-            let path = entry.unwrap().path();
-            if path.file_name().unwrap().to_string_lossy().starts_with('V') {
-                fs::copy(&path, migrations.join(path.file_name().unwrap())).unwrap();
-            }
-        }
-        let site = Site {
-            db: dir.path().join("secrets.db"),
-            dir,
-            migrations,
-            port: free_port(),
-        };
-        let out = site.xtask(&["migrate", "--create"], &[]);
-        assert!(out.status.success(), "{}", text(&out));
-        for backup in site.backups() {
-            fs::remove_file(backup).unwrap();
-        }
-        fs::remove_file(site.dir.path().join("migrate.journal")).unwrap();
-        let conn = Connection::open(&site.db).unwrap();
-        conn.execute_batch(
-            "INSERT INTO secrets (name, value, created_at) VALUES ('alpha', 'one', '2026-01-01T00:00:00Z'), ('beta', 'two', '2026-01-02T00:00:00Z');",
-        )
-        .unwrap();
-        site
-    }
-
-    fn url(&self) -> String {
-        format!("sqlite:///{}", self.db.display())
-    }
-
-    fn health_url(&self) -> String {
-        format!("http://127.0.0.1:{}/health", self.port)
-    }
-
-    fn add_migration(&self, name: &str, sql: &str) {
-        fs::write(self.migrations.join(name), sql).unwrap();
-    }
-
-    fn xtask(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.args(args)
-            .arg("--database-url")
-            .arg(self.url())
-            .env_remove("DATABASE_URL")
-            .env("SECRETS_ADDR", format!("127.0.0.1:{}", self.port))
-            .env("BACKEND", backend_binary())
-            .env("SITE", self.dir.path());
-        if args[0] == "migrate" {
-            cmd.arg("--migrations").arg(&self.migrations);
-        }
-        for (key, value) in env {
-            cmd.env(key, value);
-        }
-        cmd.output().unwrap()
-    }
-
-    /// Maintenance mode and the health URL, as an operator would set them.
-    fn maintenance_env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("MIGRATE_MAINTENANCE", "1".into()),
-            ("MIGRATE_HEALTH_URL", self.health_url()),
-            ("MIGRATE_HEALTH_TIMEOUT_SECS", "10".into()),
-        ]
-    }
-
-    fn start_backend(&self) -> Backend {
-        Backend::start(self)
-    }
-
-    fn versions(&self) -> Vec<i64> {
-        let conn = Connection::open(&self.db).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT version FROM refinery_schema_history ORDER BY version")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    }
-
-    fn secrets(&self) -> Vec<(String, String)> {
-        let conn = Connection::open(&self.db).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT name, value FROM secrets ORDER BY name")
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    }
-
-    fn backups(&self) -> Vec<PathBuf> {
-        let mut found: Vec<PathBuf> = fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".bak"))
-            .collect();
-        found.sort();
-        found
-    }
-
-    fn journal(&self) -> String {
-        fs::read_to_string(self.dir.path().join("migrate.journal")).unwrap_or_default()
-    }
-
-    /// Writes `stop.sh` and `start.sh` that manage a backend through a pid file.
-    fn service_scripts(&self, before_stop: &str) -> Vec<(&'static str, String)> {
-        let dir = self.dir.path();
-        fs::write(
-            dir.join("start.sh"),
-            "#!/bin/sh\n\"$BACKEND\" >>\"$SITE/backend.log\" 2>&1 &\necho $! > \"$SITE/backend.pid\"\n",
-        )
-        .unwrap();
-        fs::write(
-            dir.join("stop.sh"),
-            format!("#!/bin/sh\n{before_stop}\npid=$(cat \"$SITE/backend.pid\")\nkill \"$pid\"\nwhile kill -0 \"$pid\" 2>/dev/null; do sleep 0.05; done\n"),
-        )
-        .unwrap();
-        vec![
-            (
-                "MIGRATE_STOP",
-                format!("sh {}", dir.join("stop.sh").display()),
-            ),
-            (
-                "MIGRATE_START",
-                format!("sh {}", dir.join("start.sh").display()),
-            ),
-            ("MIGRATE_HEALTH_URL", self.health_url()),
-            ("MIGRATE_HEALTH_TIMEOUT_SECS", "10".into()),
-            ("DATABASE_URL", self.url()),
-        ]
-    }
-
-    /// Starts the backend through the start script (so stop.sh can find it).
-    fn start_scripted(&self) {
-        let status = Command::new("sh")
-            .arg(self.dir.path().join("start.sh"))
-            .env("BACKEND", backend_binary())
-            .env("SITE", self.dir.path())
-            .env("DATABASE_URL", self.url())
-            .env("SECRETS_ADDR", format!("127.0.0.1:{}", self.port))
-            .status()
-            .unwrap();
-        assert!(status.success());
-        wait_for_health(&self.health_url(), 200);
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        if let Ok(pid) = fs::read_to_string(self.dir.path().join("backend.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-    }
-}
-
-fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn status_of(url: &str) -> Option<u16> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(2)))
-        .build()
-        .into();
-    agent.get(url).call().ok().map(|r| r.status().as_u16())
-}
-
-fn wait_for_health(url: &str, wanted: u16) {
-    for _ in 0..200 {
-        if status_of(url) == Some(wanted) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{url} never answered {wanted}");
-}
-
-/// A backend process started by the test itself.
-struct Backend {
-    child: Child,
-}
-
-impl Backend {
-    fn start(site: &Site) -> Backend {
-        let mut child = Command::new(backend_binary())
-            .env("DATABASE_URL", site.url())
-            .env("SECRETS_ADDR", format!("127.0.0.1:{}", site.port))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let backend = Backend { child };
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
-            if line.contains("listening on") {
-                return backend;
-            }
-        }
-        panic!("the backend did not start");
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::*;
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -295,8 +33,8 @@ fn maintenance_mode_window_migrates_backs_up_and_verifies_health() {
     let report = text(&out);
     assert!(out.status.success(), "{report}");
     for step in [
-        "[1/7] preflight",
-        "[2/7] take the migration lock",
+        "[2/7] preflight",
+        "[1/7] take the migration lock",
         "[3/7] take the service down",
         "[4/7] back up",
         "[5/7] migrate",
@@ -545,7 +283,7 @@ fn preflight_failures_stop_before_any_downtime() {
         let report = text(&out);
         assert!(!out.status.success(), "{case}: {report}");
         assert!(
-            report.contains("[1/7] preflight") && report.contains(expected),
+            report.contains("[2/7] preflight") && report.contains(expected),
             "{case}: {report}"
         );
         assert!(
@@ -879,4 +617,339 @@ fn a_disk_that_fills_during_the_backup_leaves_no_partial_backup_and_the_database
         before,
         "the database file is byte-identical"
     );
+}
+
+/// Writes secrets continuously while the window runs through maintenance
+/// mode: every acknowledged write survives, the window answers only 503 with
+/// Retry-After (never a 500 or a dropped connection), and the window the
+/// client sees matches the downtime the runbook reports.
+#[test]
+fn writes_during_the_window_are_never_lost_and_see_only_503() {
+    use std::{
+        sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        },
+        time::Instant,
+    };
+    let site = Site::new();
+    let _backend = site.start_backend();
+    wait_for_health(&site.health_url(), 200);
+    // A migration slow enough (a 400 000-row table) for the window to be seen.
+    site.add_migration(
+        "V5__filler.sql",
+        "CREATE TABLE filler AS\nWITH RECURSIVE c (x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000)\nSELECT x FROM c;\n",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let base = format!("http://127.0.0.1:{}", site.port);
+    let client = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let agent = agent(Duration::from_secs(5));
+            let start = Instant::now();
+            let mut log = Vec::new();
+            for i in 0..20_000u32 {
+                if stop.load(Ordering::Relaxed) || start.elapsed() > Duration::from_secs(60) {
+                    break;
+                }
+                let body =
+                    serde_json::json!({"name": format!("load-{i}"), "value": format!("value-{i}")});
+                let at = start.elapsed();
+                let answer = agent
+                    .post(format!("{base}/api/secrets"))
+                    .send_json(&body)
+                    .map(|r| {
+                        (
+                            r.status().as_u16(),
+                            r.headers()
+                                .get("retry-after")
+                                .map(|v| v.to_str().unwrap_or("").to_owned()),
+                        )
+                    });
+                log.push((i, at, answer.map_err(|e| e.to_string())));
+            }
+            log
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let env = site.maintenance_env();
+    let out = site.xtask(&["migrate"], &env_refs(&env));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let log = client.join().unwrap();
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+
+    let transport_errors: Vec<_> = log.iter().filter(|(_, _, a)| a.is_err()).collect();
+    assert!(
+        transport_errors.is_empty(),
+        "dropped connections: {transport_errors:?}"
+    );
+    let answers: Vec<(u32, Duration, u16, Option<String>)> = log
+        .into_iter()
+        .map(|(i, at, a)| {
+            let (status, retry) = a.unwrap();
+            (i, at, status, retry)
+        })
+        .collect();
+    assert!(
+        answers
+            .iter()
+            .all(|(_, _, status, _)| *status == 201 || *status == 503),
+        "only 201 or 503 may be answered"
+    );
+    let unavailable: Vec<_> = answers
+        .iter()
+        .filter(|(_, _, status, _)| *status == 503)
+        .collect();
+    assert!(!unavailable.is_empty(), "the client never saw the window");
+    assert!(
+        unavailable
+            .iter()
+            .all(|(_, _, _, retry)| retry.as_deref() == Some("5")),
+        "every 503 carries Retry-After"
+    );
+    let acknowledged: Vec<String> = answers
+        .iter()
+        .filter(|(_, _, s, _)| *s == 201)
+        .map(|(i, _, _, _)| format!("load-{i}"))
+        .collect();
+    let stored: Vec<String> = site
+        .secrets()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|n| n.starts_with("load-"))
+        .collect();
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|name| !stored.contains(name))
+        .collect();
+    assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
+    let before = answers.iter().take_while(|(_, _, s, _)| *s == 201).count();
+    assert!(
+        before > 0 && answers.last().unwrap().2 == 201,
+        "writes happened before and after the window"
+    );
+
+    let observed = unavailable.last().unwrap().1 - unavailable.first().unwrap().1;
+    let reported: f64 = report
+        .split("downtime ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let reported = Duration::from_secs_f64(reported);
+    let slack = Duration::from_millis(150).max(reported / 4);
+    assert!(
+        observed <= reported + slack && observed + slack >= reported,
+        "client saw {observed:?}, the runbook reported {reported:?}"
+    );
+    eprintln!(
+        "load: {} writes acknowledged, {} found after; {} answered 503 with Retry-After; window seen {observed:?}, reported {reported:?}",
+        acknowledged.len(),
+        acknowledged.len() - missing.len(),
+        unavailable.len()
+    );
+}
+
+#[test]
+fn credentials_in_the_health_url_never_reach_output_or_journal() {
+    let site = Site::new();
+    let _backend = site.start_backend();
+    wait_for_health(&site.health_url(), 200);
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    let with_credentials = format!(
+        "http://operator:hunter2-s3cret@127.0.0.1:{}/health",
+        site.port
+    );
+    let out = site.xtask(
+        &["migrate"],
+        &[
+            ("MIGRATE_MAINTENANCE", "1"),
+            ("MIGRATE_HEALTH_URL", &with_credentials),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // And when the URL is part of an error.
+    let dead = format!(
+        "http://operator:hunter2-s3cret@127.0.0.1:{}/health",
+        free_port()
+    );
+    site.add_migration(
+        "V6__index_name.sql",
+        "CREATE INDEX secrets_value ON secrets (value);\n",
+    );
+    let failed = site.xtask(
+        &["migrate"],
+        &[
+            ("MIGRATE_MAINTENANCE", "1"),
+            ("MIGRATE_HEALTH_URL", &dead),
+            ("MIGRATE_HEALTH_TIMEOUT_SECS", "1"),
+        ],
+    );
+    assert!(!failed.status.success());
+    for (what, seen) in [
+        ("output", text(&out)),
+        ("error output", text(&failed)),
+        ("journal", site.journal()),
+    ] {
+        assert!(
+            !seen.contains("hunter2"),
+            "the password leaked into the {what}:\n{seen}"
+        );
+    }
+    assert!(text(&failed).contains("***@127.0.0.1"), "{}", text(&failed));
+}
+
+#[test]
+fn a_truncated_database_or_a_hand_edited_history_is_refused_before_any_downtime() {
+    let site = Site::new();
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    Connection::open(&site.db)
+        .unwrap()
+        .execute(
+            "UPDATE refinery_schema_history SET applied_on = 'last tuesday' WHERE version = 2",
+            [],
+        )
+        .unwrap();
+    let out = site.xtask(&["migrate"], &[("MIGRATE_MAINTENANCE", "1")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("row for version 2") && text(&out).contains("edited by hand"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("[3/7]"));
+
+    let site = Site::new();
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    Connection::open(&site.db)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let bytes = fs::read(&site.db).unwrap();
+    fs::write(&site.db, &bytes[..bytes.len() / 2]).unwrap();
+    let truncated = fs::read(&site.db).unwrap();
+    let out = site.xtask(&["migrate"], &[("MIGRATE_MAINTENANCE", "1")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("cargo xtask restore")
+            || text(&out).contains("not a usable SQLite database"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("[3/7]"));
+    assert_eq!(
+        fs::read(&site.db).unwrap(),
+        truncated,
+        "the truncated file was left as it was"
+    );
+}
+
+#[test]
+fn a_wal_left_by_a_crashed_writer_is_carried_into_the_backup_and_the_migration() {
+    let site = Site::new();
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    let mut backend = site.start_backend();
+    wait_for_health(&site.health_url(), 200);
+    let agent = ureq::agent();
+    agent
+        .post(format!("http://127.0.0.1:{}/api/secrets", site.port))
+        .send_json(serde_json::json!({"name": "in-the-wal", "value": "x"}))
+        .unwrap();
+    backend.child.kill().unwrap(); // SIGKILL: no checkpoint, the -wal file stays
+    backend.child.wait().unwrap();
+    let wal = PathBuf::from(format!("{}-wal", site.db.display()));
+    assert!(
+        fs::metadata(&wal).unwrap().len() > 0,
+        "the crashed writer left a WAL"
+    );
+    let out = site.xtask(&["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(site.secrets().iter().any(|(n, _)| n == "in-the-wal"));
+    let backup = Connection::open(&site.backups()[0]).unwrap();
+    let n: i64 = backup
+        .query_row(
+            "SELECT COUNT(*) FROM secrets WHERE name = 'in-the-wal'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the backup holds the WAL's committed write");
+}
+
+#[test]
+fn a_read_only_database_folder_is_refused_with_its_cause() {
+    let site = Site::new();
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    Connection::open(&site.db)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let disk = SmallDisk::mount(site.dir.path().join("ro"), 4096);
+    let db = disk.path.join("secrets.db");
+    fs::copy(&site.db, &db).unwrap();
+    let remount = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&disk.path)
+        .status()
+        .unwrap();
+    assert!(remount.success());
+    let before = fs::read(&db).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "migrate",
+            "--database-url",
+            &format!("sqlite:///{}", db.display()),
+            "--migrations",
+        ])
+        .arg(&site.migrations)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("Read-only file system") && text(&out).contains("writable"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(fs::read(&db).unwrap(), before);
+}
+
+#[test]
+fn a_health_url_that_hangs_times_out() {
+    let site = Site::new();
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/health", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut streams = Vec::new();
+        for stream in silent.incoming().take(20) {
+            streams.push(stream);
+        }
+    });
+    let start = std::time::Instant::now();
+    let out = site.xtask(
+        &["migrate"],
+        &[
+            ("MIGRATE_HEALTH_URL", &url),
+            ("MIGRATE_HEALTH_TIMEOUT_SECS", "2"),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("did not report healthy within 2 s"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        start.elapsed()
+    );
+    drop(held);
 }

@@ -1,0 +1,274 @@
+//! Fault injection: the real xtask, built with the `failpoints` feature, is
+//! killed with SIGKILL at every named step boundary of `migrate` and
+//! `restore`, or made to fail there; then the end state must be valid before
+//! or valid after, and a plain re-run must finish the job and clean up.
+//! Run with `make test-faults` (cargo test -p xtask --features failpoints --test faults).
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
+
+mod support;
+
+use std::{fs, path::PathBuf, process::Stdio, time::Duration};
+
+use rusqlite::Connection;
+use support::*;
+
+/// Every failpoint of `migrate`, in runbook order.
+const MIGRATE_POINTS: &[&str] = &[
+    "after-lock",
+    "after-service-down",
+    "mid-backup",
+    "after-backup",
+    "mid-migration",
+    "after-migration",
+    "before-service-up",
+    "after-service-up",
+];
+
+const RESTORE_POINTS: &[&str] = &[
+    "restore-after-lock",
+    "restore-after-keep",
+    "restore-mid-copy",
+    "restore-after-rename",
+];
+
+/// Runs the command until it reports the paused failpoint, then SIGKILLs it.
+fn kill_at(mut cmd: std::process::Command, point: &str) {
+    let mut child = cmd
+        .env("XTASK_FAILPOINT", format!("{point}=pause"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = stderr_lines(&mut child);
+    let wanted = format!("failpoint {point} reached");
+    let mut seen = String::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if line.contains(&wanted) => break,
+            Ok(line) => seen.push_str(&format!("{line}\n")),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("{point} was never reached:\n{seen}");
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+fn leftovers(site: &Site) -> Vec<String> {
+    fs::read_dir(site.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".xtask-tmp") || n.starts_with(".xtask-rehearsal-"))
+        .collect()
+}
+
+fn flag(site: &Site) -> PathBuf {
+    PathBuf::from(format!("{}.maintenance", site.db.display()))
+}
+
+/// The database is valid before (V4) or valid after (V5): integrity holds,
+/// the secrets are all there, and "before" is byte-identical to the start.
+fn assert_before_or_after(site: &Site, before: &[u8], point: &str) -> Vec<i64> {
+    let versions = site.versions();
+    let conn = Connection::open(&site.db).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok", "{point}");
+    assert_eq!(site.secrets().len(), 2, "{point}: rows lost");
+    if versions == [1, 2, 3, 4] {
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        drop(conn);
+        assert_eq!(
+            fs::read(&site.db).unwrap(),
+            before,
+            "{point}: not byte-identical to before"
+        );
+    } else {
+        assert_eq!(
+            versions,
+            [1, 2, 3, 4, 5],
+            "{point}: neither before nor after"
+        );
+    }
+    versions
+}
+
+/// Every file under a backup's final name is a complete backup of V4.
+fn assert_backups_complete(site: &Site, point: &str) {
+    for backup in site.backups() {
+        let conn = Connection::open(&backup).unwrap();
+        let ok: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .unwrap();
+        let version: i64 = conn
+            .query_row(
+                "SELECT MAX(version) FROM refinery_schema_history",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            (ok.as_str(), version),
+            ("ok", 4),
+            "{point}: {} is not a complete backup",
+            backup.display()
+        );
+    }
+}
+
+/// Sets up a serving site with V5 pending; returns it, its backend and the
+/// database's bytes (checkpointed).
+fn serving_site() -> (Site, Backend, Vec<u8>) {
+    let site = Site::new();
+    let conn = Connection::open(&site.db).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    drop(conn);
+    let before = fs::read(&site.db).unwrap();
+    let backend = site.start_backend();
+    wait_for_health(&site.health_url(), 200);
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    (site, backend, before)
+}
+
+fn rerun_finishes(site: &Site, env: &[(&str, &str)], point: &str) -> String {
+    let out = site.xtask(&["migrate"], env);
+    let report = text(&out);
+    assert!(
+        out.status.success(),
+        "{point}: the re-run failed:\n{report}"
+    );
+    assert_eq!(site.versions(), [1, 2, 3, 4, 5], "{point}");
+    wait_for_health(&site.health_url(), 200);
+    assert!(
+        !flag(site).exists(),
+        "{point}: the maintenance flag was left"
+    );
+    assert!(
+        leftovers(site).is_empty(),
+        "{point}: left {:?}",
+        leftovers(site)
+    );
+    report
+}
+
+#[test]
+fn migrate_killed_at_every_step_ends_valid_and_a_rerun_finishes_and_cleans_up() {
+    for point in MIGRATE_POINTS {
+        let (site, _backend, before) = serving_site();
+        let env = site.maintenance_env();
+        kill_at(site.command(&["migrate"], &env_refs(&env)), point);
+        assert_before_or_after(&site, &before, point);
+        assert_backups_complete(&site, point);
+        let report = rerun_finishes(&site, &env_refs(&env), point);
+        assert!(
+            report.contains("took over a migration lock left by a run that is gone"),
+            "{point}: {report}"
+        );
+    }
+}
+
+#[test]
+fn migrate_failing_at_every_step_names_it_and_ends_valid_with_the_service_up() {
+    for point in MIGRATE_POINTS {
+        let (site, _backend, before) = serving_site();
+        let env = site.maintenance_env();
+        let mut cmd = site.command(&["migrate"], &env_refs(&env));
+        let out = cmd
+            .env("XTASK_FAILPOINT", format!("{point}=error"))
+            .output()
+            .unwrap();
+        let report = text(&out);
+        assert!(!out.status.success(), "{point}: {report}");
+        assert!(
+            report.contains(&format!("failpoint `{point}`")) && report.contains("failed"),
+            "{point}: {report}"
+        );
+        let failed_step = report
+            .lines()
+            .find(|l| l.contains("FAILED"))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            failed_step.starts_with('['),
+            "{point}: the failed step is named: {report}"
+        );
+        assert_before_or_after(&site, &before, point);
+        assert_backups_complete(&site, point);
+        wait_for_health(&site.health_url(), 200);
+        assert!(
+            !flag(&site).exists(),
+            "{point}: the service was left in maintenance"
+        );
+        rerun_finishes(&site, &env_refs(&env), point);
+    }
+}
+
+/// A site with a backup holding two secrets and a live database holding one.
+fn restore_site() -> Site {
+    let site = Site::new();
+    assert!(site.xtask(&["backup"], &[]).status.success());
+    Connection::open(&site.db)
+        .unwrap()
+        .execute("DELETE FROM secrets WHERE name = 'alpha'", [])
+        .unwrap();
+    site
+}
+
+fn assert_restore_state(site: &Site, point: &str) {
+    let conn = Connection::open(&site.db).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok", "{point}");
+    let n = site.secrets().len();
+    assert!(
+        n == 1 || n == 2,
+        "{point}: neither the old database nor the backup ({n} secrets)"
+    );
+}
+
+#[test]
+fn restore_killed_or_failing_at_every_step_ends_valid_and_a_rerun_finishes() {
+    for point in RESTORE_POINTS {
+        for mode in ["kill", "error"] {
+            let site = restore_site();
+            if mode == "kill" {
+                kill_at(site.command(&["restore"], &[]), point);
+            } else {
+                let out = site
+                    .command(&["restore"], &[])
+                    .env("XTASK_FAILPOINT", format!("{point}=error"))
+                    .output()
+                    .unwrap();
+                assert!(
+                    !out.status.success() && text(&out).contains(&format!("failpoint `{point}`")),
+                    "{point}: {}",
+                    text(&out)
+                );
+            }
+            assert_restore_state(&site, point);
+            let out = site.xtask(&["restore"], &[]);
+            assert!(
+                out.status.success(),
+                "{point} {mode}: the re-run failed:\n{}",
+                text(&out)
+            );
+            assert_eq!(
+                site.secrets().len(),
+                2,
+                "{point} {mode}: the re-run restored the wrong file"
+            );
+            assert!(
+                leftovers(&site).is_empty(),
+                "{point} {mode}: left {:?}",
+                leftovers(&site)
+            );
+        }
+    }
+}
