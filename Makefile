@@ -28,7 +28,7 @@ check: frontend-deps ## Everything CI checks: format, version drift, migrations,
 	$(NPM) test
 	$(NPM) run build
 
-test-faults: ## Fault injection: SIGKILL and errors at every failpoint of migrate and restore
+test-faults: ## Fault injection: SIGKILL and errors at every failpoint of migrate, restore and release
 	cargo test --package xtask --features failpoints --test faults
 
 e2e: frontend ## Real-browser check in headless Chromium (needs Debian's chromium)

@@ -21,23 +21,36 @@ pub fn temp_path(path: &Path) -> PathBuf {
 /// Writes `contents` to a temp file beside `path`, fsyncs it, keeps the old
 /// file's permissions, renames it over `path` and fsyncs the folder.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let temp = temp_path(path);
-    let result = write_then_rename(path, &temp, contents);
-    if result.is_err() && temp.is_file() {
-        let _ = fs::remove_file(&temp);
-    }
-    result.with_context(|| format!("writing {} (through {})", path.display(), temp.display()))
+    let temp = write_temp(path, contents)?;
+    replace_with(&temp, path)
 }
 
-fn write_then_rename(path: &Path, temp: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let mut file = File::create(temp)?;
-    file.write_all(contents)?;
-    if let Ok(meta) = fs::metadata(path) {
-        file.set_permissions(meta.permissions())?;
+/// The first half of [`write_atomic`]: the new contents, durable, under the
+/// temp name (removed again if writing fails).
+pub fn write_temp(path: &Path, contents: &[u8]) -> anyhow::Result<PathBuf> {
+    let temp = temp_path(path);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = File::create(&temp)?;
+        file.write_all(contents)?;
+        if let Ok(meta) = fs::metadata(path) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.sync_all()
+    })();
+    if let Err(error) = written {
+        if temp.is_file() {
+            let _ = fs::remove_file(&temp);
+        }
+        return Err(error)
+            .with_context(|| format!("writing {} (through {})", path.display(), temp.display()));
     }
-    file.sync_all()?;
-    drop(file);
-    fs::rename(temp, path)?;
+    Ok(temp)
+}
+
+/// The second half: the temp file renamed over `path`, the folder fsynced.
+pub fn replace_with(temp: &Path, path: &Path) -> anyhow::Result<()> {
+    fs::rename(temp, path)
+        .with_context(|| format!("renaming {} over {}", temp.display(), path.display()))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 

@@ -19,15 +19,29 @@ impl Git {
 
     /// Runs git; on failure the error carries the command and git's own message.
     fn run(&self, args: &[&str]) -> anyhow::Result<String> {
-        let stdout = self.run_bytes(args)?;
-        Ok(String::from_utf8_lossy(&stdout).trim_end().to_owned())
+        self.run_bytes(args).map(Self::text)
     }
 
     /// Runs git and returns its raw standard output (file contents too).
     fn run_bytes(&self, args: &[&str]) -> anyhow::Result<Vec<u8>> {
-        let output = cmd!(self.sh, "git {args...}")
-            .quiet()
-            .ignore_status()
+        self.output(args, None, None)
+    }
+
+    /// Runs git, optionally on another index file and with standard input.
+    fn output(
+        &self,
+        args: &[&str],
+        index: Option<&Path>,
+        stdin: Option<&[u8]>,
+    ) -> anyhow::Result<Vec<u8>> {
+        let mut command = cmd!(self.sh, "git {args...}").quiet().ignore_status();
+        if let Some(index) = index {
+            command = command.env("GIT_INDEX_FILE", index);
+        }
+        if let Some(stdin) = stdin {
+            command = command.stdin(stdin);
+        }
+        let output = command
             .output()
             .context("running git: is it installed and on PATH?")?;
         if !output.status.success() {
@@ -39,6 +53,135 @@ impl Git {
             );
         }
         Ok(output.stdout)
+    }
+
+    fn text(bytes: Vec<u8>) -> String {
+        String::from_utf8_lossy(&bytes).trim_end().to_owned()
+    }
+
+    // The release is staged as objects first and published by one ref
+    // transaction, so a crash leaves either nothing or the whole release.
+
+    /// Writes `content` as the blob `path` would get from `git add`.
+    pub fn hash_object(&self, path: &str, content: &[u8]) -> anyhow::Result<String> {
+        self.output(
+            &["hash-object", "-w", "--stdin", "--path", path],
+            None,
+            Some(content),
+        )
+        .map(Self::text)
+    }
+
+    /// The tree of `base` with `entries` (path, blob) replaced, built in `index`.
+    pub fn write_tree(
+        &self,
+        index: &Path,
+        base: &str,
+        entries: &[(String, String)],
+    ) -> anyhow::Result<String> {
+        self.output(&["read-tree", base], Some(index), None)?;
+        for (path, blob) in entries {
+            let mode =
+                Self::text(self.output(&["ls-files", "--stage", "--", path], Some(index), None)?);
+            let mode = mode
+                .split_whitespace()
+                .next()
+                .unwrap_or("100644")
+                .to_owned();
+            self.output(
+                &[
+                    "update-index",
+                    "--add",
+                    "--cacheinfo",
+                    &format!("{mode},{blob},{path}"),
+                ],
+                Some(index),
+                None,
+            )?;
+        }
+        self.output(&["write-tree"], Some(index), None)
+            .map(Self::text)
+    }
+
+    /// The repository's pre-commit hook, run against the staged `index`.
+    pub fn pre_commit_hook(&self, index: &Path) -> anyhow::Result<()> {
+        self.output(
+            &["hook", "run", "--ignore-missing", "pre-commit"],
+            Some(index),
+            None,
+        )
+        .map(drop)
+    }
+
+    pub fn commit_tree(&self, tree: &str, parent: &str, message: &str) -> anyhow::Result<String> {
+        self.output(
+            &["commit-tree", tree, "-p", parent, "-m", message],
+            None,
+            None,
+        )
+        .map(Self::text)
+    }
+
+    /// An annotated tag object for `commit` (no ref yet).
+    pub fn tag_object(&self, commit: &str, tag: &str, message: &str) -> anyhow::Result<String> {
+        let tagger = self.run(&["var", "GIT_COMMITTER_IDENT"])?;
+        let body =
+            format!("object {commit}\ntype commit\ntag {tag}\ntagger {tagger}\n\n{message}\n");
+        self.output(&["mktag"], None, Some(body.as_bytes()))
+            .map(Self::text)
+    }
+
+    /// Moves `branch` from `old` to `commit` and creates `tag`, both or neither.
+    pub fn publish(
+        &self,
+        branch: &str,
+        old: &str,
+        commit: &str,
+        tag: &str,
+        tag_object: &str,
+    ) -> anyhow::Result<()> {
+        let transaction = format!(
+            "start\nupdate refs/heads/{branch} {commit} {old}\ncreate refs/tags/{tag} {tag_object}\nprepare\ncommit\n"
+        );
+        self.output(
+            &["update-ref", "--stdin"],
+            None,
+            Some(transaction.as_bytes()),
+        )
+        .map(drop)
+    }
+
+    /// The index back in step with HEAD (after the work tree caught up).
+    pub fn reset_index(&self) -> anyhow::Result<()> {
+        self.run(&["reset", "--quiet"]).map(drop)
+    }
+
+    pub fn head_subject(&self) -> anyhow::Result<String> {
+        self.run(&["log", "-1", "--format=%s"])
+    }
+
+    /// The commit a tag points at, if the tag exists.
+    pub fn tag_commit(&self, tag: &str) -> Option<String> {
+        self.run(&[
+            "rev-parse",
+            "--quiet",
+            "--verify",
+            &format!("refs/tags/{tag}^{{commit}}"),
+        ])
+        .ok()
+    }
+
+    /// Files HEAD's commit changed.
+    pub fn head_files(&self) -> anyhow::Result<Vec<String>> {
+        let listing = self.run(&["diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD"])?;
+        Ok(listing.lines().map(str::to_owned).collect())
+    }
+
+    /// Puts `paths` back as HEAD has them.
+    pub fn checkout_head(&self, paths: &[String]) -> anyhow::Result<()> {
+        let mut args = vec!["checkout", "HEAD", "--"];
+        args.extend(paths.iter().map(String::as_str));
+        self.run(&args).map(drop)
     }
 
     /// Runs git and reports only whether it succeeded.
@@ -121,26 +264,5 @@ impl Git {
     /// The bytes of `name` (in the current folder) as it was at `rev`.
     pub fn show_file(&self, rev: &str, name: &str) -> anyhow::Result<Vec<u8>> {
         self.run_bytes(&["show", &format!("{rev}:./{name}")])
-    }
-
-    pub fn add(&self, paths: &[&str]) -> anyhow::Result<()> {
-        let mut args = vec!["add", "--"];
-        args.extend_from_slice(paths);
-        self.run(&args).map(drop)
-    }
-
-    pub fn commit(&self, message: &str) -> anyhow::Result<()> {
-        self.run(&["commit", "--quiet", "-m", message]).map(drop)
-    }
-
-    pub fn tag_annotated(&self, tag: &str, message: &str) -> anyhow::Result<()> {
-        self.run(&["tag", "--annotate", tag, "-m", message])
-            .map(drop)
-    }
-
-    /// Puts HEAD, index and work tree back to `commit`: only ever used to undo
-    /// our own release commit on a tree the preflight proved clean.
-    pub fn reset_hard(&self, commit: &str) -> anyhow::Result<()> {
-        self.run(&["reset", "--quiet", "--hard", commit]).map(drop)
     }
 }

@@ -8,25 +8,33 @@
 //!     1. Preflight: every check runs and every failure is reported together,
 //!        before anything is written (git state, version agreement, the new
 //!        version, the tag, the changelog, migrations on a fresh database).
-//!     2. Rewrite every declared file, all or nothing: contents are computed
-//!        and checked in memory, written through temp files and renames, and
-//!        put back if any write fails.
-//!     3. One commit `Release vX.Y.Z` with exactly those files, and an
-//!        annotated tag; if either fails, HEAD goes back to where it was.
-//!     4. Print the command that publishes both at once. Nothing is pushed.
+//!     2. Write the new contents of every declared file to temp files beside
+//!        them (fsynced); any failure removes them: nothing changed.
+//!     3. Stage the release as git objects only: blobs, a tree built in a
+//!        temporary index (the pre-commit hook runs against it), the commit
+//!        `Release vX.Y.Z` and an annotated tag object. Nothing moved yet.
+//!     4. Publish: one `git update-ref` transaction moves the branch and
+//!        creates the tag, both or neither. This is the commit point.
+//!     5. Rename the temp files into place and reset the index to HEAD.
+//!     6. Print the command that publishes both at once. Nothing is pushed.
+//!
+//!     A run that dies before step 4 leaves the repository untouched (a
+//!     re-run removes its temp files); one that dies after it has released,
+//!     and a re-run brings the work tree up to the release.
 //!
 //!     --dry-run runs the preflight, prints the diff of every file and the git
 //!     commands, and changes nothing; its exit status says whether a real run
 //!     would pass.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use semver::Version;
 
 use crate::{
     bump, changelog,
     config::ReleaseConfig,
+    failpoint,
     flags::ReleaseArgs,
     fsutil,
     git::Git,
@@ -68,6 +76,11 @@ pub fn run(repo: &Path, args: &ReleaseArgs) -> anyhow::Result<()> {
         )?),
         false => None,
     };
+    clean_leftovers(repo, &config, &places, &git);
+    if let Some(finished) = finish_interrupted(&git)? {
+        println!("{finished}");
+        return Ok(());
+    }
     let plan = preflight(repo, &config, &places, &git, &args.version)?;
     println!(
         "release {} -> {} (tag {}) on branch {}: preflight passed",
@@ -77,8 +90,31 @@ pub fn run(repo: &Path, args: &ReleaseArgs) -> anyhow::Result<()> {
         print_dry_run(&plan);
         return Ok(());
     }
-    write_all_or_nothing(&plan.updates)?;
-    commit_and_tag(&git, &plan)?;
+    let temps = write_temps(&plan.updates)?;
+    let published = stage(&git, &plan).and_then(|staged| {
+        failpoint::hit("release-before-publish")?;
+        git.publish(
+            &plan.branch,
+            &plan.head,
+            &staged.commit,
+            &plan.tag,
+            &staged.tag_object,
+        )
+    });
+    if let Err(error) = published {
+        remove_temps(&temps);
+        return Err(error.context("release stopped before it was published; nothing was changed"));
+    }
+    if let Err(error) =
+        failpoint::hit("release-after-publish").and_then(|()| move_into_place(&git, &plan, &temps))
+    {
+        return Err(error.context(format!(
+            "{} is released (commit and tag are in place), but the work tree is behind it: run the same \
+             command again to finish, or `git checkout HEAD -- {}` and `git reset`",
+            plan.tag,
+            plan.paths().join(" ")
+        )));
+    }
     println!(
         "committed `{}` ({} files) and tagged {}",
         plan.message(),
@@ -87,6 +123,56 @@ pub fn run(repo: &Path, args: &ReleaseArgs) -> anyhow::Result<()> {
     );
     println!("publish both at once with:\n  {}", push_command(&plan));
     Ok(())
+}
+
+/// What a dead run left: temp files beside the declared files, its index.
+fn clean_leftovers(repo: &Path, config: &ReleaseConfig, places: &[Place], git: &Git) {
+    let paths = places
+        .iter()
+        .map(|p| p.path.as_str())
+        .chain([config.changelog.as_str()]);
+    for path in paths {
+        let temp = fsutil::temp_path(&repo.join(path));
+        if temp.is_file() && std::fs::remove_file(&temp).is_ok() {
+            eprintln!(
+                "recovered: removed {} left by a release that did not finish",
+                temp.display()
+            );
+        }
+    }
+    if let Ok(index) = git.git_dir().map(|d| d.join(INDEX)) {
+        let _ = std::fs::remove_file(index);
+    }
+}
+
+/// HEAD is a published release whose work tree a dead run left behind:
+/// bring the release's files up to it.
+fn finish_interrupted(git: &Git) -> anyhow::Result<Option<String>> {
+    if !git.is_work_tree() {
+        return Ok(None);
+    }
+    let Some(tag) = git
+        .head_subject()
+        .ok()
+        .and_then(|s| s.strip_prefix("Release ").map(str::to_owned))
+    else {
+        return Ok(None);
+    };
+    if git.tag_commit(&tag) != Some(git.head()?) {
+        return Ok(None);
+    }
+    let status = git.status()?;
+    let files = git.head_files()?;
+    let behind: Vec<&str> = status.lines().filter_map(|l| l.get(3..)).collect();
+    if behind.is_empty() || !behind.iter().all(|f| files.iter().any(|h| h == f)) {
+        return Ok(None);
+    }
+    git.checkout_head(&files)?;
+    git.reset_index()?;
+    Ok(Some(format!(
+        "finished {tag}: an earlier run published it but stopped before updating the work tree; {} file(s) now match it",
+        behind.len()
+    )))
 }
 
 /// Step 1: every check, every failure reported together; nothing written.
@@ -275,59 +361,84 @@ fn print_dry_run(plan: &Plan) {
                 .header(&format!("a/{}", update.path), &format!("b/{}", update.path))
         );
     }
-    println!("would run:");
-    println!("  git add -- {}", plan.paths().join(" "));
-    println!("  git commit -m \"{}\"", plan.message());
+    println!("would, once every file is written to a temp file beside it:");
     println!(
-        "  git tag --annotate {} -m \"{}\"",
-        plan.tag,
-        plan.message()
+        "  commit \"{}\" with {} (the pre-commit hook runs)",
+        plan.message(),
+        plan.paths().join(" ")
+    );
+    println!("  tag {} (annotated) on that commit", plan.tag);
+    println!(
+        "  move {} and create {} in one ref transaction, then update the work tree",
+        plan.branch, plan.tag
     );
     println!("then publish with:\n  {}", push_command(plan));
     println!("dry run: nothing was changed");
 }
 
-/// Step 2: writes every file or none of them.
-fn write_all_or_nothing(updates: &[Update]) -> anyhow::Result<()> {
+/// The temporary index the release's tree is built in, in `.git`.
+const INDEX: &str = "xtask-release.index";
+
+/// Step 2: every new content durable under its temp name; all or nothing.
+fn write_temps(updates: &[Update]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut temps = Vec::new();
     for (index, update) in updates.iter().enumerate() {
-        if let Err(error) = fsutil::write_atomic(&update.abs, update.new.as_bytes()) {
-            let unrestored: Vec<&str> = updates[..index]
-                .iter()
-                .filter(|u| fsutil::write_atomic(&u.abs, u.old.as_bytes()).is_err())
-                .map(|u| u.path.as_str())
-                .collect();
-            if unrestored.is_empty() {
+        let written = fsutil::write_temp(&update.abs, update.new.as_bytes()).and_then(|temp| {
+            failpoint::hit(&format!("release-after-write-{}", index + 1)).map(|()| temp)
+        });
+        match written {
+            Ok(temp) => temps.push(temp),
+            Err(error) => {
+                remove_temps(&temps);
                 return Err(error.context(
-                    "release stopped; the files already written were put back, nothing was changed",
+                    "release stopped before anything was published; nothing was changed",
                 ));
             }
-            return Err(error.context(format!(
-                "release stopped, and these files could not be put back: {} — run `git checkout -- {}`",
-                unrestored.join(", "),
-                unrestored.join(" ")
-            )));
         }
     }
-    Ok(())
+    Ok(temps)
 }
 
-/// Step 3: one commit with exactly the release files, then the tag; on any
-/// failure HEAD, index and files go back to the pre-release commit.
-fn commit_and_tag(git: &Git, plan: &Plan) -> anyhow::Result<()> {
-    let result = git
-        .add(&plan.paths())
-        .and_then(|()| git.commit(&plan.message()))
-        .and_then(|()| git.tag_annotated(&plan.tag, &plan.message()));
-    if let Err(error) = result {
-        return match git.reset_hard(&plan.head) {
-            Ok(()) => Err(error.context("release stopped; the repository was put back as it was")),
-            Err(undo) => Err(error.context(format!(
-                "release stopped, and undoing it failed too ({undo:#}): run `git reset --hard {}`",
-                plan.head
-            ))),
-        };
+fn remove_temps(temps: &[PathBuf]) {
+    for temp in temps {
+        let _ = std::fs::remove_file(temp);
     }
-    Ok(())
+}
+
+struct Staged {
+    commit: String,
+    tag_object: String,
+}
+
+/// Step 3: the release as git objects, no ref moved.
+fn stage(git: &Git, plan: &Plan) -> anyhow::Result<Staged> {
+    let index = git.git_dir()?.join(INDEX);
+    let staged = (|| {
+        let entries = plan
+            .updates
+            .iter()
+            .map(|u| Ok((u.path.clone(), git.hash_object(&u.path, u.new.as_bytes())?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let tree = git.write_tree(&index, &plan.head, &entries)?;
+        git.pre_commit_hook(&index)
+            .context("the pre-commit hook refused the release")?;
+        let commit = git.commit_tree(&tree, &plan.head, &plan.message())?;
+        failpoint::hit("release-after-commit")?;
+        failpoint::hit("release-before-tag")?;
+        let tag_object = git.tag_object(&commit, &plan.tag, &plan.message())?;
+        Ok(Staged { commit, tag_object })
+    })();
+    let _ = std::fs::remove_file(&index);
+    staged
+}
+
+/// Step 5: the work tree catches up with the published release.
+fn move_into_place(git: &Git, plan: &Plan, temps: &[PathBuf]) -> anyhow::Result<()> {
+    for (index, (update, temp)) in plan.updates.iter().zip(temps).enumerate() {
+        fsutil::replace_with(temp, &update.abs)?;
+        failpoint::hit(&format!("release-after-rename-{}", index + 1))?;
+    }
+    git.reset_index()
 }
 
 fn push_command(plan: &Plan) -> String {

@@ -272,3 +272,139 @@ fn restore_killed_or_failing_at_every_step_ends_valid_and_a_rerun_finishes() {
         }
     }
 }
+
+/// Every failpoint of `release` for the four files of `release_repo`.
+fn release_points() -> Vec<String> {
+    let mut points: Vec<String> = (1..=4)
+        .map(|i| format!("release-after-write-{i}"))
+        .collect();
+    points.extend(
+        [
+            "release-after-commit",
+            "release-before-tag",
+            "release-before-publish",
+            "release-after-publish",
+        ]
+        .map(String::from),
+    );
+    points.extend((1..=4).map(|i| format!("release-after-rename-{i}")));
+    points
+}
+
+/// Tracked files, HEAD and tags: the repository as a user sees it.
+fn repository(dir: &std::path::Path) -> (Vec<(String, Vec<u8>)>, String, String) {
+    let files = git(dir, &["ls-files"])
+        .lines()
+        .map(|f| (f.to_owned(), fs::read(dir.join(f)).unwrap()))
+        .collect();
+    (
+        files,
+        git(dir, &["rev-parse", "HEAD"]),
+        git(dir, &["tag", "--list"]),
+    )
+}
+
+/// Untouched (same HEAD, no tag, tracked files byte-identical) or released
+/// (the tag on a `Release v0.2.0` HEAD whose tree holds the new version).
+fn assert_untouched_or_released(
+    dir: &std::path::Path,
+    before: &(Vec<(String, Vec<u8>)>, String, String),
+    point: &str,
+) -> bool {
+    let now = repository(dir);
+    if now.1 == before.1 {
+        assert_eq!(
+            &now, before,
+            "{point}: HEAD did not move, so nothing may have changed"
+        );
+        return false;
+    }
+    assert_eq!(now.2, "v0.2.0", "{point}");
+    assert_eq!(
+        git(dir, &["rev-parse", "v0.2.0^{commit}"]),
+        now.1,
+        "{point}: the tag is on HEAD"
+    );
+    assert_eq!(
+        git(dir, &["log", "-1", "--format=%s"]),
+        "Release v0.2.0",
+        "{point}"
+    );
+    assert_eq!(
+        git(dir, &["show", "HEAD:VERSION.txt"]),
+        "v=0.2.0",
+        "{point}"
+    );
+    true
+}
+
+fn release_cmd(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.arg("--repo")
+        .arg(dir)
+        .args(["release", "0.2.0"])
+        .env_remove("XTASK_FAILPOINT");
+    cmd
+}
+
+fn assert_rerun_releases(dir: &std::path::Path, point: &str) {
+    let out = release_cmd(dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{point}: the re-run failed:\n{}",
+        text(&out)
+    );
+    assert_eq!(
+        git(dir, &["status", "--porcelain", "--untracked-files=all"]),
+        "",
+        "{point}: the tree is not clean"
+    );
+    assert_eq!(git(dir, &["tag", "--list"]), "v0.2.0", "{point}");
+    assert_eq!(
+        git(dir, &["log", "--format=%s"])
+            .lines()
+            .filter(|l| *l == "Release v0.2.0")
+            .count(),
+        1,
+        "{point}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("VERSION.txt")).unwrap(),
+        "v=0.2.0\n",
+        "{point}"
+    );
+}
+
+#[test]
+fn release_killed_or_failing_at_every_step_is_untouched_or_released_and_a_rerun_finishes() {
+    for point in release_points() {
+        for mode in ["kill", "error"] {
+            let repo = release_repo();
+            let dir = repo.path();
+            let before = repository(dir);
+            if mode == "kill" {
+                kill_at(release_cmd(dir), &point);
+            } else {
+                let out = release_cmd(dir)
+                    .env("XTASK_FAILPOINT", format!("{point}=error"))
+                    .output()
+                    .unwrap();
+                assert!(!out.status.success(), "{point}: {}", text(&out));
+                assert!(
+                    text(&out).contains(&format!("failpoint `{point}`")),
+                    "{point}: {}",
+                    text(&out)
+                );
+            }
+            let released = assert_untouched_or_released(dir, &before, &format!("{point} {mode}"));
+            let published = ["release-after-publish", "release-after-rename"]
+                .iter()
+                .any(|p| point.starts_with(p));
+            assert_eq!(
+                released, published,
+                "{point} {mode}: the ref transaction is the commit point"
+            );
+            assert_rerun_releases(dir, &format!("{point} {mode}"));
+        }
+    }
+}

@@ -284,8 +284,9 @@ fn dry_run_shows_the_diff_and_commands_and_changes_nothing() {
         "+version  =  \"0.2.0\"  # kept in step",
         "-  \"version\": \"0.1.0\",",
         "+## [0.2.0] - ",
-        "git commit -m \"Release v0.2.0\"",
-        "git tag --annotate v0.2.0",
+        "commit \"Release v0.2.0\" with backend/Cargo.toml",
+        "tag v0.2.0 (annotated)",
+        "in one ref transaction",
         "git push --atomic",
         "nothing was changed",
     ] {
@@ -439,16 +440,17 @@ fn broken_or_missing_declared_files_are_refused() {
 }
 
 #[test]
-fn a_write_failing_midway_puts_back_the_files_already_written() {
+fn a_write_failing_midway_changes_nothing() {
     let repo = Repo::new();
     // The fourth file's temp path is taken by a folder: its write fails after
-    // backend/Cargo.toml and Cargo.lock were already rewritten. (An empty
-    // folder is invisible to git, so the tree still counts as clean.)
+    // the temp files of backend/Cargo.toml and Cargo.lock were written; they
+    // are removed again. (An empty folder is invisible to git, so the tree
+    // still counts as clean.)
     fs::create_dir(repo.path().join("frontend/.package.json.xtask-tmp")).unwrap();
     refused(
         &repo,
         &["release", "0.2.0"],
-        &["frontend/package.json", "put back", "nothing was changed"],
+        &["frontend/package.json", "nothing was changed"],
     );
 }
 
@@ -461,7 +463,7 @@ fn a_failing_commit_or_tag_leaves_the_repository_as_it_was() {
     refused(
         &repo,
         &["release", "0.2.0"],
-        &["hook says no", "put back as it was"],
+        &["hook says no", "nothing was changed"],
     );
     fs::remove_file(&hook).unwrap();
 
@@ -470,7 +472,7 @@ fn a_failing_commit_or_tag_leaves_the_repository_as_it_was() {
     refused(
         &repo,
         &["release", "0.2.0"],
-        &["v0.2.0.lock", "put back as it was"],
+        &["v0.2.0.lock", "nothing was changed"],
     );
     fs::remove_file(repo.path().join(".git/refs/tags/v0.2.0.lock")).unwrap();
     succeeds(&repo.xtask(&["release", "0.2.0"]));

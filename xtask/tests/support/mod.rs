@@ -298,3 +298,58 @@ impl Drop for Backend {
         let _ = self.child.wait();
     }
 }
+
+/// A temporary git repository on `main` whose version (0.1.0) is written in
+/// three files plus a changelog: `release 0.2.0` rewrites four files.
+pub fn release_repo() -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let files = [
+        (
+            "Cargo.toml",
+            "[workspace]\nmembers = []\n\n[workspace.metadata.release]\nbranches = [\"main\"]\nfiles = [\n    { path = \"backend/Cargo.toml\", toml = \"package.version\" },\n    { path = \"frontend/package.json\", json = \"/version\" },\n    { path = \"VERSION.txt\", regex = 'v=(\\S+)' },\n]\n",
+        ),
+        (
+            "backend/Cargo.toml",
+            "[package]\nname = \"backend\"\nversion = \"0.1.0\"\n",
+        ),
+        (
+            "frontend/package.json",
+            "{\n  \"name\": \"ui\",\n  \"version\": \"0.1.0\"\n}\n",
+        ),
+        ("VERSION.txt", "v=0.1.0\n"),
+        (
+            "CHANGELOG.md",
+            "# Changelog\n\n## [Unreleased]\n\n- things\n",
+        ),
+    ];
+    for (path, text) in files {
+        let abs = dir.path().join(path);
+        fs::create_dir_all(abs.parent().unwrap()).unwrap();
+        fs::write(abs, text).unwrap();
+    }
+    for args in [
+        &["init", "--quiet", "--initial-branch=main"][..],
+        &["config", "user.name", "Release Tester"],
+        &["config", "user.email", "tester@example.test"],
+        &["config", "commit.gpgsign", "false"],
+        &["add", "--all"],
+        &["commit", "--quiet", "-m", "initial"],
+    ] {
+        git(dir.path(), args);
+    }
+    dir
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+}
