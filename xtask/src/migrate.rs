@@ -89,7 +89,8 @@ fn runbook(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<(
     } else {
         Some(steps.run("take the migration lock", || take_lock(settings, create))?)
     };
-    let plan = steps.run("preflight", || preflight(settings, create))?;
+    // A dry run changes nothing, not even by creating the database file.
+    let plan = steps.run("preflight", || preflight(settings, create && !dry_run))?;
     if plan.pending.is_empty() {
         println!(
             "up to date at schema version {}: nothing to do, the service was not touched",

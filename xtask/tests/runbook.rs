@@ -456,6 +456,30 @@ fn dry_run_rehearses_and_changes_nothing() {
 }
 
 #[test]
+fn a_dry_run_never_creates_the_database() {
+    let site = Site::new();
+    let missing = site.dir.path().join("new/secrets.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "migrate",
+            "--create",
+            "--dry-run",
+            "--database-url",
+            &format!("sqlite:///{}", missing.display()),
+            "--migrations",
+        ])
+        .arg(&site.migrations)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && text(&out).contains("does not exist"),
+        "{}",
+        text(&out)
+    );
+    assert!(!missing.exists() && !missing.parent().unwrap().exists());
+}
+
+#[test]
 fn status_is_a_deploy_gate() {
     let site = Site::new();
     let out = site.xtask(&["migrate", "status"], &[]);
