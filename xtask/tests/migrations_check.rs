@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
 
+mod support;
+
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -44,17 +46,8 @@ impl Folder {
         fs::write(path, sql).unwrap();
     }
 
-    fn git(&self, args: &[&str]) {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    fn git(&self, args: &[&str]) -> String {
+        support::git(self.dir.path(), args)
     }
 
     /// Commits everything (making the folder a git repo first) and tags it `tag`.

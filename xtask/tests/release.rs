@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
 
+mod support;
+
 use std::{
     collections::BTreeMap,
     fs,
@@ -86,17 +88,7 @@ impl Repo {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(self.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+        support::git(self.path(), args)
     }
 
     fn commit_all(&self, message: &str) {
