@@ -20,18 +20,10 @@ pub fn run(repo: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
     let result = (|| {
         let conn = sqlite::open(&settings.db, false)?;
         backups::ensure_dir(&settings.backup_dir)?;
-        backups::ensure_space(&settings.backup_dir, std::fs::metadata(&settings.db)?.len())?;
-        let backup = backups::online(
-            &conn,
-            &backups::new_path(&settings.backup_dir, &settings.db),
-        )?;
-        let removed = backups::rotate(
-            &settings.backup_dir,
-            &settings.db,
-            settings.keep_backups,
-            &backup.path,
-        )?;
-        anyhow::Ok((backup, removed.len()))
+        backups::ensure_space(&settings.backup_dir, settings.database_bytes())?;
+        let backup = backups::online(&conn, &settings.new_backup_path())?;
+        let removed = settings.rotate_backups(&backup.path)?;
+        anyhow::Ok((backup, removed))
     })();
     match result {
         Ok((backup, removed)) => {

@@ -25,7 +25,7 @@
 //!     writes already; the restore command is printed instead.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -183,7 +183,7 @@ fn preflight(settings: &Settings, create: bool) -> anyhow::Result<(Plan, String)
     let pending: Vec<MigrationFile> = comparison.pending.into_iter().cloned().collect();
     let current = comparison.current;
     backups::ensure_dir(&settings.backup_dir)?;
-    backups::ensure_space(&settings.backup_dir, database_bytes(&settings.db))?;
+    backups::ensure_space(&settings.backup_dir, settings.database_bytes())?;
     if pending.is_empty() {
         return Ok((
             Plan {
@@ -214,15 +214,6 @@ fn preflight(settings: &Settings, create: bool) -> anyhow::Result<(Plan, String)
         },
         detail,
     ))
-}
-
-fn database_bytes(db: &Path) -> u64 {
-    let wal = PathBuf::from(format!("{}-wal", db.display()));
-    [db.to_path_buf(), wal]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum()
 }
 
 /// A consistent snapshot (online backup API), checked, then the pending
@@ -397,7 +388,7 @@ fn back_up_and_migrate(
             (Err(not_started), Duration::ZERO),
         );
     }
-    let dest = backups::new_path(&settings.backup_dir, &settings.db);
+    let dest = settings.new_backup_path();
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel();
         let db_path = &settings.db;
@@ -444,17 +435,12 @@ fn back_up_and_migrate(
             })
         });
         let backed_up = backup.and_then(|backup| {
-            let removed = backups::rotate(
-                &settings.backup_dir,
-                &settings.db,
-                settings.keep_backups,
-                &backup.path,
-            )?;
+            let removed = settings.rotate_backups(&backup.path)?;
             let detail = format!(
                 "{} ({} MiB, verified byte for byte); rotated away {}",
                 backup.path.display(),
                 backup.bytes / (1 << 20),
-                removed.len()
+                removed
             );
             Ok((backup, detail))
         });

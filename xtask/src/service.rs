@@ -143,11 +143,7 @@ pub struct Expected<'a> {
 /// Polls `url` until it answers 200 with `status` ok and the expected
 /// versions, or `timeout` passes.
 pub fn wait_healthy(url: &str, timeout: Duration, expected: &Expected) -> anyhow::Result<String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(2)))
-        .build()
-        .into();
+    let agent = health_client();
     let start = Instant::now();
     let mut last = String::from("no answer yet");
     while start.elapsed() < timeout {
@@ -191,14 +187,19 @@ fn check_once(agent: &ureq::Agent, url: &str, expected: &Expected) -> Result<Str
     ))
 }
 
-/// One health request: does it answer 200 with status ok?
-pub fn answers_ok(url: &str) -> bool {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+/// A client for health checks: error statuses are answers, not failures, and
+/// no request waits more than 2 s.
+fn health_client() -> ureq::Agent {
+    ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(2)))
         .build()
-        .into();
-    agent
+        .into()
+}
+
+/// One health request: does it answer 200 with status ok?
+pub fn answers_ok(url: &str) -> bool {
+    health_client()
         .get(url)
         .call()
         .ok()

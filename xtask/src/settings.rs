@@ -85,6 +85,29 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The database's bytes, its WAL included: what a backup will hold.
+    pub fn database_bytes(&self) -> u64 {
+        let wal = PathBuf::from(format!("{}-wal", self.db.display()));
+        [self.db.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Where a backup taken now goes.
+    pub fn new_backup_path(&self) -> PathBuf {
+        crate::backups::new_path(&self.backup_dir, &self.db)
+    }
+
+    /// Keeps the newest `keep_backups`, never `just_made`; returns how many went.
+    pub fn rotate_backups(&self, just_made: &Path) -> anyhow::Result<usize> {
+        crate::backups::rotate(&self.backup_dir, &self.db, self.keep_backups, just_made)
+            .map(|removed| removed.len())
+    }
+}
+
 fn repo_version(repo: &Path) -> Option<String> {
     let config = config::release(repo).ok()?;
     let places = version_files::Place::parse_all(&config.files).ok()?;

@@ -209,17 +209,6 @@ fn migrate_failing_at_every_step_names_it_and_ends_valid_with_the_service_up() {
     }
 }
 
-/// A site with a backup holding two secrets and a live database holding one.
-fn restore_site() -> Site {
-    let site = Site::new();
-    assert!(site.xtask(&["backup"], &[]).status.success());
-    Connection::open(&site.db)
-        .unwrap()
-        .execute("DELETE FROM secrets WHERE name = 'alpha'", [])
-        .unwrap();
-    site
-}
-
 fn assert_restore_state(site: &Site, point: &str) {
     let conn = Connection::open(&site.db).unwrap();
     let integrity: String = conn

@@ -529,12 +529,7 @@ fn online_backups_are_verified_private_and_rotated() {
 
 #[test]
 fn restore_refuses_a_database_in_use_then_restores_and_keeps_the_replaced_file() {
-    let site = Site::new();
-    assert!(site.xtask(&["backup"], &[]).status.success());
-    Connection::open(&site.db)
-        .unwrap()
-        .execute("DELETE FROM secrets WHERE name = 'alpha'", [])
-        .unwrap();
+    let site = restore_site();
     {
         let _backend = site.start_backend();
         wait_for_health(&site.health_url(), 200);

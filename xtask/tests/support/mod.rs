@@ -353,3 +353,14 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
 }
+
+/// A site with a backup holding two secrets and a live database holding one.
+pub fn restore_site() -> Site {
+    let site = Site::new();
+    assert!(site.xtask(&["backup"], &[]).status.success());
+    Connection::open(&site.db)
+        .unwrap()
+        .execute("DELETE FROM secrets WHERE name = 'alpha'", [])
+        .unwrap();
+    site
+}
