@@ -16,7 +16,7 @@ test: frontend-deps ## Rust and frontend unit and integration tests
 	cargo test --workspace
 	$(NPM) test
 
-check: frontend-deps ## Everything CI checks: format, version drift, migrations, lints, tests, UI type check, tests, build
+check: frontend-deps ## Everything CI checks: format, version drift, migrations, lints, tests (Postgres ones with TEST_POSTGRES_URL), UI type check, tests, build
 	cargo fmt --all --check
 	cargo xtask version
 	cargo xtask migrations check
@@ -47,6 +47,7 @@ bench: ## Speed benchmarks of the xtask (see README, "Benchmarks")
 	cargo xtask bench release
 	cargo xtask bench migrations
 	cargo xtask bench migrate --size 1GiB
+	@if [ -n "$${TEST_POSTGRES_URL:-}" ]; then cargo xtask bench copy; else echo "bench copy skipped: set TEST_POSTGRES_URL=postgres://user@host/db (and install pgloader) to compare db copy with pgloader and psql \\copy"; fi
 
 frontend: frontend-deps ## Build the UI into frontend/dist
 	$(NPM) run build

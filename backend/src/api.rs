@@ -68,7 +68,7 @@ async fn create(
     let ttl_seconds = validate(&new)?;
     let name = new.name.clone();
     let meta = state
-        .with_db(move |conn| db::insert(conn, &new.name, &new.value, ttl_seconds))
+        .with_db(move |db| db.insert(&new.name, &new.value, ttl_seconds))
         .await?
         .map_err(|e| match e {
             db::StoreError::Duplicate => ApiError::new(
@@ -77,14 +77,14 @@ async fn create(
                     "a secret named `{name}` already exists: delete it first or choose another name"
                 ),
             ),
-            db::StoreError::Sqlite(e) => ApiError::internal(e),
+            db::StoreError::Other(e) => ApiError::internal(format!("{e:#}")),
         })?;
     Ok((StatusCode::CREATED, Json(meta)).into_response())
 }
 
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let secrets = state
-        .with_db(|conn| db::list(conn))
+        .with_db(|db| db.list())
         .await?
         .map_err(ApiError::internal)?;
     Ok(Json(json!({ "secrets": secrets })).into_response())
@@ -97,7 +97,7 @@ async fn reveal(
     check_name(&name)?;
     let lookup = name.clone();
     let secret = state
-        .with_db(move |conn| db::reveal(conn, &lookup))
+        .with_db(move |db| db.reveal(&lookup))
         .await?
         .map_err(ApiError::internal)?;
     match secret {
@@ -113,7 +113,7 @@ async fn remove(
     check_name(&name)?;
     let lookup = name.clone();
     let deleted = state
-        .with_db(move |conn| db::delete(conn, &lookup))
+        .with_db(move |db| db.delete(&lookup))
         .await?
         .map_err(ApiError::internal)?;
     if deleted {

@@ -8,7 +8,6 @@
 //! schema before serving.
 
 use std::{
-    path::Path,
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
@@ -22,14 +21,14 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use rusqlite::Connection;
 use serde_json::json;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::{
     api::{self, ApiError},
     config::Config,
-    db::{self, SchemaState},
+    db::{Db, SchemaState},
+    dburl::DatabaseUrl,
     maintenance::RETRY_AFTER_SECONDS,
     schema,
 };
@@ -46,7 +45,7 @@ pub struct AppState {
 struct Inner {
     config: Config,
     /// `None` while in maintenance or after the database could not be opened.
-    conn: Mutex<Option<Connection>>,
+    conn: Mutex<Option<Db>>,
 }
 
 /// Whether requests can be served right now.
@@ -75,7 +74,7 @@ impl AppState {
     }
 
     /// A poisoned lock only means a handler panicked; the connection is still usable.
-    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Db>> {
         self.inner
             .conn
             .lock()
@@ -109,16 +108,23 @@ impl AppState {
     /// Runs `f` with the connection on the blocking pool; 503 when there is none.
     pub async fn with_db<T, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut Connection) -> T + Send + 'static,
+        F: FnOnce(&mut Db) -> T + Send + 'static,
         T: Send + 'static,
     {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut slot = state.lock();
-            match slot.as_mut() {
-                Some(conn) => Ok(f(conn)),
-                None => Err(maintenance_error()),
+            let Some(db) = slot.as_mut() else {
+                return Err(maintenance_error());
+            };
+            let result = f(db);
+            if db.is_broken() {
+                tracing::warn!(
+                    "the database connection was closed; reconnecting on the next request"
+                );
+                *slot = None;
             }
+            Ok(result)
         })
         .await
         .map_err(ApiError::internal)?
@@ -133,9 +139,9 @@ impl AppState {
 }
 
 /// Opens the database and refuses a schema older than this build expects.
-fn open_checked(path: &Path) -> anyhow::Result<Connection> {
-    let conn = db::open(path)?;
-    match db::schema_state(&conn).context("reading the migration history")? {
+fn open_checked(url: &DatabaseUrl) -> anyhow::Result<Db> {
+    let mut db = Db::open(url)?;
+    match db.schema_state().context("reading the migration history")? {
         SchemaState::Current => {}
         SchemaState::Ahead { database, expected } => tracing::warn!(
             database,
@@ -143,12 +149,11 @@ fn open_checked(path: &Path) -> anyhow::Result<Connection> {
             "database schema is newer than this build (expanded by a newer release); serving anyway"
         ),
         SchemaState::Behind { database, expected } => anyhow::bail!(
-            "database {} is at schema version {database} but this build expects {expected}: \
-             run `cargo xtask migrate` first",
-            path.display()
+            "database {url} is at schema version {database} but this build expects {expected}: \
+             run `cargo xtask migrate` first"
         ),
     }
-    Ok(conn)
+    Ok(db)
 }
 
 fn maintenance_error() -> ApiError {
@@ -179,9 +184,9 @@ async fn health(State(state): State<AppState>) -> Response {
     let (status, schema_version, error) = match state.availability_async().await {
         Availability::Maintenance => ("maintenance", None, None),
         Availability::Unavailable(reason) => ("unavailable", None, Some(reason)),
-        Availability::Serving => match state.with_db(|conn| db::applied_version(conn)).await {
+        Availability::Serving => match state.with_db(|db| db.applied_version()).await {
             Ok(Ok(version)) => ("ok", Some(version), None),
-            Ok(Err(e)) => ("unavailable", None, Some(e.to_string())),
+            Ok(Err(e)) => ("unavailable", None, Some(format!("{e:#}"))),
             Err(_) => ("maintenance", None, None),
         },
     };
@@ -235,7 +240,12 @@ fn spawn_flag_poller(state: AppState) {
 
 /// Checks the database, binds, and serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let state = prepare(config.clone())?;
+    // Blocking: the Postgres client runs its own small runtime, which must
+    // not start on one of tokio's worker threads.
+    let prepared = config.clone();
+    let state = tokio::task::spawn_blocking(move || prepare(prepared))
+        .await
+        .context("checking the database")??;
     let listener = tokio::net::TcpListener::bind(&config.addr)
         .await
         .with_context(|| {
@@ -276,10 +286,14 @@ pub async fn run(
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(version = crate::VERSION, "listening on http://{addr}");
     spawn_flag_poller(state.clone());
-    axum::serve(listener, router(state))
+    let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving HTTP")
+        .context("serving HTTP");
+    // Closing a Postgres client blocks on its own small runtime, which must
+    // not happen on one of tokio's worker threads.
+    let _ = tokio::task::spawn_blocking(move || drop(state.lock().take())).await;
+    served
 }
 
 async fn shutdown_signal() {

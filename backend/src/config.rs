@@ -13,7 +13,7 @@ pub const DEFAULT_FRONTEND_DIR: &str = "frontend/dist";
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub database: PathBuf,
+    pub database: DatabaseUrl,
     pub addr: String,
     pub maintenance_flag: PathBuf,
     pub frontend_dir: PathBuf,
@@ -22,8 +22,7 @@ pub struct Config {
 impl Config {
     /// `DATABASE_URL`, `SECRETS_ADDR`, `SECRETS_MAINTENANCE_FLAG`, `SECRETS_FRONTEND_DIR`.
     pub fn from_env() -> anyhow::Result<Self> {
-        let url = DatabaseUrl::from_env().context("reading DATABASE_URL")?;
-        let database = url.sqlite_path().to_path_buf();
+        let database = DatabaseUrl::from_env().context("reading DATABASE_URL")?;
         Ok(Config {
             maintenance_flag: maintenance::flag_path_from_env(&database),
             database,

@@ -1,13 +1,83 @@
-//! SQLite access: opening with the service's pragmas, the schema check, and
-//! the secrets store. Every function here is blocking; `app` runs them off the
-//! async runtime.
+//! Database access for the service, on SQLite or Postgres (`DATABASE_URL`
+//! picks): opening, the schema check, and the secrets store. Every function
+//! here is blocking; `app` runs them off the async runtime. Both engines
+//! return the same values: timestamps are RFC 3339 UTC strings to the second.
 
 use std::path::Path;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::schema;
+use crate::{dburl::DatabaseUrl, pg, schema};
+
+/// An open connection to either engine.
+pub enum Db {
+    Sqlite(Connection),
+    Postgres(postgres::Client),
+}
+
+impl Db {
+    /// Opens the database `url` names; never creates one.
+    pub fn open(url: &DatabaseUrl) -> anyhow::Result<Db> {
+        match url {
+            DatabaseUrl::Sqlite(path) => open(path).map(Db::Sqlite),
+            DatabaseUrl::Postgres(pg_url) => pg::open(pg_url).map(Db::Postgres),
+        }
+    }
+
+    /// A Postgres connection the server closed (restart, idle timeout) is
+    /// useless: the caller drops it and the next request reconnects.
+    pub fn is_broken(&self) -> bool {
+        match self {
+            Db::Sqlite(_) => false,
+            Db::Postgres(client) => client.is_closed(),
+        }
+    }
+
+    pub fn applied_version(&mut self) -> anyhow::Result<i64> {
+        match self {
+            Db::Sqlite(conn) => Ok(applied_version(conn)?),
+            Db::Postgres(client) => pg::applied_version(client),
+        }
+    }
+
+    pub fn schema_state(&mut self) -> anyhow::Result<SchemaState> {
+        Ok(SchemaState::of(self.applied_version()?))
+    }
+
+    pub fn insert(
+        &mut self,
+        name: &str,
+        value: &str,
+        ttl_seconds: Option<i64>,
+    ) -> Result<SecretMeta, StoreError> {
+        match self {
+            Db::Sqlite(conn) => insert(conn, name, value, ttl_seconds),
+            Db::Postgres(client) => pg::insert(client, name, value, ttl_seconds),
+        }
+    }
+
+    pub fn list(&mut self) -> anyhow::Result<Vec<SecretMeta>> {
+        match self {
+            Db::Sqlite(conn) => Ok(list(conn)?),
+            Db::Postgres(client) => pg::list(client),
+        }
+    }
+
+    pub fn reveal(&mut self, name: &str) -> anyhow::Result<Option<Secret>> {
+        match self {
+            Db::Sqlite(conn) => Ok(reveal(conn, name)?),
+            Db::Postgres(client) => pg::reveal(client, name),
+        }
+    }
+
+    pub fn delete(&mut self, name: &str) -> anyhow::Result<bool> {
+        match self {
+            Db::Sqlite(conn) => Ok(delete(conn, name)?),
+            Db::Postgres(client) => pg::delete(client, name),
+        }
+    }
+}
 
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT_MS: u32 = 5_000;
@@ -19,9 +89,9 @@ const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
 const EXPIRES_AFTER_TTL: &str = "CASE WHEN ?3 IS NULL THEN NULL \
      ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+' || ?3 || ' seconds') END";
 
-/// Opens an existing database (never creates one: schema changes belong to
+/// Opens an existing SQLite database (never creates one: schema changes belong to
 /// `cargo xtask migrate`) with WAL, a busy timeout and foreign keys on.
-pub fn open(path: &Path) -> anyhow::Result<Connection> {
+fn open(path: &Path) -> anyhow::Result<Connection> {
     if !path.is_file() {
         anyhow::bail!(
             "database file {} does not exist: create and migrate it with \
@@ -45,7 +115,7 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
 }
 
 /// Highest migration version recorded in the database; 0 when none ran yet.
-pub fn applied_version(conn: &Connection) -> rusqlite::Result<i64> {
+fn applied_version(conn: &Connection) -> rusqlite::Result<i64> {
     let has_history: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
         [schema::HISTORY_TABLE],
@@ -77,14 +147,15 @@ pub enum SchemaState {
     },
 }
 
-pub fn schema_state(conn: &Connection) -> rusqlite::Result<SchemaState> {
-    let database = applied_version(conn)?;
-    let expected = schema::expected_version();
-    Ok(match database.cmp(&expected) {
-        std::cmp::Ordering::Equal => SchemaState::Current,
-        std::cmp::Ordering::Less => SchemaState::Behind { database, expected },
-        std::cmp::Ordering::Greater => SchemaState::Ahead { database, expected },
-    })
+impl SchemaState {
+    fn of(database: i64) -> SchemaState {
+        let expected = schema::expected_version();
+        match database.cmp(&expected) {
+            std::cmp::Ordering::Equal => SchemaState::Current,
+            std::cmp::Ordering::Less => SchemaState::Behind { database, expected },
+            std::cmp::Ordering::Greater => SchemaState::Ahead { database, expected },
+        }
+    }
 }
 
 /// A secret's name and dates; never its value.
@@ -105,17 +176,23 @@ pub struct Secret {
 #[derive(Debug)]
 pub enum StoreError {
     Duplicate,
-    Sqlite(rusqlite::Error),
+    Other(anyhow::Error),
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(e)
+        StoreError::Other(e.into())
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Other(e.into())
     }
 }
 
 /// Stores a new secret; a name whose secret has expired may be reused.
-pub fn insert(
+fn insert(
     conn: &mut Connection,
     name: &str,
     value: &str,
@@ -139,7 +216,7 @@ pub fn insert(
             Some(ErrorCode::ConstraintViolation) if is_unique_violation(&e) => {
                 StoreError::Duplicate
             }
-            _ => StoreError::Sqlite(e),
+            _ => StoreError::Other(e.into()),
         })?;
     tx.commit()?;
     Ok(meta)
@@ -151,7 +228,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 /// Names and dates of every live secret, by name.
-pub fn list(conn: &Connection) -> rusqlite::Result<Vec<SecretMeta>> {
+fn list(conn: &Connection) -> rusqlite::Result<Vec<SecretMeta>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT name, created_at, expires_at FROM secrets \
          WHERE expires_at IS NULL OR expires_at > {NOW} ORDER BY name"
@@ -161,7 +238,7 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<SecretMeta>> {
 }
 
 /// Reads a live secret and records the read in the access log.
-pub fn reveal(conn: &mut Connection, name: &str) -> rusqlite::Result<Option<Secret>> {
+fn reveal(conn: &mut Connection, name: &str) -> rusqlite::Result<Option<Secret>> {
     let tx = conn.transaction()?;
     let found = tx
         .query_row(
@@ -199,7 +276,7 @@ pub fn reveal(conn: &mut Connection, name: &str) -> rusqlite::Result<Option<Secr
 }
 
 /// Deletes a secret (and, by cascade, its access log); false when there was none.
-pub fn delete(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+fn delete(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM secrets WHERE name = ?1", [name])? > 0)
 }
 

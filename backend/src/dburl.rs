@@ -1,6 +1,11 @@
-//! `DATABASE_URL` in SQLAlchemy's SQLite form:
+//! `DATABASE_URL`: SQLite in SQLAlchemy's form,
 //! `sqlite:////abs/path/secrets.db` (four slashes: absolute) and
-//! `sqlite:///relative/secrets.db` (three slashes: relative to the working directory).
+//! `sqlite:///relative/secrets.db` (three slashes: relative to the working directory),
+//! or a Postgres URL, `postgres://user:password@host:5432/dbname?options`
+//! (`postgresql://` too), which the Postgres client parses in full.
+//!
+//! A Postgres URL's password never leaves this type by `Display`: logs, errors
+//! and runbook output show `postgres://user:***@host/db`.
 
 use std::{fmt, path::PathBuf};
 
@@ -10,14 +15,127 @@ pub const ENV: &str = "DATABASE_URL";
 /// Used when `DATABASE_URL` is unset.
 pub const DEFAULT: &str = "sqlite:///data/secrets.db";
 
-const ACCEPTED_FORMS: &str = "accepted forms: sqlite:////absolute/path/secrets.db (four slashes) \
-     or sqlite:///relative/path/secrets.db (three slashes, relative to the working directory)";
+const ACCEPTED_FORMS: &str = "accepted forms: sqlite:////absolute/path/secrets.db (four slashes), \
+     sqlite:///relative/path/secrets.db (three slashes, relative to the working directory) \
+     or postgres://host:5432/dbname (with `user:password@` before the host)";
 
 /// A parsed database location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// A SQLite file; relative paths are relative to the working directory.
     Sqlite(PathBuf),
+    /// A Postgres database.
+    Postgres(PgUrl),
+}
+
+/// A Postgres URL, checked for the parts the tooling relies on.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgUrl {
+    url: String,
+    user: Option<String>,
+    password: Option<String>,
+    /// `host` or `host:port`, as written.
+    host: String,
+    database: String,
+    /// Everything from `?` on, as written.
+    query: String,
+}
+
+impl fmt::Debug for PgUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PgUrl({self})")
+    }
+}
+
+impl PgUrl {
+    /// The full URL, password included: only for handing to a Postgres client.
+    pub fn connection_string(&self) -> &str {
+        &self.url
+    }
+
+    /// The database name.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The password, if the URL carries one (percent-decoding is left to libpq
+    /// and the client; passwords with `%` escapes are passed through as written).
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// The same URL without its password (for a command line, where every
+    /// local user can read it; pass the password in `PGPASSWORD` instead).
+    pub fn without_password(&self) -> String {
+        self.render(None)
+    }
+
+    /// The same server and credentials, another database.
+    pub fn with_database(&self, database: &str) -> PgUrl {
+        let mut other = self.clone();
+        other.database = database.to_owned();
+        other.url = other.render(self.password.as_deref());
+        other
+    }
+
+    fn render(&self, password: Option<&str>) -> String {
+        let mut out = String::from("postgres://");
+        if let Some(user) = &self.user {
+            out.push_str(user);
+            if let Some(password) = password {
+                out.push(':');
+                out.push_str(password);
+            }
+            out.push('@');
+        }
+        out.push_str(&self.host);
+        out.push('/');
+        out.push_str(&self.database);
+        out.push_str(&self.query);
+        out
+    }
+
+    fn parse(url: &str, rest: &str) -> Result<PgUrl, &'static str> {
+        let Some(rest) = rest.strip_prefix("//") else {
+            return Err("a Postgres URL starts with postgres://");
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (path, query) = match path.find('?') {
+            Some(at) => (&path[..at], &path[at..]),
+            None => (path, ""),
+        };
+        let (credentials, host) = match authority.rfind('@') {
+            Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
+            None => (None, authority),
+        };
+        if host.is_empty() {
+            return Err("the Postgres URL names no host");
+        }
+        if path.is_empty() || path.contains('/') {
+            return Err("the Postgres URL must name one database: postgres://host/dbname");
+        }
+        let (user, password) = match credentials {
+            None => (None, None),
+            Some(c) => match c.split_once(':') {
+                Some((user, password)) => (Some(user.to_owned()), Some(password.to_owned())),
+                None => (Some(c.to_owned()), None),
+            },
+        };
+        Ok(PgUrl {
+            url: url.to_owned(),
+            user,
+            password,
+            host: host.to_owned(),
+            database: path.to_owned(),
+            query: query.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for PgUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(self.password.as_ref().map(|_| "***")))
+    }
 }
 
 /// Why a `DATABASE_URL` was rejected; its message names the accepted forms.
@@ -29,11 +147,34 @@ pub struct DbUrlError {
 
 impl fmt::Display for DbUrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL as given may hold a password: show it without one.
         write!(
             f,
             "invalid {ENV} `{}`: {}; {ACCEPTED_FORMS}",
-            self.url, self.reason
+            redact_url(&self.url),
+            self.reason
         )
+    }
+}
+
+/// `scheme://user:secret@host…` → `scheme://user:***@host…`.
+fn redact_url(url: &str) -> String {
+    let Some(start) = url.find("://").map(|at| at + 3) else {
+        return url.to_owned();
+    };
+    let end = url[start..].find('/').map_or(url.len(), |at| start + at);
+    match url[start..end].rfind('@') {
+        Some(at) => {
+            let credentials = &url[start..start + at];
+            let user = credentials.split_once(':').map_or(credentials, |(u, _)| u);
+            let masked = if credentials.contains(':') {
+                ":***"
+            } else {
+                ""
+            };
+            format!("{}{user}{masked}{}", &url[..start], &url[start + at..])
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -49,8 +190,15 @@ impl DatabaseUrl {
         let Some((scheme, rest)) = url.split_once(':') else {
             return Err(fail("no scheme"));
         };
+        if scheme == "postgres" || scheme == "postgresql" {
+            return PgUrl::parse(url, rest)
+                .map(DatabaseUrl::Postgres)
+                .map_err(fail);
+        }
         if scheme != "sqlite" {
-            return Err(fail("unsupported scheme (only sqlite is supported)"));
+            return Err(fail(
+                "unsupported scheme (sqlite and postgres are supported)",
+            ));
         }
         let Some(path) = rest.strip_prefix("///") else {
             return Err(fail(
@@ -74,10 +222,31 @@ impl DatabaseUrl {
         }
     }
 
-    /// The SQLite file this URL points at.
-    pub fn sqlite_path(&self) -> &std::path::Path {
+    /// The SQLite file this URL points at, if it is one.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
         match self {
-            DatabaseUrl::Sqlite(path) => path,
+            DatabaseUrl::Sqlite(path) => Some(path),
+            DatabaseUrl::Postgres(_) => None,
+        }
+    }
+
+    /// Where the maintenance flag lives unless configured: beside a SQLite
+    /// file, or `data/<dbname>.maintenance` for Postgres (the folder the
+    /// default SQLite database uses).
+    pub fn default_maintenance_flag(&self) -> PathBuf {
+        match self {
+            DatabaseUrl::Sqlite(path) => crate::maintenance::default_flag_path(path),
+            DatabaseUrl::Postgres(pg) => {
+                PathBuf::from("data").join(format!("{}.maintenance", pg.database()))
+            }
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
         }
     }
 }
@@ -86,6 +255,7 @@ impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DatabaseUrl::Sqlite(path) => write!(f, "sqlite:///{}", path.display()),
+            DatabaseUrl::Postgres(pg) => write!(f, "{pg}"),
         }
     }
 }
@@ -98,15 +268,18 @@ mod tests {
     #[test]
     fn four_slashes_is_absolute_three_is_relative() {
         let abs = DatabaseUrl::parse("sqlite:////srv/secrets.db").unwrap();
-        assert_eq!(abs.sqlite_path(), Path::new("/srv/secrets.db"));
+        assert_eq!(abs.sqlite_path(), Some(Path::new("/srv/secrets.db")));
         let rel = DatabaseUrl::parse("sqlite:///data/secrets.db").unwrap();
-        assert_eq!(rel.sqlite_path(), Path::new("data/secrets.db"));
+        assert_eq!(rel.sqlite_path(), Some(Path::new("data/secrets.db")));
     }
 
     #[test]
     fn paths_keep_spaces_and_shell_characters_literally() {
         let url = DatabaseUrl::parse("sqlite:////tmp/a b/'$(rm -rf x)'.db").unwrap();
-        assert_eq!(url.sqlite_path(), Path::new("/tmp/a b/'$(rm -rf x)'.db"));
+        assert_eq!(
+            url.sqlite_path(),
+            Some(Path::new("/tmp/a b/'$(rm -rf x)'.db"))
+        );
     }
 
     #[test]
@@ -121,7 +294,11 @@ mod tests {
         for bad in [
             "",
             "secrets.db",
-            "postgres://localhost/db",
+            "mysql://localhost/db",
+            "postgres://localhost",
+            "postgres://localhost/",
+            "postgres:///db",
+            "postgres:localhost/db",
             "sqlite://host/db",
             "sqlite:/db",
             "sqlite:///",
@@ -132,5 +309,41 @@ mod tests {
             assert!(err.contains("sqlite:////absolute"), "{bad}: {err}");
             assert!(err.contains(&format!("`{bad}`")), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn postgres_urls_never_show_their_password() {
+        let url =
+            DatabaseUrl::parse("postgres://app:s3cr%21t@db.internal:5432/secrets?sslmode=require")
+                .unwrap();
+        let DatabaseUrl::Postgres(pg) = &url else {
+            panic!("not postgres: {url:?}")
+        };
+        assert_eq!(pg.database(), "secrets");
+        assert_eq!(pg.password(), Some("s3cr%21t"));
+        assert_eq!(
+            url.to_string(),
+            "postgres://app:***@db.internal:5432/secrets?sslmode=require"
+        );
+        assert!(!format!("{url:?}").contains("s3cr"));
+        assert_eq!(
+            pg.without_password(),
+            "postgres://app@db.internal:5432/secrets?sslmode=require"
+        );
+        assert_eq!(
+            pg.with_database("other").connection_string(),
+            "postgres://app:s3cr%21t@db.internal:5432/other?sslmode=require"
+        );
+        assert_eq!(
+            url.default_maintenance_flag(),
+            Path::new("data/secrets.maintenance")
+        );
+        let err = DatabaseUrl::parse("postgres://app:hunter2@db")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("hunter2") && err.contains("app:***@db"),
+            "{err}"
+        );
     }
 }

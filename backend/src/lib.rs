@@ -16,6 +16,8 @@ pub mod app;
 pub mod config;
 #[cfg(feature = "server")]
 pub mod db;
+#[cfg(feature = "server")]
+mod pg;
 
 /// The release version, kept in step across the repository by `cargo xtask release`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

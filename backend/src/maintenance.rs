@@ -20,10 +20,10 @@ pub fn default_flag_path(database: &Path) -> PathBuf {
 }
 
 /// The flag path the service uses: `$SECRETS_MAINTENANCE_FLAG`, else the default.
-pub fn flag_path_from_env(database: &Path) -> PathBuf {
+pub fn flag_path_from_env(database: &crate::dburl::DatabaseUrl) -> PathBuf {
     match std::env::var_os(FLAG_ENV) {
         Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => default_flag_path(database),
+        _ => database.default_maintenance_flag(),
     }
 }
 

@@ -1,16 +1,50 @@
-//! The secrets API over real HTTP against a real SQLite file.
+//! The secrets API over real HTTP, against a real SQLite file and a real
+//! Postgres database (each test runs on both engines).
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
 
 mod common;
 
-use common::Server;
-use rusqlite::Connection;
+use common::{Engine, Server};
 use serde_json::json;
 
-#[test]
-fn health_reports_status_and_versions() {
-    let server = Server::start();
+/// `both!(test)`: `test::sqlite` and `test::postgres`, each on its own database.
+macro_rules! both {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[test]
+            fn sqlite() {
+                super::$test(super::Engine::Sqlite);
+            }
+            #[test]
+            fn postgres() {
+                super::$test(super::Engine::Postgres);
+            }
+        }
+    )*};
+}
+
+both!(
+    health_reports_status_and_versions,
+    store_list_reveal_delete_round_trip,
+    duplicate_names_conflict_and_keep_the_first_value,
+    expiry_is_stored_and_expired_secrets_vanish,
+    reveals_are_logged_and_deletes_cascade_to_the_log,
+    bad_input_is_refused_with_a_message_and_no_echo,
+);
+
+/// A server on `engine`, or return: the test was skipped (and said so).
+macro_rules! server_on {
+    ($engine:expr, $test:expr) => {
+        match Server::start_on($engine, $test) {
+            Some(server) => server,
+            None => return,
+        }
+    };
+}
+
+fn health_reports_status_and_versions(engine: Engine) {
+    let server = server_on!(engine, "health_reports_status_and_versions");
     let reply = server.get("/health");
     assert_eq!(reply.status, 200);
     let health = reply.json();
@@ -22,9 +56,8 @@ fn health_reports_status_and_versions() {
     assert_eq!(health["expected_schema_version"], expected);
 }
 
-#[test]
-fn store_list_reveal_delete_round_trip() {
-    let server = Server::start();
+fn store_list_reveal_delete_round_trip(engine: Engine) {
+    let server = server_on!(engine, "store_list_reveal_delete_round_trip");
     let created = server.post_json(
         "/api/secrets",
         &json!({"name": "db.password", "value": "hunter2"}),
@@ -56,9 +89,8 @@ fn store_list_reveal_delete_round_trip() {
     assert_eq!(server.get("/api/secrets").json()["secrets"], json!([]));
 }
 
-#[test]
-fn duplicate_names_conflict_and_keep_the_first_value() {
-    let server = Server::start();
+fn duplicate_names_conflict_and_keep_the_first_value(engine: Engine) {
+    let server = server_on!(engine, "duplicate_names_conflict_and_keep_the_first_value");
     assert_eq!(
         server
             .post_json("/api/secrets", &json!({"name": "k", "value": "one"}))
@@ -77,9 +109,8 @@ fn duplicate_names_conflict_and_keep_the_first_value() {
     assert_eq!(server.get("/api/secrets/k").json()["value"], "one");
 }
 
-#[test]
-fn expiry_is_stored_and_expired_secrets_vanish() {
-    let server = Server::start();
+fn expiry_is_stored_and_expired_secrets_vanish(engine: Engine) {
+    let server = server_on!(engine, "expiry_is_stored_and_expired_secrets_vanish");
     let created = server.post_json(
         "/api/secrets",
         &json!({"name": "temp", "value": "v", "ttl_seconds": 3600}),
@@ -88,13 +119,10 @@ fn expiry_is_stored_and_expired_secrets_vanish() {
     let meta = created.json();
     assert!(meta["expires_at"].as_str().unwrap() > meta["created_at"].as_str().unwrap());
 
-    // Age the secret in the file itself rather than sleeping.
-    let conn = Connection::open(&server.db).unwrap();
-    conn.execute(
+    // Age the secret in the database itself rather than sleeping.
+    server.sql(
         "UPDATE secrets SET created_at = '2000-01-01T00:00:00Z', expires_at = '2000-01-01T00:00:01Z' WHERE name = 'temp'",
-        [],
-    )
-    .unwrap();
+    );
     assert_eq!(server.get("/api/secrets/temp").status, 404);
     assert_eq!(server.get("/api/secrets").json()["secrets"], json!([]));
     let reused = server.post_json("/api/secrets", &json!({"name": "temp", "value": "new"}));
@@ -106,25 +134,19 @@ fn expiry_is_stored_and_expired_secrets_vanish() {
     assert_eq!(server.get("/api/secrets/temp").json()["value"], "new");
 }
 
-#[test]
-fn reveals_are_logged_and_deletes_cascade_to_the_log() {
-    let server = Server::start();
+fn reveals_are_logged_and_deletes_cascade_to_the_log(engine: Engine) {
+    let server = server_on!(engine, "reveals_are_logged_and_deletes_cascade_to_the_log");
     server.post_json("/api/secrets", &json!({"name": "audited", "value": "v"}));
     server.get("/api/secrets/audited");
     server.get("/api/secrets/audited");
-    let conn = Connection::open(&server.db).unwrap();
-    let count = |conn: &Connection| -> i64 {
-        conn.query_row("SELECT COUNT(*) FROM secret_access_log", [], |r| r.get(0))
-            .unwrap()
-    };
-    assert_eq!(count(&conn), 2);
+    let count = || server.sql("SELECT COUNT(*) FROM secret_access_log");
+    assert_eq!(count(), Some(2));
     server.delete("/api/secrets/audited");
-    assert_eq!(count(&conn), 0);
+    assert_eq!(count(), Some(0));
 }
 
-#[test]
-fn bad_input_is_refused_with_a_message_and_no_echo() {
-    let server = Server::start();
+fn bad_input_is_refused_with_a_message_and_no_echo(engine: Engine) {
+    let server = server_on!(engine, "bad_input_is_refused_with_a_message_and_no_echo");
     let long_name = "n".repeat(129);
     let cases = [
         (json!({"name": "", "value": "v"}), 400, "`name`"),

@@ -108,13 +108,34 @@ fn refuses_a_missing_database_without_creating_it() {
 #[test]
 fn refuses_a_malformed_url_naming_the_accepted_forms() {
     let dir = TempDir::new().unwrap();
-    for bad in ["postgres://x/y", "sqlite://relative.db", "not a url"] {
+    for bad in [
+        "mysql://x/y",
+        "postgres://x",
+        "sqlite://relative.db",
+        "not a url",
+    ] {
         let stderr = refused(backend(bad, dir.path()));
         assert!(
-            stderr.contains("sqlite:////absolute/path"),
+            stderr.contains("sqlite:////absolute/path")
+                && stderr.contains("postgres://host:5432/dbname"),
             "{bad}: {stderr}"
         );
     }
+}
+
+#[test]
+fn an_unreachable_postgres_is_refused_without_showing_the_password() {
+    let dir = TempDir::new().unwrap();
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let stderr = refused(backend(
+        "postgres://app:hunter2@127.0.0.1:1/secrets",
+        dir.path(),
+    ));
+    assert!(
+        stderr.contains("connecting to postgres://app:***@127.0.0.1:1/secrets"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
 #[test]

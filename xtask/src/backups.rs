@@ -138,7 +138,7 @@ pub fn ensure_space(dir: &Path, bytes: u64) -> anyhow::Result<()> {
 }
 
 /// Creates `path` for writing with mode 0600 (the file holds secrets).
-fn create_private(path: &Path) -> io::Result<File> {
+pub fn create_private(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create(true)
@@ -206,7 +206,10 @@ pub fn online(conn: &Connection, dest: &Path) -> anyhow::Result<Backup> {
 
 /// Runs `write` on the temp path beside `dest`; on failure the temp file is
 /// removed, so nothing half-written outlives the attempt.
-fn with_temp<T>(dest: &Path, write: impl FnOnce(&Path) -> anyhow::Result<T>) -> anyhow::Result<T> {
+pub fn with_temp<T>(
+    dest: &Path,
+    write: impl FnOnce(&Path) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let temp = fsutil::temp_path(dest);
     let result = write(&temp);
     if result.is_err() {
@@ -216,7 +219,7 @@ fn with_temp<T>(dest: &Path, write: impl FnOnce(&Path) -> anyhow::Result<T>) -> 
 }
 
 /// Renames a finished temp file to its final name, durably.
-fn publish(temp: &Path, dest: &Path) -> anyhow::Result<()> {
+pub fn publish(temp: &Path, dest: &Path) -> anyhow::Result<()> {
     fs::rename(temp, dest)
         .with_context(|| format!("renaming {} to {}", temp.display(), dest.display()))?;
     fsutil::sync_dir(dest.parent().unwrap_or(Path::new(".")))

@@ -5,6 +5,7 @@
 //!     cargo xtask bench release [--runs N]
 //!     cargo xtask bench migrations [--count N] [--runs N]
 //!     cargo xtask bench migrate [--size 1GiB]
+//!     cargo xtask bench copy [--rows 1000000] [--postgres URL]   (see bench_copy.rs)
 //!
 //! DESCRIPTION
 //!     `release` times, wall clock and including cargo's own start-up on a
@@ -42,6 +43,9 @@ pub fn run(repo: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Release { runs } => release(repo, *runs),
         BenchCommand::Migrations { count, runs } => migrations(repo, *count, *runs),
         BenchCommand::Migrate { size } => migrate_window(repo, size),
+        BenchCommand::Copy { rows, postgres } => {
+            crate::bench_copy::run(repo, *rows, postgres.as_deref())
+        }
     }
 }
 
@@ -265,9 +269,9 @@ fn migrations(repo: &Path, count: usize, runs: usize) -> anyhow::Result<()> {
     let hundred = tempfile::TempDir::new().context("creating a temp folder")?;
     synthetic_history(history.path(), count)?;
     synthetic_history(hundred.path(), count.min(100))?;
-    crate::migrations::check(repo, hundred.path(), true);
+    crate::migrations::check(repo, hundred.path(), true, None);
     let fresh_100: Vec<Duration> = (0..runs.max(1))
-        .map(|_| fresh_time(&crate::migrations::check(repo, hundred.path(), false)))
+        .map(|_| fresh_time(&crate::migrations::check(repo, hundred.path(), false, None)))
         .collect();
     println!(
         "fresh-database check, {} migrations, in-process: median {:.1} ms over {} runs (target < 50 ms)",
@@ -275,8 +279,8 @@ fn migrations(repo: &Path, count: usize, runs: usize) -> anyhow::Result<()> {
         median_ms(fresh_100),
         runs.max(1)
     );
-    crate::migrations::check(repo, history.path(), true);
-    let report = crate::migrations::check(repo, history.path(), false);
+    crate::migrations::check(repo, history.path(), true, None);
+    let report = crate::migrations::check(repo, history.path(), false, None);
     println!(
         "migrations check on a synthetic history of {count} migrations, in-process, per check:"
     );

@@ -123,6 +123,12 @@ pub struct MigrateConfig {
     pub lock_timeout_secs: Option<u64>,
     /// Seconds a stop or start command may take (default 60).
     pub command_timeout_secs: Option<u64>,
+    /// Postgres: seconds a migration statement may wait for a table lock (default 5).
+    pub pg_lock_timeout_secs: Option<u64>,
+    /// Postgres: seconds a migration statement may run (default 300).
+    pub pg_statement_timeout_secs: Option<u64>,
+    /// `migrate --job`: seconds to wait for another instance's run (default 600).
+    pub job_lock_wait_secs: Option<u64>,
 }
 
 impl MigrateConfig {
@@ -130,7 +136,8 @@ impl MigrateConfig {
     /// `SECRETS_MAINTENANCE_FLAG`, `MIGRATE_STOP` / `MIGRATE_START` (split on
     /// whitespace, never given to a shell), `MIGRATE_HEALTH_URL`,
     /// `MIGRATE_HEALTH_TIMEOUT_SECS`, `MIGRATE_LOCK_TIMEOUT_SECS`,
-    /// `MIGRATE_COMMAND_TIMEOUT_SECS`.
+    /// `MIGRATE_COMMAND_TIMEOUT_SECS`, `MIGRATE_PG_LOCK_TIMEOUT_SECS`,
+    /// `MIGRATE_PG_STATEMENT_TIMEOUT_SECS`, `MIGRATE_JOB_LOCK_WAIT_SECS`.
     pub fn apply_env(mut self) -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
@@ -169,6 +176,11 @@ impl MigrateConfig {
         self.lock_timeout_secs = number("MIGRATE_LOCK_TIMEOUT_SECS")?.or(self.lock_timeout_secs);
         self.command_timeout_secs =
             number("MIGRATE_COMMAND_TIMEOUT_SECS")?.or(self.command_timeout_secs);
+        self.pg_lock_timeout_secs =
+            number("MIGRATE_PG_LOCK_TIMEOUT_SECS")?.or(self.pg_lock_timeout_secs);
+        self.pg_statement_timeout_secs =
+            number("MIGRATE_PG_STATEMENT_TIMEOUT_SECS")?.or(self.pg_statement_timeout_secs);
+        self.job_lock_wait_secs = number("MIGRATE_JOB_LOCK_WAIT_SECS")?.or(self.job_lock_wait_secs);
         Ok(self)
     }
 }

@@ -32,6 +32,35 @@ pub enum Command {
     Migrations(MigrationsArgs),
     /// Measure the xtask's speed targets.
     Bench(BenchArgs),
+    /// Move data between engines (SQLite → Postgres).
+    Db(DbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy every table of a SQLite database into an empty, migrated Postgres one, verified.
+    Copy(DbCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbCopyArgs {
+    /// The SQLite database: sqlite:////absolute/path.db or sqlite:///relative/path.db
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+
+    /// The Postgres database, migrated to the source's version and empty
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+
+    /// Folder of `V{n}__{name}.sql` migrations [default: <repo>/migrations]
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +98,11 @@ pub struct MigrationsCheckArgs {
     /// Print a machine-readable report (JSON) instead of the table
     #[arg(long)]
     pub json: bool,
+
+    /// A Postgres server to prove the Postgres history on, in a scratch
+    /// database created and dropped here [default: $MIGRATIONS_POSTGRES_URL]
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +124,15 @@ pub enum BenchCommand {
         /// Size of the synthetic database (KiB, MiB, GiB)
         #[arg(long, default_value = "1GiB")]
         size: String,
+    },
+    /// Copy a generated SQLite database into Postgres: `db copy` against pgloader and `psql \copy`.
+    Copy {
+        /// Rows in the generated database
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// The Postgres server [default: $TEST_POSTGRES_URL, else $MIGRATIONS_POSTGRES_URL]
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
     /// Time every check of `migrations check` on a synthetic history, and the whole command.
     Migrations {
@@ -133,6 +176,18 @@ pub struct MigrateArgs {
     /// Run the preflight (with the rehearsal) and print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Postgres only: the one-off release job of a rolling deploy. No stop/start
+    /// and no maintenance mode; serialized by an advisory lock, so many instances
+    /// starting it at once migrate exactly once. Exit 0: migrated or already up to
+    /// date; 1: failed (rolled back); 3: refused (a contract migration is pending).
+    #[arg(long, conflicts_with_all = ["dry_run", "create"])]
+    pub job: bool,
+
+    /// With --job: apply contract migrations too (only once no running instance
+    /// still uses what they remove or tighten)
+    #[arg(long, requires = "job")]
+    pub allow_contract: bool,
 }
 
 #[derive(Debug, Subcommand)]

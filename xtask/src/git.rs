@@ -256,8 +256,8 @@ impl Git {
     }
 
     /// File names in the current folder as it was at `rev` (empty if it did not exist).
-    pub fn files_at(&self, rev: &str) -> anyhow::Result<Vec<String>> {
-        let listing = self.run(&["ls-tree", "--name-only", rev, "--", "."])?;
+    pub fn files_at(&self, rev: &str, folder: &str) -> anyhow::Result<Vec<String>> {
+        let listing = self.run(&["ls-tree", "--name-only", rev, "--", folder])?;
         Ok(listing.lines().map(str::to_owned).collect())
     }
 

@@ -7,9 +7,11 @@
 mod backup;
 mod backups;
 mod bench;
+mod bench_copy;
 mod bump;
 mod changelog;
 mod config;
+mod db_copy;
 mod failpoint;
 mod flags;
 mod fsutil;
@@ -18,14 +20,18 @@ mod journal;
 mod json_span;
 mod lockfile;
 mod migrate;
+mod migrate_pg;
 mod migration_files;
 mod migrations;
 mod paths;
+mod pg_backups;
+mod postgres_db;
 mod recover;
 mod release;
 mod restore;
 mod sample_rows;
 mod schema_dump;
+mod schema_model;
 mod service;
 mod settings;
 mod sql_text;
@@ -49,13 +55,20 @@ fn main() -> ExitCode {
         flags::Command::Release(args) => release::run(&repo, &args),
         flags::Command::Migrations(args) => migrations::run(&repo, &args),
         flags::Command::Bench(args) => bench::run(&repo, &args),
+        flags::Command::Db(flags::DbArgs {
+            command: flags::DbCommand::Copy(args),
+        }) => db_copy::run(&repo, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // A URL's credentials never reach the terminal or a CI log.
             eprintln!("error: {}", service::redact(&format!("{error:#}")));
-            ExitCode::FAILURE
+            if error.downcast_ref::<migrate_pg::Refused>().is_some() {
+                ExitCode::from(migrate_pg::EXIT_REFUSED)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

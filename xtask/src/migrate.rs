@@ -39,9 +39,10 @@ use crate::{
     failpoint,
     flags::{MigrateAction, MigrateArgs},
     journal::Journal,
-    lockfile::{self, MigrationLock},
+    lockfile::MigrationLock,
+    migrate_pg,
     migration_files::{self, MigrationFile},
-    recover,
+    postgres_db, recover,
     service::{self, redact},
     settings::Settings,
     sqlite,
@@ -55,9 +56,19 @@ pub fn run(repo: &Path, args: &MigrateArgs) -> anyhow::Result<()> {
         args.database_url.as_deref(),
         args.migrations.as_deref(),
     )?;
-    match args.action {
-        Some(MigrateAction::Status) => status(&settings),
-        None => runbook(&settings, args.create, args.dry_run),
+    match (args.action.as_ref(), &settings.url) {
+        (Some(MigrateAction::Status), _) => status(&settings),
+        (None, DatabaseUrl::Postgres(pg)) if args.job => {
+            migrate_pg::job(&settings, pg, args.allow_contract)
+        }
+        (None, DatabaseUrl::Sqlite(_)) if args.job => bail!(
+            "--job needs Postgres: a SQLite database serves one instance, so its migrations run in the \
+             maintenance window (`cargo xtask migrate` without --job)"
+        ),
+        (None, DatabaseUrl::Postgres(pg)) => {
+            migrate_pg::runbook(&settings, pg, args.create, args.dry_run)
+        }
+        (None, DatabaseUrl::Sqlite(_)) => runbook(&settings, args.create, args.dry_run),
     }
 }
 
@@ -167,7 +178,7 @@ impl Plan {
 
 /// Step 1: everything that can fail before any downtime.
 fn preflight(settings: &Settings, create: bool) -> anyhow::Result<(Plan, String)> {
-    let files = migration_files::load(&settings.migrations)?;
+    let files = migration_files::load_for(&settings.migrations, settings.engine())?;
     if create && !settings.db.exists() {
         sqlite::open(&settings.db, true)?;
     }
@@ -265,7 +276,7 @@ fn rehearse(
 
 fn print_plan(settings: &Settings, plan: &Plan) {
     println!("dry run: the window would");
-    println!("  lock      {}", lockfile::path_for(&settings.db).display());
+    println!("  lock      {}", settings.lock_path().display());
     println!("  take down {}", settings.service.describe());
     println!(
         "  back up   to {} (keep {})",
@@ -299,7 +310,7 @@ fn take_lock(settings: &Settings, create: bool) -> anyhow::Result<(MigrationLock
                 .with_context(|| format!("creating the database folder {}", folder.display()))?;
         }
     }
-    let lock = MigrationLock::acquire(&lockfile::path_for(&settings.db), "cargo xtask migrate")?;
+    let lock = MigrationLock::acquire(&settings.lock_path(), "cargo xtask migrate")?;
     failpoint::hit("after-lock")?;
     let Some(holder) = lock.stale.clone() else {
         let detail = lock.path.display().to_string();
@@ -342,7 +353,7 @@ fn take_service_down(settings: &Settings) -> anyhow::Result<(Connection, String)
     }
 }
 
-fn outcome(result: &anyhow::Result<String>) -> String {
+pub fn outcome(result: &anyhow::Result<String>) -> String {
     match result {
         Ok(detail) => detail.clone(),
         Err(e) => format!("FAILED: {e:#}"),
@@ -366,7 +377,7 @@ pub fn lock_database(db: &Path, timeout: Duration) -> anyhow::Result<Connection>
 }
 
 /// A result and how long it took.
-type Timed<T> = (anyhow::Result<T>, Duration);
+pub type Timed<T> = (anyhow::Result<T>, Duration);
 /// A step's value and its detail line, timed.
 type StepOutcome<T> = Timed<(T, String)>;
 
@@ -469,13 +480,18 @@ fn freeze_main_file(db: &Connection) -> anyhow::Result<()> {
 
 /// Step 6.
 fn bring_up_healthy(settings: &Settings, plan: &Plan) -> anyhow::Result<((), String)> {
+    bring_up_at(settings, plan.target())
+}
+
+/// Step 6, for either engine: up, then healthy at `schema_version`.
+pub fn bring_up_at(settings: &Settings, schema_version: i32) -> anyhow::Result<((), String)> {
     failpoint::hit("before-service-up")?;
     let up = settings.service.bring_up()?;
     failpoint::hit("after-service-up")?;
     let health = match &settings.health_url {
         Some(url) => {
             let expected = service::Expected {
-                schema_version: plan.target(),
+                schema_version,
                 version: settings.repo_version.as_deref(),
             };
             service::wait_healthy(url, settings.health_timeout, &expected)?
@@ -533,14 +549,14 @@ fn fail_before_traffic(
 }
 
 /// Numbered, timed steps, printed and journaled.
-struct Steps<'a> {
+pub struct Steps<'a> {
     journal: &'a Journal,
     dry_run: bool,
     next: usize,
 }
 
 impl<'a> Steps<'a> {
-    fn new(journal: &'a Journal, dry_run: bool) -> Self {
+    pub fn new(journal: &'a Journal, dry_run: bool) -> Self {
         Steps {
             journal,
             dry_run,
@@ -548,7 +564,7 @@ impl<'a> Steps<'a> {
         }
     }
 
-    fn run<T>(
+    pub fn run<T>(
         &mut self,
         name: &str,
         step: impl FnOnce() -> anyhow::Result<(T, String)>,
@@ -559,7 +575,7 @@ impl<'a> Steps<'a> {
     }
 
     /// Prints and journals a step that was timed elsewhere.
-    fn report<T>(
+    pub fn report<T>(
         &mut self,
         name: &str,
         (result, elapsed): Timed<(T, String)>,
@@ -585,13 +601,13 @@ impl<'a> Steps<'a> {
         }
     }
 
-    fn skip(&mut self, name: &str, why: &str) {
+    pub fn skip(&mut self, name: &str, why: &str) {
         let label = format!("[{}/{STEPS}] {name}", self.next);
         self.next += 1;
         println!("{label} ... skipped: {why}");
     }
 
-    fn record(&self, step: &str, elapsed: Duration, outcome: &str, detail: &str) {
+    pub fn record(&self, step: &str, elapsed: Duration, outcome: &str, detail: &str) {
         if !self.dry_run {
             self.journal.record(step, elapsed, outcome, &redact(detail));
         }
@@ -599,10 +615,10 @@ impl<'a> Steps<'a> {
 }
 
 /// The database's history against the files.
-struct Comparison<'a> {
-    current: i32,
-    applied: Vec<Migration>,
-    pending: Vec<&'a MigrationFile>,
+pub struct Comparison<'a> {
+    pub current: i32,
+    pub applied: Vec<Migration>,
+    pub pending: Vec<&'a MigrationFile>,
     changed: Vec<&'a MigrationFile>,
     missing: Vec<Migration>,
     skipped: Vec<&'a MigrationFile>,
@@ -613,7 +629,7 @@ impl Comparison<'_> {
         self.changed.is_empty() && self.missing.is_empty() && self.skipped.is_empty()
     }
 
-    fn refuse_inconsistency(&self) -> anyhow::Result<()> {
+    pub fn refuse_inconsistency(&self) -> anyhow::Result<()> {
         let mut problems = Vec::new();
         for file in &self.changed {
             problems.push(format!(
@@ -648,6 +664,14 @@ impl Comparison<'_> {
 
 fn compare<'a>(conn: &Connection, files: &'a [MigrationFile]) -> anyhow::Result<Comparison<'a>> {
     let applied = sqlite::applied_history(conn).context("reading the migration history")?;
+    compare_history(applied, files)
+}
+
+/// The recorded history (either engine) against the files.
+pub fn compare_history(
+    applied: Vec<Migration>,
+    files: &[MigrationFile],
+) -> anyhow::Result<Comparison<'_>> {
     let current = applied.last().map_or(0, Migration::version);
     let mut comparison = Comparison {
         current,
@@ -683,9 +707,16 @@ fn compare<'a>(conn: &Connection, files: &'a [MigrationFile]) -> anyhow::Result<
 
 /// `migrate status`: exit 0 only when up to date and consistent.
 fn status(settings: &Settings) -> anyhow::Result<()> {
-    let files = migration_files::load(&settings.migrations)?;
-    let conn = sqlite::open(&settings.db, false)?;
-    let comparison = compare(&conn, &files)?;
+    let files = migration_files::load_for(&settings.migrations, settings.engine())?;
+    let applied = match &settings.url {
+        DatabaseUrl::Sqlite(path) => sqlite::applied_history(&sqlite::open(path, false)?)
+            .context("reading the migration history")?,
+        DatabaseUrl::Postgres(pg) => {
+            postgres_db::applied_history(&mut postgres_db::connect(pg, "migrate status")?)
+                .context("reading the migration history")?
+        }
+    };
+    let comparison = compare_history(applied, &files)?;
     println!("{}: schema version {}", settings.url, comparison.current);
     for m in &comparison.applied {
         let state = if comparison.changed.iter().any(|f| f.version == m.version()) {

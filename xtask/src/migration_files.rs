@@ -15,7 +15,66 @@ use refinery_core::Migration;
 
 /// What a migrations folder may hold besides migrations: the schema
 /// snapshot, a README, and fixture rows for the upgrade check.
-const NOT_MIGRATIONS: &[&str] = &["schema.sql", "README.md", "fixtures"];
+const NOT_MIGRATIONS: &[&str] = &["schema.sql", "README.md", "fixtures", POSTGRES_DIR];
+
+/// The folder, inside the migrations folder, of Postgres twins: a file there
+/// replaces the migration of the same version and name on Postgres only.
+/// One logical history: a twin without a shared migration is an error.
+pub const POSTGRES_DIR: &str = "postgres";
+
+/// The database engines the migrations run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// The migrations as `engine` runs them: the shared files, with Postgres
+/// twins swapped in on Postgres.
+pub fn load_for(dir: &Path, engine: Engine) -> anyhow::Result<Vec<MigrationFile>> {
+    let mut files = load(dir)?;
+    if engine == Engine::Sqlite {
+        return Ok(files);
+    }
+    let twins_dir = dir.join(POSTGRES_DIR);
+    if !twins_dir.is_dir() {
+        return Ok(files);
+    }
+    let twins = load(&twins_dir)?;
+    let problems = twin_problems(&files, &twins);
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    for twin in twins {
+        if let Some(slot) = files.iter_mut().find(|f| f.version == twin.version) {
+            *slot = twin;
+        }
+    }
+    Ok(files)
+}
+
+/// Twins must stand in for a shared migration of the same version and name.
+fn twin_problems(shared: &[MigrationFile], twins: &[MigrationFile]) -> Vec<String> {
+    twins
+        .iter()
+        .filter_map(|twin| match shared.iter().find(|f| f.version == twin.version) {
+            None => Some(format!(
+                "{}: no shared migration V{}__*.sql beside the postgres folder; one history serves \
+                 both engines, so add the shared file (or move this one up a level if its SQL is portable)",
+                twin.path.display(),
+                twin.version
+            )),
+            Some(f) if f.name != twin.name => Some(format!(
+                "{}: the shared migration V{} is named `{}`; a Postgres twin keeps its version and name — rename it {}.sql",
+                twin.path.display(),
+                twin.version,
+                f.name,
+                f.stem()
+            )),
+            Some(_) => None,
+        })
+        .collect()
+}
 
 /// Statements that must not appear in a migration: refinery runs each file
 /// inside a transaction, where these fail or (PRAGMA) silently do nothing.
@@ -135,6 +194,18 @@ pub fn parse_file_name(file_name: &str) -> Option<(i32, &str)> {
 /// The `files` check of `migrations check`: every problem of every file,
 /// each naming the file (and line where there is one).
 pub fn lint(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut problems = lint_folder(dir)?;
+    let twins_dir = dir.join(POSTGRES_DIR);
+    if twins_dir.is_dir() {
+        problems.extend(lint_folder(&twins_dir)?);
+        if let (Ok(shared), Ok(twins)) = (load(dir), load(&twins_dir)) {
+            problems.extend(twin_problems(&shared, &twins));
+        }
+    }
+    Ok(problems)
+}
+
+fn lint_folder(dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     let mut versions: BTreeMap<i32, String> = BTreeMap::new();
     let mut names: Vec<_> = fs::read_dir(dir)

@@ -2,7 +2,7 @@
 //!     cargo xtask migrations — test the migration history; create the next migration
 //!
 //! SYNOPSIS
-//!     cargo xtask migrations check [--migrations DIR] [--bless] [--json]
+//!     cargo xtask migrations check [--migrations DIR] [--bless] [--json] [--postgres URL]
 //!     cargo xtask migrations new <snake_case_name> [--migrations DIR]
 //!
 //! DESCRIPTION
@@ -21,6 +21,12 @@
 //!                              without losing rows
 //!       6. zero-downtime lint  unreleased migrations: expand/contract rules
 //!                              (see `zero_downtime.rs` and docs/migrations.md)
+//!       7. postgres            the Postgres history (shared files, with the twins
+//!                              of `postgres/` in their place) applies to a fresh
+//!                              scratch database and ends at the same tables,
+//!                              columns, nullability, keys and indexes as SQLite;
+//!                              needs a server (`--postgres URL` or
+//!                              MIGRATIONS_POSTGRES_URL), else "skipped"
 
 use std::{
     path::{Path, PathBuf},
@@ -28,6 +34,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use backend::dburl::DatabaseUrl;
 use rusqlite::Connection;
 use serde_json::json;
 
@@ -36,8 +43,8 @@ use crate::{
     flags::{MigrationsArgs, MigrationsCommand},
     fsutil,
     git::Git,
-    migration_files::{self, MigrationFile},
-    paths, sample_rows, schema_dump, sqlite, zero_downtime,
+    migration_files::{self, Engine, MigrationFile},
+    paths, postgres_db, sample_rows, schema_dump, schema_model, sqlite, zero_downtime,
 };
 
 /// The committed schema snapshot, in the migrations folder.
@@ -47,7 +54,11 @@ pub fn run(repo: &Path, args: &MigrationsArgs) -> anyhow::Result<()> {
     match &args.command {
         MigrationsCommand::Check(check_args) => {
             let dir = folder(repo, check_args.migrations.as_deref())?;
-            let report = check(repo, &dir, check_args.bless);
+            let postgres = check_args
+                .postgres
+                .clone()
+                .or_else(|| std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty()));
+            let report = check(repo, &dir, check_args.bless, postgres.as_deref());
             if check_args.json {
                 println!("{}", serde_json::to_string_pretty(&report.to_json(&dir))?);
             } else {
@@ -198,7 +209,7 @@ impl Report {
 }
 
 /// Runs every check on `dir`; `bless` rewrites the schema snapshot first.
-pub fn check(repo: &Path, dir: &Path, bless: bool) -> Report {
+pub fn check(repo: &Path, dir: &Path, bless: bool, postgres: Option<&str>) -> Report {
     let mut report = Report::default();
     report.run("files", || files_check(dir));
     let files = match migration_files::load(dir) {
@@ -211,6 +222,7 @@ pub fn check(repo: &Path, dir: &Path, bless: bool) -> Report {
                 "shipped immutable",
                 "upgrade path",
                 "zero-downtime lint",
+                "postgres",
             ] {
                 report.run(name, || Outcome::Skip(why.clone()));
             }
@@ -231,6 +243,7 @@ pub fn check(repo: &Path, dir: &Path, bless: bool) -> Report {
             "shipped immutable",
             "upgrade path",
             "zero-downtime lint",
+            "postgres",
         ] {
             report.run(name, || {
                 Outcome::Skip("the migrations do not apply to a fresh database".into())
@@ -242,12 +255,92 @@ pub fn check(repo: &Path, dir: &Path, bless: bool) -> Report {
         schema_snapshot(dir, &fresh_schema, bless)
     });
     let shipped = latest_release(repo, dir);
-    report.run("shipped immutable", || immutable(&shipped, &files));
+    report.run("shipped immutable", || immutable(&shipped, &files, dir));
     report.run("upgrade path", || {
         upgrade_path(&shipped, &files, dir, &fresh_schema)
     });
     report.run("zero-downtime lint", || lint(&shipped, &files));
+    report.run("postgres", || postgres_check(dir, &files, postgres));
     report
+}
+
+/// Where `migrations check` finds a Postgres server for its seventh check.
+pub const POSTGRES_ENV: &str = "MIGRATIONS_POSTGRES_URL";
+
+/// Check 7: the Postgres history (with its twins) applies to a fresh
+/// database exactly as `migrate` does it, a second run applies nothing, and
+/// the result has the same tables, columns, nullability, keys and indexes as
+/// SQLite's fresh schema.
+fn postgres_check(dir: &Path, sqlite_files: &[MigrationFile], server: Option<&str>) -> Outcome {
+    let Some(server) = server else {
+        return Outcome::Skip(format!(
+            "no Postgres server: pass --postgres URL or set {POSTGRES_ENV} to prove the Postgres history"
+        ));
+    };
+    match postgres_equivalent(dir, sqlite_files, server) {
+        Ok(detail) => Outcome::Pass(detail),
+        Err(problems) => Outcome::Fail(problems),
+    }
+}
+
+fn postgres_equivalent(
+    dir: &Path,
+    sqlite_files: &[MigrationFile],
+    server: &str,
+) -> Result<String, Vec<String>> {
+    let fail = |e: anyhow::Error| vec![format!("{e:#}")];
+    let DatabaseUrl::Postgres(server) = DatabaseUrl::parse(server).map_err(|e| fail(e.into()))?
+    else {
+        return Err(vec![format!("{POSTGRES_ENV} must be a postgres:// URL")]);
+    };
+    let files = migration_files::load_for(dir, Engine::Postgres).map_err(fail)?;
+    let twins = files
+        .iter()
+        .filter(|f| {
+            f.path
+                .parent()
+                .is_some_and(|p| p.ends_with(migration_files::POSTGRES_DIR))
+        })
+        .count();
+    let scratch = postgres_db::ScratchDatabase::create(&server, "check").map_err(fail)?;
+    let mut client = postgres_db::connect(&scratch.url, "migrations check").map_err(fail)?;
+    let timeouts = postgres_db::Timeouts {
+        lock: Duration::from_secs(5),
+        statement: Duration::from_secs(60),
+    };
+    postgres_db::apply_pending(&mut client, &files, timeouts, &mut || Ok(())).map_err(fail)?;
+    let again =
+        postgres_db::apply_pending(&mut client, &files, timeouts, &mut || Ok(())).map_err(fail)?;
+    if !again.is_empty() {
+        return Err(vec![format!(
+            "a second run applied {} migration(s) again",
+            again.len()
+        )]);
+    }
+    let pg_schema = schema_model::postgres(&mut client).map_err(fail)?;
+    let temp = tempfile::TempDir::new()
+        .context("creating a temp folder")
+        .map_err(fail)?;
+    let mut conn = sqlite::open(&temp.path().join("fresh.db"), true).map_err(fail)?;
+    sqlite::apply_pending(&mut conn, sqlite_files).map_err(fail)?;
+    let sqlite_schema = schema_model::sqlite(&conn).map_err(fail)?;
+    let differences = schema_model::differences("SQLite", &sqlite_schema, "Postgres", &pg_schema);
+    if !differences.is_empty() {
+        return Err(differences
+            .into_iter()
+            .map(|d| {
+                format!(
+                    "{d} — the engines' histories diverge: fix the Postgres twin in {}/",
+                    migration_files::POSTGRES_DIR
+                )
+            })
+            .collect());
+    }
+    Ok(format!(
+        "{} migration(s) ({twins} Postgres twin(s)) apply to a fresh Postgres database; {} tables match SQLite's (columns, nullability, keys, indexes)",
+        files.len(),
+        pg_schema.len()
+    ))
 }
 
 fn files_check(dir: &Path) -> Outcome {
@@ -337,6 +430,8 @@ fn schema_snapshot(dir: &Path, fresh: &str, bless: bool) -> Outcome {
 struct Shipped {
     tag: String,
     files: Vec<MigrationFile>,
+    /// The Postgres twins as they shipped.
+    twins: Vec<MigrationFile>,
 }
 
 /// Ok(None): no release tag yet. Err: git cannot say (why).
@@ -359,9 +454,19 @@ fn latest_release(repo: &Path, dir: &Path) -> Result<Option<Shipped>, String> {
     let Some((_, tag)) = latest else {
         return Ok(None);
     };
+    Ok(Some(Shipped {
+        tag: tag.clone(),
+        files: shipped_files(&git, tag, ".")?,
+        twins: shipped_files(&git, tag, &format!("{}/", migration_files::POSTGRES_DIR))?,
+    }))
+}
+
+/// The migration files of `folder` (relative to the migrations folder) at `tag`.
+fn shipped_files(git: &Git, tag: &str, folder: &str) -> Result<Vec<MigrationFile>, String> {
     let mut files = Vec::new();
-    for name in git.files_at(tag).map_err(|e| format!("{e:#}"))? {
-        let Some((version, stem)) = migration_files::parse_file_name(&name) else {
+    for name in git.files_at(tag, folder).map_err(|e| format!("{e:#}"))? {
+        let file_name = name.rsplit('/').next().unwrap_or(&name);
+        let Some((version, stem)) = migration_files::parse_file_name(file_name) else {
             continue;
         };
         let bytes = git.show_file(tag, &name).map_err(|e| format!("{e:#}"))?;
@@ -373,33 +478,45 @@ fn latest_release(repo: &Path, dir: &Path) -> Result<Option<Shipped>, String> {
         });
     }
     files.sort_by_key(|f| f.version);
-    Ok(Some(Shipped {
-        tag: tag.clone(),
-        files,
-    }))
+    Ok(files)
 }
 
-fn immutable(shipped: &Result<Option<Shipped>, String>, files: &[MigrationFile]) -> Outcome {
+fn immutable(
+    shipped: &Result<Option<Shipped>, String>,
+    files: &[MigrationFile],
+    dir: &Path,
+) -> Outcome {
     let shipped = match shipped {
         Err(why) => return Outcome::Skip(why.clone()),
         Ok(None) => return Outcome::Skip("no release tag yet: nothing has shipped".into()),
         Ok(Some(shipped)) => shipped,
     };
     let mut problems = Vec::new();
-    for old in &shipped.files {
-        match files.iter().find(|f| f.version == old.version) {
-            None => problems.push(format!(
-                "{}: shipped in {} but deleted — restore it (`git checkout {} -- <file>`); undo schema in a new migration",
-                old.path.display(), shipped.tag, shipped.tag
-            )),
-            Some(now) if now.sql != old.sql || now.name != old.name => problems.push(format!(
-                "{}: changed since it shipped in {} — databases that ran it will refuse the new file; \
-                 restore it (`git checkout {} -- {}`) and put the change in a new migration",
-                now.path.display(), shipped.tag, shipped.tag, now.path.display()
-            )),
-            Some(_) => {}
+    let twins_dir = dir.join(migration_files::POSTGRES_DIR);
+    let twins = if twins_dir.is_dir() {
+        match migration_files::load(&twins_dir) {
+            Ok(twins) => twins,
+            Err(e) => return Outcome::Fail(vec![format!("{e:#}")]),
         }
+    } else {
+        Vec::new()
+    };
+    // A shipped twin may not change either; a new twin for a shipped
+    // version would fork the engines' histories, so it counts as a change.
+    unchanged(&shipped.twins, &twins, &shipped.tag, &mut problems);
+    for twin in twins.iter().filter(|t| {
+        shipped.files.iter().any(|f| f.version == t.version)
+            && !shipped.twins.iter().any(|s| s.version == t.version)
+    }) {
+        problems.push(format!(
+            "{}: a Postgres twin added for V{}, which shipped in {} without one — databases that ran the shared \
+             file would refuse it; put the Postgres change in a new migration",
+            twin.path.display(),
+            twin.version,
+            shipped.tag
+        ));
     }
+    unchanged(&shipped.files, files, &shipped.tag, &mut problems);
     let newest_shipped = shipped.files.last().map_or(0, |f| f.version);
     for file in files.iter().filter(|f| {
         f.version < newest_shipped && !shipped.files.iter().any(|s| s.version == f.version)
@@ -412,12 +529,36 @@ fn immutable(shipped: &Result<Option<Shipped>, String>, files: &[MigrationFile])
     }
     if problems.is_empty() {
         Outcome::Pass(format!(
-            "{} file(s) of {} unchanged",
+            "{} file(s) and {} Postgres twin(s) of {} unchanged",
             shipped.files.len(),
+            shipped.twins.len(),
             shipped.tag
         ))
     } else {
         Outcome::Fail(problems)
+    }
+}
+
+/// Shipped files that were deleted or changed since `tag`.
+fn unchanged(
+    shipped: &[MigrationFile],
+    now: &[MigrationFile],
+    tag: &str,
+    problems: &mut Vec<String>,
+) {
+    for old in shipped {
+        match now.iter().find(|f| f.version == old.version) {
+            None => problems.push(format!(
+                "{}: shipped in {tag} but deleted — restore it (`git checkout {tag} -- <file>`); undo schema in a new migration",
+                old.path.display()
+            )),
+            Some(file) if file.sql != old.sql || file.name != old.name => problems.push(format!(
+                "{}: changed since it shipped in {tag} — databases that ran it will refuse the new file; \
+                 restore it (`git checkout {tag} -- {}`) and put the change in a new migration",
+                file.path.display(), file.path.display()
+            )),
+            Some(_) => {}
+        }
     }
 }
 

@@ -341,7 +341,15 @@ fn check_migrations(repo: &Path) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let report = crate::migrations::check(repo, &dir, false);
+    let report = crate::migrations::check(
+        repo,
+        &dir,
+        false,
+        std::env::var(crate::migrations::POSTGRES_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .as_deref(),
+    );
     if report.failed() {
         bail!(
             "`cargo xtask migrations check` fails, and a release never ships such migrations:\n     {}",

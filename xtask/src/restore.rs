@@ -11,6 +11,12 @@
 //!     `<db>.<timestamp>.pre-restore.bak` (so a restore can itself be undone;
 //!     never taken for the newest backup nor rotated away), then restores atomically and
 //!     checks the result equals the backup byte for byte.
+//!
+//!     On Postgres: under the migration advisory lock, refuses while other
+//!     sessions use the database, keeps the current contents as a
+//!     `.pre-restore.bak` dump, then replaces the public schema with the
+//!     archive's in one transaction (`pg_restore | psql --single-transaction`):
+//!     any error leaves the database as it was.
 
 use std::{
     path::{Path, PathBuf},
@@ -19,7 +25,12 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::{backups, flags::RestoreArgs, journal::Journal, lockfile, migrate, settings::Settings};
+use backend::dburl::{DatabaseUrl, PgUrl};
+
+use crate::{
+    backups, flags::RestoreArgs, journal::Journal, lockfile, migrate, pg_backups, postgres_db,
+    settings::Settings,
+};
 
 pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
     let settings = Settings::load(repo, args.database_url.as_deref(), None)?;
@@ -37,8 +48,11 @@ pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
 }
 
 fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String> {
-    let lock =
-        lockfile::MigrationLock::acquire(&lockfile::path_for(&settings.db), "cargo xtask restore")?;
+    if let DatabaseUrl::Postgres(pg) = &settings.url {
+        let backup = chosen_or_newest(settings, chosen)?;
+        return restore_postgres(settings, pg, &backup);
+    }
+    let lock = lockfile::MigrationLock::acquire(&settings.lock_path(), "cargo xtask restore")?;
     if let Some(holder) = &lock.stale {
         eprintln!("warning: took over a lock left by a run that is gone ({holder})");
         let leftover = crate::fsutil::temp_path(&settings.db);
@@ -47,17 +61,7 @@ fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String>
         }
     }
     crate::failpoint::hit("restore-after-lock")?;
-    let backup = match chosen {
-        Some(path) => path.to_path_buf(),
-        None => newest(settings)?,
-    };
-    if !backup.is_file() {
-        bail!(
-            "backup {} does not exist: list the backups in {}",
-            backup.display(),
-            settings.backup_dir.display()
-        );
-    }
+    let backup = chosen_or_newest(settings, chosen)?;
     backups::verify_database(&backup).with_context(|| {
         format!(
             "the backup {} is not usable; choose another",
@@ -93,6 +97,21 @@ fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String>
     ))
 }
 
+fn chosen_or_newest(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let backup = match chosen {
+        Some(path) => path.to_path_buf(),
+        None => newest(settings)?,
+    };
+    if !backup.is_file() {
+        bail!(
+            "backup {} does not exist: list the backups in {}",
+            backup.display(),
+            settings.backup_dir.display()
+        );
+    }
+    Ok(backup)
+}
+
 fn newest(settings: &Settings) -> anyhow::Result<PathBuf> {
     backups::list(&settings.backup_dir, &settings.db)?
         .pop()
@@ -103,4 +122,36 @@ fn newest(settings: &Settings) -> anyhow::Result<PathBuf> {
                 settings.backup_dir.display()
             )
         })
+}
+
+fn restore_postgres(settings: &Settings, pg: &PgUrl, backup: &Path) -> anyhow::Result<String> {
+    pg_backups::verify(backup).with_context(|| {
+        format!(
+            "the backup {} is not usable; choose another",
+            backup.display()
+        )
+    })?;
+    let mut client = postgres_db::connect(pg, "restore")?;
+    postgres_db::lock(&mut client, settings.lock_timeout)?;
+    let sessions = pg_backups::other_sessions(&mut client)?;
+    if !sessions.is_empty() {
+        bail!(
+            "refusing to restore a database in use by {}: stop the service (or set its maintenance flag) first",
+            sessions.join(", ")
+        );
+    }
+    backups::ensure_dir(&settings.backup_dir)?;
+    let replaced = pg_backups::dump(
+        pg,
+        &settings.new_backup_path().with_extension("pre-restore.bak"),
+    )
+    .context("keeping the current contents before the restore (nothing was changed)")?;
+    crate::failpoint::hit("restore-after-keep")?;
+    pg_backups::restore(pg, backup)?;
+    Ok(format!(
+        "{} now holds {}; the replaced contents were kept as {}",
+        settings.url,
+        backup.display(),
+        replaced.path.display()
+    ))
 }

@@ -10,13 +10,17 @@ use anyhow::bail;
 use backend::dburl::DatabaseUrl;
 
 use crate::{
-    config, paths,
+    config,
+    migration_files::Engine,
+    paths,
+    postgres_db::Timeouts,
     service::{Mode, Service},
     version_files,
 };
 
 pub struct Settings {
     pub url: DatabaseUrl,
+    /// The SQLite file; for Postgres, `<dbname>.pg`, which only names backups and the lock file.
     pub db: PathBuf,
     pub migrations: PathBuf,
     pub backup_dir: PathBuf,
@@ -25,6 +29,10 @@ pub struct Settings {
     pub health_url: Option<String>,
     pub health_timeout: Duration,
     pub lock_timeout: Duration,
+    /// Postgres: lock_timeout and statement_timeout of the migration's transaction.
+    pub pg_timeouts: Timeouts,
+    /// `migrate --job`: how long to wait for another instance's run.
+    pub job_lock_wait: Duration,
     /// The repository's version, when this is a checkout whose files agree.
     pub repo_version: Option<String>,
 }
@@ -36,13 +44,20 @@ impl Settings {
         migrations: Option<&Path>,
     ) -> anyhow::Result<Settings> {
         let url = crate::migrate::database_url(database_url)?;
-        let db = url.sqlite_path().to_path_buf();
         let config = config::migrate(repo)?;
-        let beside_db = db
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
+        let (db, beside_db) = match &url {
+            DatabaseUrl::Sqlite(path) => {
+                let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+                (path.clone(), folder.unwrap_or(Path::new(".")).to_path_buf())
+            }
+            // Backups of a Postgres database are named `<dbname>.pg.<stamp>.bak`
+            // and go to `data/` (where the default SQLite database lives) unless
+            // configured; the same name keys the local lock file.
+            DatabaseUrl::Postgres(pg) => (
+                PathBuf::from(format!("{}.pg", pg.database())),
+                PathBuf::from("data"),
+            ),
+        };
         let mode = match (
             &config.stop,
             &config.start,
@@ -63,7 +78,7 @@ impl Settings {
                 flag: config
                     .maintenance_flag
                     .map(PathBuf::from)
-                    .unwrap_or_else(|| backend::maintenance::default_flag_path(&db)),
+                    .unwrap_or_else(|| url.default_maintenance_flag()),
             },
             (None, None, false) => Mode::Unmanaged,
         };
@@ -78,6 +93,11 @@ impl Settings {
             health_url: config.health_url,
             health_timeout: Duration::from_secs(config.health_timeout_secs.unwrap_or(30)),
             lock_timeout: Duration::from_secs(config.lock_timeout_secs.unwrap_or(10)),
+            pg_timeouts: Timeouts {
+                lock: Duration::from_secs(config.pg_lock_timeout_secs.unwrap_or(5)),
+                statement: Duration::from_secs(config.pg_statement_timeout_secs.unwrap_or(300)),
+            },
+            job_lock_wait: Duration::from_secs(config.job_lock_wait_secs.unwrap_or(600)),
             repo_version: repo_version(repo),
             url,
             db,
@@ -86,6 +106,14 @@ impl Settings {
 }
 
 impl Settings {
+    /// Which engine `url` names: it picks the migration files.
+    pub fn engine(&self) -> Engine {
+        match self.url {
+            DatabaseUrl::Sqlite(_) => Engine::Sqlite,
+            DatabaseUrl::Postgres(_) => Engine::Postgres,
+        }
+    }
+
     /// The database's bytes, its WAL included: what a backup will hold.
     pub fn database_bytes(&self) -> u64 {
         let wal = PathBuf::from(format!("{}-wal", self.db.display()));
@@ -94,6 +122,17 @@ impl Settings {
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum()
+    }
+
+    /// The local lock file of the migration lock: beside a SQLite file; for
+    /// Postgres in the backup folder (the server's advisory lock serializes
+    /// hosts; this file lets the next run on this host find a dead run's
+    /// leftovers: its maintenance flag, its temp files).
+    pub fn lock_path(&self) -> PathBuf {
+        match self.url {
+            DatabaseUrl::Sqlite(_) => crate::lockfile::path_for(&self.db),
+            DatabaseUrl::Postgres(_) => crate::lockfile::path_for(&self.backup_dir.join(&self.db)),
+        }
     }
 
     /// Where a backup taken now goes.

@@ -397,3 +397,147 @@ fn release_killed_or_failing_at_every_step_is_untouched_or_released_and_a_rerun_
         }
     }
 }
+
+/// The Postgres window's failpoints, in runbook order (no `after-backup`:
+/// the dump is published at its end).
+const PG_MIGRATE_POINTS: &[&str] = &[
+    "after-lock",
+    "after-service-down",
+    "mid-backup",
+    "mid-migration",
+    "after-migration",
+    "before-service-up",
+    "after-service-up",
+];
+
+#[test]
+fn postgres_migrate_killed_at_every_step_ends_valid_and_a_rerun_finishes_and_cleans_up() {
+    let Some(server) = pg::server(
+        "postgres_migrate_killed_at_every_step_ends_valid_and_a_rerun_finishes_and_cleans_up",
+    ) else {
+        return;
+    };
+    for point in PG_MIGRATE_POINTS {
+        let site = pg::PgSite::new(&server);
+        let _backend = site.start_backend();
+        wait_for_health(&site.health_url(), 200);
+        site.add_migration(
+            "V5__secret_note.sql",
+            "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
+        );
+        let env = site.maintenance_env();
+        kill_at(site.command(&["migrate"], &env_refs(&env)), point);
+        // Before or after, never between: one transaction.
+        let versions = site.db.versions();
+        assert!(
+            versions == [1, 2, 3, 4] || versions == [1, 2, 3, 4, 5],
+            "{point}: {versions:?}"
+        );
+        assert_eq!(site.secrets().len(), 2, "{point}: rows lost");
+        let out = site.xtask(&["migrate"], &env_refs(&env));
+        let report = text(&out);
+        assert!(
+            out.status.success(),
+            "{point}: the re-run failed:\n{report}"
+        );
+        assert!(
+            report.contains("took over a migration lock left by a run that is gone"),
+            "{point}: {report}"
+        );
+        assert_eq!(site.db.versions(), [1, 2, 3, 4, 5], "{point}");
+        wait_for_health(&site.health_url(), 200);
+        assert!(
+            !site.flag().exists(),
+            "{point}: the maintenance flag was left"
+        );
+        let temp: Vec<_> = fs::read_dir(site.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".xtask-tmp"))
+            .collect();
+        assert!(temp.is_empty(), "{point}: left {temp:?}");
+        for backup in site.backups() {
+            let listing = std::process::Command::new("pg_restore")
+                .arg("--list")
+                .arg(&backup)
+                .output()
+                .unwrap();
+            assert!(
+                listing.status.success(),
+                "{point}: {} is incomplete",
+                backup.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn postgres_restore_and_copy_killed_before_commit_leave_the_target_as_it_was() {
+    let Some(server) =
+        pg::server("postgres_restore_and_copy_killed_before_commit_leave_the_target_as_it_was")
+    else {
+        return;
+    };
+    // restore: killed with the script fed to psql but not committed.
+    let site = pg::PgSite::new(&server);
+    assert!(site.xtask(&["backup"], &[]).status.success());
+    site.db
+        .client()
+        .batch_execute("DELETE FROM secrets WHERE name = 'alpha'")
+        .unwrap();
+    kill_at(site.command(&["restore"], &[]), "mid-restore");
+    // psql outlives the xtask: wait until it has seen the end of its input
+    // and left, so what it did (or did not) commit is final.
+    wait_for_no_sessions(&site.db);
+    assert_eq!(site.secrets(), [("beta".to_owned(), "two".to_owned())]);
+    assert!(site.xtask(&["restore"], &[]).status.success());
+    assert_eq!(site.secrets().len(), 2);
+    // db copy: killed after the load and the checks, before the commit.
+    let source = Site::new();
+    let target = pg::PgSite::empty(&server);
+    target.migrate_fully();
+    kill_at(
+        target.command(
+            &[
+                "db",
+                "copy",
+                "--from",
+                &source.url(),
+                "--to",
+                &target.db.url,
+            ],
+            &[],
+        ),
+        "copy-before-commit",
+    );
+    wait_for_no_sessions(&target.db);
+    assert_eq!(target.db.count("SELECT count(*) FROM secrets"), 0);
+    let out = target.xtask(
+        &[
+            "db",
+            "copy",
+            "--from",
+            &source.url(),
+            "--to",
+            &target.db.url,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(target.db.count("SELECT count(*) FROM secrets"), 2);
+}
+
+/// Waits until no session but the caller's is connected to the database.
+fn wait_for_no_sessions(db: &pg::PgDatabase) {
+    for _ in 0..200 {
+        let others = db.count(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+        );
+        if others == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("sessions stayed connected to {}", db.name);
+}

@@ -313,11 +313,17 @@ fn paths_with_spaces_quotes_and_dollar_parens_are_taken_literally() {
 
 #[test]
 fn malformed_urls_name_the_accepted_forms() {
-    for bad in ["postgres://localhost/x", "sqlite://x.db", "sqlite:///"] {
+    for bad in [
+        "mysql://localhost/x",
+        "postgres://localhost",
+        "sqlite://x.db",
+        "sqlite:///",
+    ] {
         let out = xtask(&["migrate", "--database-url", bad]);
         assert!(!out.status.success());
         assert!(
-            text(&out).contains("sqlite:////absolute/path"),
+            text(&out).contains("sqlite:////absolute/path")
+                && text(&out).contains("postgres://host:5432/dbname"),
             "{bad}: {}",
             text(&out)
         );

@@ -8,8 +8,8 @@ use std::{
     time::Duration,
 };
 
-use backend::config::Config;
-use refinery_core::{Runner, Target, load_sql_migrations};
+use backend::{config::Config, dburl::DatabaseUrl};
+use refinery_core::{Migration, Runner, Target};
 use rusqlite::Connection;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -24,7 +24,7 @@ pub fn migrations_dir() -> PathBuf {
 pub fn migrated_db(dir: &Path, version: Option<i32>) -> PathBuf {
     let path = dir.join("secrets.db");
     let mut conn = Connection::open(&path).unwrap();
-    let migrations = load_sql_migrations(migrations_dir()).unwrap();
+    let migrations = migrations_for(Engine::Sqlite);
     let target = version.map_or(Target::Latest, Target::Version);
     Runner::new(&migrations)
         .set_grouped(true)
@@ -34,9 +34,125 @@ pub fn migrated_db(dir: &Path, version: Option<i32>) -> PathBuf {
     path
 }
 
+/// The two engines the service runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// `V{n}__{name}.sql` files of one folder (refinery's own loader descends
+/// into subfolders, which would mix in the Postgres twins).
+fn read_migrations(dir: &Path) -> Vec<Migration> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<Migration> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.file_name().unwrap().to_string_lossy().starts_with('V'))
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+            Migration::unapplied(&stem, &std::fs::read_to_string(&p).unwrap()).unwrap()
+        })
+        .collect();
+    found.sort_by_key(Migration::version);
+    found
+}
+
+/// The migrations as `engine` runs them: Postgres twins replace shared files.
+pub fn migrations_for(engine: Engine) -> Vec<Migration> {
+    let mut all = read_migrations(&migrations_dir());
+    if engine == Engine::Postgres {
+        for twin in read_migrations(&migrations_dir().join("postgres")) {
+            let slot = all
+                .iter_mut()
+                .find(|m| m.version() == twin.version())
+                .unwrap();
+            *slot = twin;
+        }
+    }
+    all
+}
+
+/// The server tests may use (`TEST_POSTGRES_URL`, set by `.ci/run`); None,
+/// with the test named as skipped on stderr, when there is none. With
+/// `REQUIRE_POSTGRES=1` (CI) a missing server fails the test instead.
+pub fn postgres_server(test: &str) -> Option<String> {
+    match std::env::var("TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+            panic!("{test}: REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set")
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED {test} on Postgres: set TEST_POSTGRES_URL=postgres://user@host/db to run it"
+            );
+            None
+        }
+    }
+}
+
+/// A database of its own on the test server, dropped afterwards.
+pub struct PgDatabase {
+    server: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create(server: &str) -> PgDatabase {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("backend_test_{}_{n}", std::process::id());
+        let mut admin = postgres::Client::connect(server, postgres::NoTls).unwrap();
+        // One statement per call: a multi-statement string runs as one
+        // transaction, where DROP/CREATE DATABASE are not allowed.
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let DatabaseUrl::Postgres(pg) = DatabaseUrl::parse(server).unwrap() else {
+            panic!("TEST_POSTGRES_URL is not a Postgres URL")
+        };
+        PgDatabase {
+            server: server.to_owned(),
+            url: pg.with_database(&name).connection_string().to_owned(),
+            name,
+        }
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+
+    /// Migrates to `version` (None: all) with the Postgres twins.
+    pub fn migrate(&self, version: Option<i32>) {
+        let target = version.map_or(Target::Latest, Target::Version);
+        Runner::new(&migrations_for(Engine::Postgres))
+            .set_grouped(true)
+            .set_target(target)
+            .run(&mut self.client())
+            .unwrap();
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&self.server, postgres::NoTls) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
 pub fn config(dir: &Path, database: PathBuf) -> Config {
+    let database = DatabaseUrl::Sqlite(database);
     Config {
-        maintenance_flag: backend::maintenance::default_flag_path(&database),
+        maintenance_flag: database.default_maintenance_flag(),
         database,
         addr: "127.0.0.1:0".into(),
         frontend_dir: dir.join("no-ui"),
@@ -49,6 +165,8 @@ pub struct Server {
     pub dir: TempDir,
     pub db: PathBuf,
     pub flag: PathBuf,
+    /// The Postgres database when the server runs on Postgres (dropped last).
+    pub pg: Option<PgDatabase>,
     agent: ureq::Agent,
 }
 
@@ -59,8 +177,34 @@ impl Server {
         Self::start_with(dir, db)
     }
 
+    /// A server on a fully migrated database of `engine`; None when the
+    /// test is skipped (no Postgres server configured).
+    pub fn start_on(engine: Engine, test: &str) -> Option<Server> {
+        match engine {
+            Engine::Sqlite => Some(Self::start()),
+            Engine::Postgres => {
+                let pg = PgDatabase::create(&postgres_server(test)?);
+                pg.migrate(None);
+                let dir = TempDir::new().unwrap();
+                let mut config = config(dir.path(), dir.path().join("unused.db"));
+                config.database = DatabaseUrl::parse(&pg.url).unwrap();
+                config.maintenance_flag = dir.path().join("maintenance");
+                Some(Self::serve(dir, config, Some(pg)))
+            }
+        }
+    }
+
     pub fn start_with(dir: TempDir, db: PathBuf) -> Server {
-        let config = config(dir.path(), db.clone());
+        let config = config(dir.path(), db);
+        Self::serve(dir, config, None)
+    }
+
+    fn serve(dir: TempDir, config: Config, pg: Option<PgDatabase>) -> Server {
+        let db = config
+            .database
+            .sqlite_path()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let flag = config.maintenance_flag.clone();
         let state = backend::app::prepare(config).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -80,7 +224,27 @@ impl Server {
             dir,
             db,
             flag,
+            pg,
             agent: agent(),
+        }
+    }
+
+    /// Runs one SQL statement on the server's database, whichever engine;
+    /// returns the first column of the first row as an integer, if any.
+    pub fn sql(&self, statement: &str) -> Option<i64> {
+        match &self.pg {
+            Some(pg) => pg
+                .client()
+                .query(statement, &[])
+                .unwrap()
+                .first()
+                .map(|row| row.get(0)),
+            None => {
+                let conn = Connection::open(&self.db).unwrap();
+                let mut stmt = conn.prepare(statement).unwrap();
+                let mut rows = stmt.query([]).unwrap();
+                rows.next().unwrap().map(|row| row.get(0).unwrap())
+            }
         }
     }
 

@@ -16,6 +16,8 @@ use std::{
 use rusqlite::Connection;
 use tempfile::TempDir;
 
+pub mod pg;
+
 /// An expand migration the backend (built for V4) keeps working with.
 pub const V5_INDEX: &str = "CREATE INDEX secrets_created_at ON secrets (created_at);\n";
 

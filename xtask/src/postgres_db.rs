@@ -1,0 +1,347 @@
+//! Postgres mechanics shared by every command that touches a Postgres
+//! database: connecting under a name other sessions can see, the migration
+//! advisory lock, reading the history without trusting it, and applying
+//! migrations through refinery in one transaction with lock and statement
+//! timeouts.
+
+use std::{
+    str::FromStr,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use backend::dburl::PgUrl;
+use postgres::{Client, NoTls};
+use refinery_core::{
+    Migrate, Migration, Runner,
+    error::Kind,
+    traits::sync::{Query, Transaction},
+};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use crate::migration_files::MigrationFile;
+
+pub use backend::schema::HISTORY_TABLE;
+
+/// The advisory lock every migration run takes: "secrets!" as a big-endian
+/// integer, so it is unlikely to collide with an application's own locks.
+pub const MIGRATION_LOCK_KEY: i64 = 0x7365_6372_6574_7321;
+
+/// How long one statement of a migration may wait for a table lock, and
+/// run, before the migration fails and rolls back (so a migration blocked
+/// behind a long transaction never stalls the traffic queued behind it).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub lock: Duration,
+    pub statement: Duration,
+}
+
+/// Connects, naming the session after the command and this process so a
+/// blocked run can say who holds the lock.
+pub fn connect(url: &PgUrl, purpose: &str) -> anyhow::Result<Client> {
+    let mut config = postgres::Config::from_str(url.connection_string())
+        .with_context(|| format!("{url} is not a valid Postgres URL"))?;
+    config.application_name(&format!(
+        "cargo xtask {purpose} (pid {} on {})",
+        std::process::id(),
+        crate::lockfile::hostname()
+    ));
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    config.connect(NoTls).with_context(|| {
+        format!(
+            "connecting to {url}: check that the server runs, the credentials, and that the \
+             database exists"
+        )
+    })
+}
+
+/// Takes the session-level migration lock, waiting up to `wait` for another
+/// run to finish; on timeout the error names the session that holds it.
+pub fn lock(client: &mut Client, wait: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let taken: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])?
+            .get(0);
+        if taken {
+            return Ok(());
+        }
+        if start.elapsed() >= wait {
+            bail!(
+                "another migration holds the database's migration lock ({}); waited {wait:?}. \
+                 Let it finish and run again (raise MIGRATE_LOCK_TIMEOUT_SECS to wait longer)",
+                lock_holder(client).unwrap_or_else(|e| format!("holder unknown: {e}"))
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The session holding the migration lock, as `pg_stat_activity` shows it.
+pub fn lock_holder(client: &mut Client) -> anyhow::Result<String> {
+    let key = MIGRATION_LOCK_KEY;
+    // A bigint advisory key is split into classid (high) and objid (low).
+    let row = client.query_opt(
+        "SELECT a.pid, a.application_name, COALESCE(host(a.client_addr), 'local'), \
+                to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+           AND l.classid::int8 = ($1 >> 32) AND l.objid::int8 = ($1 & 4294967295)",
+        &[&key],
+    )?;
+    Ok(match row {
+        Some(row) => format!(
+            "server pid {}, `{}`, from {}, connected since {}",
+            row.get::<_, i32>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2),
+            row.get::<_, String>(3)
+        ),
+        None => "it was released meanwhile".to_owned(),
+    })
+}
+
+/// The migration history as recorded, oldest first; empty when the history
+/// table does not exist yet.
+pub fn applied_history(client: &mut Client) -> anyhow::Result<Vec<Migration>> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&HISTORY_TABLE])?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    read_history(
+        client,
+        &format!(
+            "SELECT version, name, applied_on, checksum FROM {HISTORY_TABLE} ORDER BY version"
+        ),
+    )
+    .map_err(anyhow::Error::new)
+}
+
+fn read_history(client: &mut Client, sql: &str) -> Result<Vec<Migration>, MigrateError> {
+    let mut history = Vec::new();
+    for row in client.query(sql, &[])? {
+        let version: i32 = row.try_get(0)?;
+        let name: String = row.try_get(1)?;
+        let bad_row = |what: &str| {
+            MigrateError::History(format!(
+                "row for version {version} ({name}) has an invalid {what}; the table was edited \
+                 by hand: restore the database from a backup"
+            ))
+        };
+        let applied_on: Option<String> = row.try_get(2)?;
+        let checksum: Option<String> = row.try_get(3)?;
+        let applied_on = applied_on
+            .and_then(|text| OffsetDateTime::parse(&text, &Rfc3339).ok())
+            .ok_or_else(|| bad_row("applied_on"))?;
+        let checksum = checksum
+            .and_then(|text| text.parse::<u64>().ok())
+            .ok_or_else(|| bad_row("checksum"))?;
+        history.push(Migration::applied(version, name, applied_on, checksum));
+    }
+    Ok(history)
+}
+
+/// Applies every pending migration in `files` in one transaction with the
+/// timeouts set, `before_commit` running last inside it. The caller holds
+/// the migration lock. Returns the migrations applied, in order.
+pub fn apply_pending(
+    client: &mut Client,
+    files: &[MigrationFile],
+    timeouts: Timeouts,
+    before_commit: &mut dyn FnMut() -> Result<(), String>,
+) -> anyhow::Result<Vec<Migration>> {
+    let migrations = files
+        .iter()
+        .map(MigrationFile::to_refinery)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let report = Runner::new(&migrations)
+        .set_grouped(true)
+        .run(&mut Migrator {
+            client,
+            files,
+            timeouts,
+            before_commit,
+        })
+        .map_err(|e| explain(e, files))?;
+    Ok(report.applied_migrations().clone())
+}
+
+/// Turns refinery's error into one that names the file and the fix.
+fn explain(error: refinery_core::Error, files: &[MigrationFile]) -> anyhow::Error {
+    match error.kind() {
+        Kind::DivergentVersion(applied, _) => anyhow::anyhow!(
+            "V{}__{}: this migration was already applied to the database, but the file has \
+             changed since (checksum differs). Restore the file as it was (e.g. `git checkout`) \
+             and put the change in a new migration",
+            applied.version(),
+            applied.name()
+        ),
+        Kind::MissingVersion(m) if files.iter().any(|f| f.version == m.version()) => {
+            anyhow::anyhow!(
+                "V{}__{}: not applied, but the database already has a later migration; refinery \
+                 applies only versions above the newest applied one. Renumber it above the latest version",
+                m.version(),
+                m.name()
+            )
+        }
+        Kind::MissingVersion(m) => anyhow::anyhow!(
+            "migration V{}__{} is recorded as applied in the database, but its file is missing \
+             from the migrations folder: restore it from git (or point --migrations at the right folder)",
+            m.version(),
+            m.name()
+        ),
+        _ => anyhow::Error::new(error)
+            .context("applying migrations (rolled back: nothing was changed)"),
+    }
+}
+
+#[derive(Debug)]
+pub enum MigrateError {
+    Postgres(postgres::Error),
+    InMigration(String, postgres::Error),
+    BeforeCommit(String),
+    History(String),
+}
+
+impl std::fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MigrateError::Postgres(e) => write!(f, "{}", describe(e)),
+            MigrateError::InMigration(file, e) => write!(f, "{file}: {}", describe(e)),
+            MigrateError::BeforeCommit(why) => write!(f, "rolled back before the commit: {why}"),
+            MigrateError::History(problem) => {
+                write!(f, "migration history table {HISTORY_TABLE}: {problem}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MigrateError {}
+
+impl From<postgres::Error> for MigrateError {
+    fn from(e: postgres::Error) -> Self {
+        MigrateError::Postgres(e)
+    }
+}
+
+/// The server's message and its hint, which `postgres::Error`'s own text
+/// leaves out; a lock or statement timeout gets the fix.
+pub fn describe(e: &postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        return e.to_string();
+    };
+    let mut text = format!("{}: {}", db.severity(), db.message());
+    if let Some(detail) = db.detail() {
+        text.push_str(&format!(" ({detail})"));
+    }
+    match db.code().code() {
+        "55P03" => text.push_str(
+            ". A table lock was not granted within lock_timeout: a long transaction holds it. \
+             Nothing was changed; run again when it has finished (or raise MIGRATE_PG_LOCK_TIMEOUT_SECS)",
+        ),
+        "57014" => text.push_str(
+            ". The statement ran past statement_timeout; nothing was changed. \
+             Raise MIGRATE_PG_STATEMENT_TIMEOUT_SECS if the migration needs longer",
+        ),
+        _ => {}
+    }
+    text
+}
+
+/// The connection as refinery sees it: its one transaction sets the
+/// timeouts first and passes `before_commit` last; history reads fail
+/// cleanly on a hand-edited row (refinery's own driver unwraps them).
+struct Migrator<'a> {
+    client: &'a mut Client,
+    files: &'a [MigrationFile],
+    timeouts: Timeouts,
+    before_commit: &'a mut dyn FnMut() -> Result<(), String>,
+}
+
+impl Transaction for Migrator<'_> {
+    type Error = MigrateError;
+
+    fn execute<'a, T: Iterator<Item = &'a str>>(
+        &mut self,
+        queries: T,
+    ) -> Result<usize, Self::Error> {
+        let mut tx = self.client.transaction()?;
+        tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+            self.timeouts.lock.as_millis(),
+            self.timeouts.statement.as_millis()
+        ))?;
+        let mut count = 0;
+        let mut has_migrations = false;
+        for query in queries {
+            let file = self.files.iter().find(|f| f.sql == query);
+            has_migrations |= file.is_some();
+            tx.batch_execute(query).map_err(|e| match file {
+                Some(file) => MigrateError::InMigration(file.path.display().to_string(), e),
+                None => MigrateError::Postgres(e),
+            })?;
+            count += 1;
+        }
+        if has_migrations {
+            (self.before_commit)().map_err(MigrateError::BeforeCommit)?;
+        }
+        tx.commit()?;
+        Ok(count)
+    }
+}
+
+impl Query<Vec<Migration>> for Migrator<'_> {
+    fn query(&mut self, sql: &str) -> Result<Vec<Migration>, Self::Error> {
+        read_history(self.client, sql)
+    }
+}
+
+impl Migrate for Migrator<'_> {}
+
+/// A scratch database on the server `url` points at, dropped when this
+/// value goes: for `migrations check` and the tests.
+pub struct ScratchDatabase {
+    admin: PgUrl,
+    pub url: PgUrl,
+}
+
+impl ScratchDatabase {
+    pub fn create(server: &PgUrl, label: &str) -> anyhow::Result<ScratchDatabase> {
+        let name = format!(
+            "xtask_{label}_{}_{}",
+            std::process::id(),
+            OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000
+        );
+        let mut admin = connect(server, "scratch database")?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .with_context(|| {
+                format!(
+                    "creating the scratch database {name} on {server} (the user needs CREATEDB)"
+                )
+            })?;
+        Ok(ScratchDatabase {
+            admin: server.clone(),
+            url: server.with_database(&name),
+        })
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let name = self.url.database().to_owned();
+        let dropped = connect(&self.admin, "scratch database").and_then(|mut admin| {
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .map_err(anyhow::Error::new)
+        });
+        if let Err(e) = dropped {
+            eprintln!("warning: could not drop the scratch database {name}: {e:#}");
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The engine-neutral shape of a schema: tables, their columns and
+//! nullability, primary keys, unique keys, foreign keys and indexes. Column
+//! types are left out on purpose: the engines spell them differently
+//! (`TEXT` timestamps in SQLite, `timestamptz` in Postgres). `migrations
+//! check` compares SQLite's fresh schema with Postgres's through this.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context;
+use postgres::GenericClient;
+use rusqlite::Connection;
+
+use crate::sqlite::HISTORY_TABLE;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Table {
+    /// Column name → NOT NULL (primary key columns count as NOT NULL).
+    pub columns: BTreeMap<String, bool>,
+    pub primary_key: Vec<String>,
+    pub unique: BTreeSet<Vec<String>>,
+    /// `(cols) -> table(cols) ON DELETE action`.
+    pub foreign_keys: BTreeSet<String>,
+    /// Columns of the plain (non-unique) indexes.
+    pub indexes: BTreeSet<Vec<String>>,
+}
+
+pub type Schema = BTreeMap<String, Table>;
+
+fn foreign_key(from: &[String], table: &str, to: &[String], on_delete: &str) -> String {
+    format!(
+        "({}) -> {table}({}) ON DELETE {on_delete}",
+        from.join(", "),
+        to.join(", ")
+    )
+}
+
+pub fn sqlite(conn: &Connection) -> anyhow::Result<Schema> {
+    let strings = |sql: &str, arg: &str| -> rusqlite::Result<Vec<String>> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([arg], |r| r.get(0))?;
+        rows.collect()
+    };
+    let mut schema = Schema::new();
+    let tables = strings(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> ?1",
+        HISTORY_TABLE,
+    )?;
+    for name in tables {
+        let mut table = Table::default();
+        let mut stmt = conn.prepare("SELECT name, \"notnull\", pk FROM pragma_table_info(?1)")?;
+        let mut pk: Vec<(i64, String)> = Vec::new();
+        for row in stmt.query_map([&name], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })? {
+            let (column, not_null, pk_index) = row?;
+            if pk_index > 0 {
+                pk.push((pk_index, column.clone()));
+            }
+            table.columns.insert(column, not_null || pk_index > 0);
+        }
+        pk.sort();
+        table.primary_key = pk.into_iter().map(|(_, c)| c).collect();
+        let mut stmt = conn.prepare(
+            "SELECT id, \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
+        )?;
+        let mut fks: BTreeMap<i64, (String, Vec<String>, Vec<String>, String)> = BTreeMap::new();
+        for row in stmt.query_map([&name], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })? {
+            let (id, parent, from, to, on_delete) = row?;
+            let entry = fks
+                .entry(id)
+                .or_insert_with(|| (parent, Vec::new(), Vec::new(), on_delete));
+            entry.1.push(from);
+            entry.2.push(to.unwrap_or_else(|| "<primary key>".into()));
+        }
+        for (parent, from, to, on_delete) in fks.into_values() {
+            table
+                .foreign_keys
+                .insert(foreign_key(&from, &parent, &to, &on_delete));
+        }
+        let mut stmt =
+            conn.prepare("SELECT name, \"unique\", origin FROM pragma_index_list(?1)")?;
+        let indexes: Vec<(String, bool, String)> = stmt
+            .query_map([&name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (index, unique, origin) in indexes {
+            if origin == "pk" {
+                continue;
+            }
+            let columns = strings(
+                "SELECT name FROM pragma_index_info(?1) ORDER BY seqno",
+                &index,
+            )?;
+            if unique {
+                table.unique.insert(columns);
+            } else {
+                table.indexes.insert(columns);
+            }
+        }
+        schema.insert(name, table);
+    }
+    Ok(schema)
+}
+
+/// Column names of an attribute-number array, in order.
+const COLUMNS_OF: &str = "ARRAY(SELECT a.attname::text FROM unnest({keys}) WITH ORDINALITY k(n, i) \
+     JOIN pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.n ORDER BY k.i)";
+
+fn columns_of(keys: &str, rel: &str) -> String {
+    COLUMNS_OF.replace("{keys}", keys).replace("{rel}", rel)
+}
+
+pub fn postgres(client: &mut impl GenericClient) -> anyhow::Result<Schema> {
+    let mut schema = Schema::new();
+    let tables = client.query(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> $1",
+        &[&HISTORY_TABLE],
+    )?;
+    for row in tables {
+        let name: String = row.get(0);
+        let mut table = Table::default();
+        for column in client.query(
+            "SELECT column_name::text, is_nullable = 'NO' FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name = $1",
+            &[&name],
+        )? {
+            table.columns.insert(column.get(0), column.get(1));
+        }
+        let constraints = client
+            .query(
+                &format!(
+                    "SELECT c.contype::text, {}, COALESCE(cf.relname::text, ''), {}, c.confdeltype::text \
+                     FROM pg_constraint c LEFT JOIN pg_class cf ON cf.oid = c.confrelid \
+                     WHERE c.conrelid = $1::text::regclass AND c.contype IN ('p', 'u', 'f')",
+                    columns_of("c.conkey", "c.conrelid"),
+                    columns_of("c.confkey", "c.confrelid")
+                ),
+                &[&name],
+            )
+            .with_context(|| format!("reading the constraints of {name}"))?;
+        for c in constraints {
+            let kind: String = c.get(0);
+            let columns: Vec<String> = c.get(1);
+            match kind.as_str() {
+                "p" => table.primary_key = columns,
+                "u" => {
+                    table.unique.insert(columns);
+                }
+                _ => {
+                    let on_delete = match c.get::<_, String>(4).as_str() {
+                        "c" => "CASCADE",
+                        "r" => "RESTRICT",
+                        "n" => "SET NULL",
+                        "d" => "SET DEFAULT",
+                        _ => "NO ACTION",
+                    };
+                    let parent: String = c.get(2);
+                    let to: Vec<String> = c.get(3);
+                    table
+                        .foreign_keys
+                        .insert(foreign_key(&columns, &parent, &to, on_delete));
+                }
+            }
+        }
+        let indexes = client.query(
+            &format!(
+                "SELECT {}, i.indisunique FROM pg_index i \
+                 WHERE i.indrelid = $1::text::regclass \
+                   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+                columns_of("i.indkey::int2[]", "i.indrelid")
+            ),
+            &[&name],
+        )?;
+        for index in indexes {
+            let columns: Vec<String> = index.get(0);
+            if index.get(1) {
+                table.unique.insert(columns);
+            } else {
+                table.indexes.insert(columns);
+            }
+        }
+        schema.insert(name, table);
+    }
+    Ok(schema)
+}
+
+/// Every way `b` differs from `a`, one line each, naming table and column.
+pub fn differences(a_name: &str, a: &Schema, b_name: &str, b: &Schema) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in a.keys().filter(|n| !b.contains_key(*n)) {
+        out.push(format!("table {name}: on {a_name} only"));
+    }
+    for name in b.keys().filter(|n| !a.contains_key(*n)) {
+        out.push(format!("table {name}: on {b_name} only"));
+    }
+    for (name, ta) in a {
+        let Some(tb) = b.get(name) else { continue };
+        for (column, not_null) in &ta.columns {
+            match tb.columns.get(column) {
+                None => out.push(format!("{name}.{column}: on {a_name} only")),
+                Some(other) if other != not_null => out.push(format!(
+                    "{name}.{column}: {} on {a_name}, {} on {b_name}",
+                    null_word(*not_null),
+                    null_word(*other)
+                )),
+                Some(_) => {}
+            }
+        }
+        for column in tb.columns.keys().filter(|c| !ta.columns.contains_key(*c)) {
+            out.push(format!("{name}.{column}: on {b_name} only"));
+        }
+        if ta.primary_key != tb.primary_key {
+            out.push(format!(
+                "{name}: primary key ({}) on {a_name}, ({}) on {b_name}",
+                ta.primary_key.join(", "),
+                tb.primary_key.join(", ")
+            ));
+        }
+        set_diff(
+            &mut out,
+            name,
+            "unique key",
+            &ta.unique,
+            &tb.unique,
+            a_name,
+            b_name,
+        );
+        set_diff(
+            &mut out,
+            name,
+            "foreign key",
+            &ta.foreign_keys,
+            &tb.foreign_keys,
+            a_name,
+            b_name,
+        );
+        set_diff(
+            &mut out,
+            name,
+            "index",
+            &ta.indexes,
+            &tb.indexes,
+            a_name,
+            b_name,
+        );
+    }
+    out
+}
+
+fn null_word(not_null: bool) -> &'static str {
+    if not_null { "NOT NULL" } else { "nullable" }
+}
+
+fn set_diff<T: Ord + std::fmt::Debug>(
+    out: &mut Vec<String>,
+    table: &str,
+    what: &str,
+    a: &BTreeSet<T>,
+    b: &BTreeSet<T>,
+    a_name: &str,
+    b_name: &str,
+) {
+    for item in a.difference(b) {
+        out.push(format!("{table}: {what} {item:?} on {a_name} only"));
+    }
+    for item in b.difference(a) {
+        out.push(format!("{table}: {what} {item:?} on {b_name} only"));
+    }
+}

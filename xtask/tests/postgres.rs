@@ -1,0 +1,582 @@
+//! Postgres as the second engine: the runbook, `migrate --job`, `backup` and
+//! `restore`, `migrations check --postgres` and `db copy`, with the real
+//! xtask binary, a real backend process and a real Postgres server
+//! (`TEST_POSTGRES_URL`). Each test works in a database of its own, dropped
+//! afterwards; without a server each test says it was skipped.
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
+
+mod support;
+
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use rusqlite::Connection;
+use support::{pg::*, *};
+
+/// The test server, or return: the test was skipped (and said so).
+macro_rules! server {
+    ($test:expr) => {
+        match server($test) {
+            Some(url) => url,
+            None => return,
+        }
+    };
+}
+
+/// An expand migration whose SQL both engines accept: no twin needed.
+const V5_EXPAND: &str = "ALTER TABLE secrets ADD COLUMN note TEXT;\n";
+
+#[test]
+fn the_window_backs_up_migrates_and_brings_the_service_back_healthy() {
+    let server = server!("the_window_backs_up_migrates_and_brings_the_service_back_healthy");
+    let site = PgSite::new(&server);
+    let _backend = site.start_backend();
+    wait_for_health(&site.health_url(), 200);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    let env = site.maintenance_env();
+    let out = site.xtask(&["migrate"], &env_refs(&env));
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    for step in [
+        "[1/7] take the migration lock",
+        "[3/7] take the service down",
+        "[4/7] back up",
+        "[5/7] migrate",
+        "[6/7] bring the service up",
+        "[7/7] done",
+    ] {
+        assert!(log.contains(step), "missing {step}: {log}");
+    }
+    assert!(log.contains("lock_timeout 5 s"), "{log}");
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(site.db.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'secrets' AND column_name = 'note'"), 1);
+    let backups = site.backups();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(
+        fs::metadata(&backups[0]).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let listing = Command::new("pg_restore")
+        .arg("--list")
+        .arg(&backups[0])
+        .output()
+        .unwrap();
+    assert!(listing.status.success());
+    assert!(String::from_utf8_lossy(&listing.stdout).contains("TABLE DATA public secrets"));
+    assert!(!site.flag().exists(), "maintenance must be over");
+    let health: serde_json::Value = agent(Duration::from_secs(5))
+        .get(site.health_url())
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["schema_version"], 5);
+    assert_eq!(site.secrets().len(), 2);
+    // A second run finds nothing to do and leaves the service alone.
+    let again = site.xtask(&["migrate"], &env_refs(&env));
+    assert!(
+        again.status.success() && text(&again).contains("up to date at schema version 5"),
+        "{}",
+        text(&again)
+    );
+    // A password in the URL never reaches the output (trust auth accepts it).
+    let with_password = site
+        .db
+        .url
+        .replacen("://postgres@", "://postgres:hunter2@", 1);
+    assert_ne!(
+        with_password, site.db.url,
+        "TEST_POSTGRES_URL is expected as postgres://postgres@…"
+    );
+    let status = site.xtask(&["migrate", "status"], &[("DATABASE_URL", &with_password)]);
+    let shown = text(&status);
+    assert!(
+        status.status.success() && shown.contains("up to date"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("postgres://postgres:***@") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_failing_migration_rolls_back_whole_and_the_service_comes_back() {
+    let server = server!("a_failing_migration_rolls_back_whole_and_the_service_comes_back");
+    let site = PgSite::new(&server);
+    let _backend = site.start_backend();
+    wait_for_health(&site.health_url(), 200);
+    site.add_migration(
+        "V5__half_done.sql",
+        "CREATE TABLE t5 (id BIGINT PRIMARY KEY);\nCREATE INDEX t5_missing ON no_such_table (x);\n",
+    );
+    let env = site.maintenance_env();
+    let out = site.xtask(&["migrate"], &env_refs(&env));
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("V5__half_done.sql") && log.contains("no_such_table"),
+        "{log}"
+    );
+    assert!(log.contains("the database was not changed"), "{log}");
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        site.db
+            .count("SELECT count(*) FROM pg_tables WHERE tablename = 't5'"),
+        0
+    );
+    assert!(!site.flag().exists());
+    wait_for_health(&site.health_url(), 200);
+    let status = site.xtask(&["migrate", "status"], &[]);
+    assert!(
+        !status.status.success(),
+        "a pending migration must fail status"
+    );
+    assert!(
+        text(&status).contains("pending  V5__half_done"),
+        "{}",
+        text(&status)
+    );
+}
+
+#[test]
+fn a_blocked_table_lock_fails_fast_instead_of_stalling_traffic() {
+    let server = server!("a_blocked_table_lock_fails_fast_instead_of_stalling_traffic");
+    let site = PgSite::new(&server);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    // A long transaction that read `secrets`: ALTER TABLE must wait for it.
+    let mut holder = site.db.client();
+    let mut tx = holder.transaction().unwrap();
+    tx.query("SELECT count(*) FROM secrets", &[]).unwrap();
+    let start = Instant::now();
+    let out = site.xtask(
+        &["migrate", "--job"],
+        &[("MIGRATE_PG_LOCK_TIMEOUT_SECS", "1")],
+    );
+    let waited = start.elapsed();
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("lock_timeout") && log.contains("rolled back"),
+        "{log}"
+    );
+    assert!(waited < Duration::from_secs(20), "took {waited:?}");
+    tx.rollback().unwrap();
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    // With the transaction gone the same job goes through.
+    let out = site.xtask(&["migrate", "--job"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn jobs_started_together_migrate_exactly_once() {
+    let server = server!("jobs_started_together_migrate_exactly_once");
+    let site = PgSite::new(&server);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            site.command(&["migrate", "--job"], &[])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for out in &outputs {
+        assert!(out.status.success(), "{}", text(out));
+    }
+    let applied = outputs
+        .iter()
+        .filter(|o| text(o).contains("applied 1 migration"))
+        .count();
+    let idle = outputs
+        .iter()
+        .filter(|o| text(o).contains("up to date at schema version 5"))
+        .count();
+    assert_eq!(
+        (applied, idle),
+        (1, 7),
+        "{:?}",
+        outputs.iter().map(text).collect::<Vec<_>>()
+    );
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn the_job_refuses_contract_migrations_unless_allowed() {
+    let server = server!("the_job_refuses_contract_migrations_unless_allowed");
+    let site = PgSite::empty(&server);
+    // Ship V1–V2 first (expand only), as a release before V3 would have.
+    let parked = site.dir.path().join("parked");
+    fs::create_dir_all(parked.join("postgres")).unwrap();
+    for name in [
+        "V3__secrets_check_constraints.sql",
+        "V4__create_secret_access_log.sql",
+    ] {
+        for sub in ["", "postgres"] {
+            fs::rename(
+                site.migrations.join(sub).join(name),
+                parked.join(sub).join(name),
+            )
+            .unwrap();
+        }
+    }
+    let out = site.xtask(&["migrate", "--job"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(site.db.versions(), vec![1, 2]);
+    for name in [
+        "V3__secrets_check_constraints.sql",
+        "V4__create_secret_access_log.sql",
+    ] {
+        for sub in ["", "postgres"] {
+            fs::rename(
+                parked.join(sub).join(name),
+                site.migrations.join(sub).join(name),
+            )
+            .unwrap();
+        }
+    }
+    let refused = site.xtask(&["migrate", "--job"], &[]);
+    let log = text(&refused);
+    assert_eq!(refused.status.code(), Some(3), "{log}");
+    assert!(
+        log.contains("V3__secrets_check_constraints") && log.contains("--allow-contract"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("V4__create_secret_access_log ("),
+        "V4 is an expand migration: {log}"
+    );
+    assert_eq!(site.db.versions(), vec![1, 2], "a refusal changes nothing");
+    let allowed = site.xtask(&["migrate", "--job", "--allow-contract"], &[]);
+    assert!(allowed.status.success(), "{}", text(&allowed));
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn job_is_refused_on_sqlite_with_the_reason() {
+    let site = Site::new();
+    let out = site.xtask(&["migrate", "--job"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("--job needs Postgres"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn backup_and_restore_round_trip_in_one_transaction() {
+    let server = server!("backup_and_restore_round_trip_in_one_transaction");
+    let site = PgSite::new(&server);
+    let out = site.xtask(&["backup"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let backup = site.backups().pop().unwrap();
+    assert_eq!(
+        fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // After the backup: a row goes, and a migration adds a table.
+    site.db
+        .client()
+        .batch_execute("DELETE FROM secrets WHERE name = 'alpha'")
+        .unwrap();
+    site.add_migration(
+        "V5__extra_table.sql",
+        "CREATE TABLE extra (id BIGINT PRIMARY KEY);\n",
+    );
+    assert!(site.xtask(&["migrate", "--job"], &[]).status.success());
+    // A live session (the service) blocks the restore.
+    let _backend = site.start_backend();
+    let refused = site.xtask(&["restore"], &[]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("refusing to restore a database in use"),
+        "{}",
+        text(&refused)
+    );
+    drop(_backend);
+    std::thread::sleep(Duration::from_millis(200));
+    // A corrupt archive is refused before anything happens.
+    let bogus = site.dir.path().join("bogus.dump");
+    fs::write(&bogus, b"not a dump").unwrap();
+    let bad = site.xtask(&["restore", bogus.to_str().unwrap()], &[]);
+    assert!(
+        !bad.status.success() && text(&bad).contains("not a readable pg_dump archive"),
+        "{}",
+        text(&bad)
+    );
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    let out = site.xtask(&["restore", backup.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        site.secrets(),
+        vec![
+            ("alpha".into(), "one".into()),
+            ("beta".into(), "two".into())
+        ]
+    );
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        site.db
+            .count("SELECT count(*) FROM pg_tables WHERE tablename = 'extra'"),
+        0
+    );
+    let kept: Vec<_> = site
+        .backups()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".pre-restore.bak"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the replaced contents are kept");
+}
+
+#[test]
+fn migrations_check_proves_both_engines_end_at_the_same_schema() {
+    let server = server!("migrations_check_proves_both_engines_end_at_the_same_schema");
+    let site = PgSite::empty(&server);
+    let ok = site.xtask(&["migrations", "check", "--postgres", &server], &[]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(
+        text(&ok).contains("4 Postgres twin(s)") && text(&ok).contains("2 tables match"),
+        "{}",
+        text(&ok)
+    );
+    let skipped = site
+        .command(&["migrations", "check"], &[])
+        .env_remove("MIGRATIONS_POSTGRES_URL")
+        .output()
+        .unwrap();
+    assert!(
+        text(&skipped).contains("skipped  postgres"),
+        "{}",
+        text(&skipped)
+    );
+    // A twin that drifts: `value` nullable on Postgres only.
+    let twin = site.migrations.join("postgres/V1__create_secrets.sql");
+    let sql = fs::read_to_string(&twin)
+        .unwrap()
+        .replace("value TEXT NOT NULL", "value TEXT");
+    fs::write(&twin, sql).unwrap();
+    let drift = site.xtask(&["migrations", "check", "--postgres", &server], &[]);
+    assert!(!drift.status.success());
+    assert!(
+        text(&drift).contains("secrets.value: NOT NULL on SQLite, nullable on Postgres"),
+        "{}",
+        text(&drift)
+    );
+    // A twin without a shared migration breaks the one history.
+    fs::write(
+        site.migrations.join("postgres/V9__orphan.sql"),
+        "SELECT 1;\n",
+    )
+    .unwrap();
+    let orphan = site.xtask(&["migrations", "check", "--postgres", &server], &[]);
+    assert!(
+        text(&orphan).contains("V9__orphan.sql: no shared migration"),
+        "{}",
+        text(&orphan)
+    );
+    // No scratch database is left behind.
+    let left = postgres::Client::connect(&server, postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'xtask_check_%'",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(left, 0);
+}
+
+/// A SQLite site with rows in both tables and values to convert.
+fn sqlite_source() -> Site {
+    let site = Site::new();
+    let conn = Connection::open(&site.db).unwrap();
+    conn.execute_batch(
+        "INSERT INTO secrets (id, name, value, created_at, expires_at) VALUES \
+           (10, 'gamma', 'multi\nline \"quoted\" ünïcode', '2026-03-04T05:06:07Z', '2099-01-01T00:00:00Z');
+         INSERT INTO secret_access_log (secret_id, action, accessed_at) VALUES \
+           (10, 'read', '2026-03-04 05:06:08'), (1, 'read', '2026-03-05T00:00:00Z');",
+    )
+    .unwrap();
+    site
+}
+
+#[test]
+fn db_copy_moves_every_row_verified_and_the_service_serves_it() {
+    let server = server!("db_copy_moves_every_row_verified_and_the_service_serves_it");
+    let source = sqlite_source();
+    let target = PgSite::empty(&server);
+    target.migrate_fully();
+    let out = target.copy_from(&source);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("secrets") && log.contains("3 rows") && log.contains("checksums match"),
+        "{log}"
+    );
+    assert_eq!(target.db.count("SELECT count(*) FROM secrets"), 3);
+    assert_eq!(target.db.count("SELECT count(*) FROM secret_access_log"), 2);
+    // Text timestamps, RFC 3339 or SQLite's own form, became real ones in UTC.
+    assert_eq!(
+        target
+            .db
+            .count("SELECT extract(epoch FROM created_at)::int8 FROM secrets WHERE name = 'gamma'"),
+        1_772_600_767
+    );
+    assert_eq!(
+        target.db.count("SELECT extract(epoch FROM accessed_at)::int8 FROM secret_access_log WHERE secret_id = 10"),
+        1_772_600_768
+    );
+    // Sequences continue after the largest id copied.
+    let id: i64 = target
+        .db
+        .client()
+        .query_one(
+            "INSERT INTO secrets (name, value, created_at) VALUES ('new', 'v', now()) RETURNING id",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(id, 11);
+    target
+        .db
+        .client()
+        .batch_execute("DELETE FROM secrets WHERE name = 'new'")
+        .unwrap();
+    // The service answers the same on both engines.
+    let sqlite_backend = source.start_backend();
+    let sqlite_list = agent(Duration::from_secs(5))
+        .get(format!("http://127.0.0.1:{}/api/secrets", source.port))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    drop(sqlite_backend);
+    let _pg_backend = target.start_backend();
+    let base = format!("http://127.0.0.1:{}", target.port);
+    let pg_list = agent(Duration::from_secs(5))
+        .get(format!("{base}/api/secrets"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(pg_list, sqlite_list);
+    let gamma: serde_json::Value = agent(Duration::from_secs(5))
+        .get(format!("{base}/api/secrets/gamma"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(gamma["value"], "multi\nline \"quoted\" ünïcode");
+    assert_eq!(gamma["created_at"], "2026-03-04T05:06:07Z");
+}
+
+#[test]
+fn db_copy_refuses_a_target_that_is_not_ready_and_changes_nothing() {
+    let server = server!("db_copy_refuses_a_target_that_is_not_ready_and_changes_nothing");
+    let source = sqlite_source();
+    // Not migrated at all.
+    let target = PgSite::empty(&server);
+    let out = target.copy_from(&source);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("target at 0") && text(&out).contains("migrate both"),
+        "{}",
+        text(&out)
+    );
+    // Migrated, but not empty.
+    let full = PgSite::new(&server);
+    let out = full.copy_from(&source);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("the target is not empty: secrets (2 rows)"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(full.secrets().len(), 2);
+    // The wrong way round.
+    let out = full.xtask(
+        &["db", "copy", "--from", &full.db.url, "--to", &source.url()],
+        &[],
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("--from must be a SQLite database"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn db_copy_names_the_bad_row_and_rolls_the_target_back() {
+    let server = server!("db_copy_names_the_bad_row_and_rolls_the_target_back");
+    let source = sqlite_source();
+    Connection::open(&source.db)
+        .unwrap()
+        .execute(
+            "UPDATE secret_access_log SET accessed_at = 'yesterday' WHERE secret_id = 1",
+            [],
+        )
+        .unwrap();
+    let target = PgSite::empty(&server);
+    target.migrate_fully();
+    let out = target.copy_from(&source);
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("copying table secret_access_log"), "{log}");
+    assert!(
+        log.contains("column accessed_at") && log.contains("`yesterday` is not a timestamp"),
+        "{log}"
+    );
+    assert!(log.contains("rowid 2"), "{log}");
+    // `secrets` had been copied before the failure: rolled back with the rest.
+    assert_eq!(target.db.count("SELECT count(*) FROM secrets"), 0);
+    assert_eq!(target.db.count("SELECT count(*) FROM secret_access_log"), 0);
+}
+
+#[test]
+fn db_copy_a_dangling_reference_fails_the_key_check_and_rolls_back() {
+    let server = server!("db_copy_a_dangling_reference_fails_the_key_check_and_rolls_back");
+    let source = sqlite_source();
+    // SQLite enforces foreign keys only when asked: a file can hold this.
+    Connection::open(&source.db)
+        .unwrap()
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF; INSERT INTO secret_access_log (secret_id, action, accessed_at) VALUES (999, 'read', '2026-01-01T00:00:00Z');",
+        )
+        .unwrap();
+    let target = PgSite::empty(&server);
+    target.migrate_fully();
+    let out = target.copy_from(&source);
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("secret_access_log_secret_id_fkey") && log.contains("(secret_id)=(999)"),
+        "{log}"
+    );
+    assert!(log.contains("rolled back"), "{log}");
+    assert_eq!(target.db.count("SELECT count(*) FROM secrets"), 0);
+    // The keys and indexes dropped for the load are all still there.
+    assert_eq!(
+        target.db.count(
+            "SELECT count(*) FROM pg_indexes WHERE tablename IN ('secrets', 'secret_access_log')"
+        ),
+        5,
+        "secrets: pkey, name key, expires_at; secret_access_log: pkey, secret_id"
+    );
+}
