@@ -100,7 +100,8 @@ pub struct MigrationsCheckArgs {
     pub json: bool,
 
     /// A Postgres server to prove the Postgres history on, in a scratch
-    /// database created and dropped here [default: $MIGRATIONS_POSTGRES_URL]
+    /// database created and dropped here [default: $MIGRATIONS_POSTGRES_URL,
+    /// else $DATABASE_URL when it is a postgres:// URL]
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
 }

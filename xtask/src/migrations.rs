@@ -54,10 +54,7 @@ pub fn run(repo: &Path, args: &MigrationsArgs) -> anyhow::Result<()> {
     match &args.command {
         MigrationsCommand::Check(check_args) => {
             let dir = folder(repo, check_args.migrations.as_deref())?;
-            let postgres = check_args
-                .postgres
-                .clone()
-                .or_else(|| std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty()));
+            let postgres = postgres_server(check_args.postgres.as_deref());
             let report = check(repo, &dir, check_args.bless, postgres.as_deref());
             if check_args.json {
                 println!("{}", serde_json::to_string_pretty(&report.to_json(&dir))?);
@@ -267,6 +264,19 @@ pub fn check(repo: &Path, dir: &Path, bless: bool, postgres: Option<&str>) -> Re
 /// Where `migrations check` finds a Postgres server for its seventh check.
 pub const POSTGRES_ENV: &str = "MIGRATIONS_POSTGRES_URL";
 
+/// The server for the seventh check: `--postgres`, else
+/// `MIGRATIONS_POSTGRES_URL`, else `DATABASE_URL` when it names Postgres (the
+/// check works in a scratch database beside it and never touches it).
+pub fn postgres_server(flag: Option<&str>) -> Option<String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    flag.map(str::to_owned)
+        .or_else(|| env(POSTGRES_ENV))
+        .or_else(|| {
+            env(backend::dburl::ENV)
+                .filter(|url| matches!(DatabaseUrl::parse(url), Ok(DatabaseUrl::Postgres(_))))
+        })
+}
+
 /// Check 7: the Postgres history (with its twins) applies to a fresh
 /// database exactly as `migrate` does it, a second run applies nothing, and
 /// the result has the same tables, columns, nullability, keys and indexes as
@@ -274,7 +284,7 @@ pub const POSTGRES_ENV: &str = "MIGRATIONS_POSTGRES_URL";
 fn postgres_check(dir: &Path, sqlite_files: &[MigrationFile], server: Option<&str>) -> Outcome {
     let Some(server) = server else {
         return Outcome::Skip(format!(
-            "no Postgres server: pass --postgres URL or set {POSTGRES_ENV} to prove the Postgres history"
+            "no Postgres server: pass --postgres URL, or set {POSTGRES_ENV} (or a postgres:// DATABASE_URL), to prove the Postgres history"
         ));
     };
     match postgres_equivalent(dir, sqlite_files, server) {

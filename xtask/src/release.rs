@@ -345,10 +345,7 @@ fn check_migrations(repo: &Path) -> anyhow::Result<()> {
         repo,
         &dir,
         false,
-        std::env::var(crate::migrations::POSTGRES_ENV)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .as_deref(),
+        crate::migrations::postgres_server(None).as_deref(),
     );
     if report.failed() {
         bail!(

@@ -66,6 +66,7 @@ impl Folder {
     fn xtask(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_xtask"))
             .env_remove("MIGRATIONS_POSTGRES_URL")
+            .env_remove("DATABASE_URL")
             .arg("--repo")
             .arg(self.dir.path())
             .args(args)

@@ -356,12 +356,28 @@ fn migrations_check_proves_both_engines_end_at_the_same_schema() {
     let skipped = site
         .command(&["migrations", "check"], &[])
         .env_remove("MIGRATIONS_POSTGRES_URL")
+        .env_remove("DATABASE_URL")
         .output()
         .unwrap();
     assert!(
         text(&skipped).contains("skipped  postgres"),
         "{}",
         text(&skipped)
+    );
+    // A postgres:// DATABASE_URL serves as the server, and stays untouched.
+    let beside = site
+        .command(&["migrations", "check"], &[])
+        .env_remove("MIGRATIONS_POSTGRES_URL")
+        .output()
+        .unwrap();
+    assert!(
+        beside.status.success() && text(&beside).contains("ok       postgres"),
+        "{}",
+        text(&beside)
+    );
+    assert!(
+        site.db.versions().is_empty(),
+        "the database itself was not migrated"
     );
     // A twin that drifts: `value` nullable on Postgres only.
     let twin = site.migrations.join("postgres/V1__create_secrets.sql");
