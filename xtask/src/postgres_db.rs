@@ -239,6 +239,9 @@ pub fn describe(e: &postgres::Error) -> String {
     if let Some(detail) = db.detail() {
         text.push_str(&format!(" ({detail})"));
     }
+    if let Some(place) = db.where_() {
+        text.push_str(&format!(" [{place}]"));
+    }
     match db.code().code() {
         "55P03" => text.push_str(
             ". A table lock was not granted within lock_timeout: a long transaction holds it. \

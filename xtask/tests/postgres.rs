@@ -596,3 +596,71 @@ fn db_copy_a_dangling_reference_fails_the_key_check_and_rolls_back() {
         "secrets: pkey, name key, expires_at; secret_access_log: pkey, secret_id"
     );
 }
+
+#[test]
+fn db_copy_converts_booleans_and_blobs_by_the_target_columns_type() {
+    let server = server!("db_copy_converts_booleans_and_blobs_by_the_target_columns_type");
+    // A V5 that both engines run, with a Postgres twin for the blob type.
+    let v5 = "ALTER TABLE secrets ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT FALSE;\n\
+              ALTER TABLE secrets ADD COLUMN icon BLOB;\n";
+    let source = sqlite_source();
+    source.add_migration("V5__pin_and_icon.sql", v5);
+    let out = source.xtask(&["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    Connection::open(&source.db)
+        .unwrap()
+        .execute_batch(
+            "UPDATE secrets SET pinned = 1, icon = x'00ff10' WHERE name = 'alpha';
+             UPDATE secrets SET pinned = 0, icon = NULL WHERE name = 'beta';",
+        )
+        .unwrap();
+    let target = PgSite::empty(&server);
+    target.add_migration("V5__pin_and_icon.sql", v5);
+    fs::write(
+        target.migrations.join("postgres/V5__pin_and_icon.sql"),
+        "ALTER TABLE secrets ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT FALSE;\n\
+         ALTER TABLE secrets ADD COLUMN icon BYTEA;\n",
+    )
+    .unwrap();
+    target.migrate_fully();
+    let out = target.copy_from(&source);
+    assert!(out.status.success(), "{}", text(&out));
+    let rows = target
+        .db
+        .client()
+        .query("SELECT name, pinned, icon FROM secrets ORDER BY name", &[])
+        .unwrap();
+    let got: Vec<(String, bool, Option<Vec<u8>>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("alpha".into(), true, Some(vec![0x00, 0xff, 0x10])),
+            ("beta".into(), false, None),
+            ("gamma".into(), false, None),
+        ]
+    );
+    // A value the target type cannot hold is named, and nothing is kept.
+    let again = PgSite::empty(&server);
+    again.add_migration("V5__pin_and_icon.sql", v5);
+    fs::copy(
+        target.migrations.join("postgres/V5__pin_and_icon.sql"),
+        again.migrations.join("postgres/V5__pin_and_icon.sql"),
+    )
+    .unwrap();
+    again.migrate_fully();
+    Connection::open(&source.db)
+        .unwrap()
+        .execute("UPDATE secrets SET pinned = 7 WHERE name = 'beta'", [])
+        .unwrap();
+    let out = again.copy_from(&source);
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("column pinned") && log.contains("cannot be converted to bool"),
+        "{log}"
+    );
+    assert_eq!(again.db.count("SELECT count(*) FROM secrets"), 0);
+}

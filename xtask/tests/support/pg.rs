@@ -194,12 +194,21 @@ impl PgSite {
         self.command(args, env).output().unwrap()
     }
 
-    /// `cargo xtask db copy` from a SQLite site into this database.
+    /// `cargo xtask db copy` from a SQLite site into this database, with
+    /// this site's migrations.
     pub fn copy_from(&self, source: &super::Site) -> Output {
-        self.xtask(
-            &["db", "copy", "--from", &source.url(), "--to", &self.db.url],
-            &[],
-        )
+        let migrations = self.migrations.display().to_string();
+        let args = [
+            "db",
+            "copy",
+            "--migrations",
+            &migrations,
+            "--from",
+            &source.url(),
+            "--to",
+            &self.db.url,
+        ];
+        self.xtask(&args, &[])
     }
 
     /// Maintenance mode and the health URL, as an operator would set them.
