@@ -157,7 +157,11 @@ pub fn job(settings: &Settings, url: &PgUrl, allow_contract: bool) -> anyhow::Re
     let files = migration_files::load_for(&settings.migrations, Engine::Postgres)?;
     let mut client = postgres_db::connect(url, "migrate --job")?;
     let waited = Instant::now();
-    postgres_db::lock(&mut client, settings.job_lock_wait)?;
+    postgres_db::lock(
+        &mut client,
+        settings.job_lock_wait,
+        "MIGRATE_JOB_LOCK_WAIT_SECS",
+    )?;
     // Read the history only under the lock: an instance that waited sees
     // what the one before it applied, and has nothing left to do.
     let applied =
@@ -248,7 +252,7 @@ fn take_locks(settings: &Settings, client: &mut Client) -> anyhow::Result<(Migra
             recovered.join("; ")
         );
     }
-    postgres_db::lock(client, settings.lock_timeout)?;
+    postgres_db::lock(client, settings.lock_timeout, "MIGRATE_LOCK_TIMEOUT_SECS")?;
     Ok((
         local,
         format!(

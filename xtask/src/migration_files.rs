@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use refinery_core::Migration;
+use refinery_core::{Migration, error::Kind};
 
 /// What a migrations folder may hold besides migrations: the schema
 /// snapshot, a README, and fixture rows for the upgrade check.
@@ -107,6 +107,40 @@ impl MigrationFile {
     pub fn to_refinery(&self) -> anyhow::Result<Migration> {
         Migration::unapplied(&self.stem(), &self.sql)
             .with_context(|| format!("{}: refinery rejected the migration", self.path.display()))
+    }
+}
+
+/// Turns refinery's error into one that names the file and the fix (either engine).
+pub fn explain(error: refinery_core::Error, files: &[MigrationFile]) -> anyhow::Error {
+    let path_of = |m: &Migration| {
+        files
+            .iter()
+            .find(|f| f.version == m.version())
+            .map(|f| f.path.display().to_string())
+            .unwrap_or_else(|| format!("V{}__{}.sql", m.version(), m.name()))
+    };
+    match error.kind() {
+        Kind::DivergentVersion(applied, _) => anyhow::anyhow!(
+            "{}: this migration was already applied to the database, but the file has changed \
+             since (checksum differs). Restore the file as it was (e.g. `git checkout`) and put \
+             the change in a new migration",
+            path_of(applied)
+        ),
+        Kind::MissingVersion(m) if files.iter().any(|f| f.version == m.version()) => {
+            anyhow::anyhow!(
+                "{}: not applied, but the database already has a later migration; refinery applies \
+             only versions above the newest applied one. Renumber it above the latest version",
+                path_of(m)
+            )
+        }
+        Kind::MissingVersion(m) => anyhow::anyhow!(
+            "migration V{}__{} is recorded as applied in the database, but its file is missing \
+             from the migrations folder: restore it from git (or point --migrations at the right folder)",
+            m.version(),
+            m.name()
+        ),
+        _ => anyhow::Error::new(error)
+            .context("applying migrations (rolled back: nothing was changed)"),
     }
 }
 

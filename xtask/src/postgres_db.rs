@@ -15,12 +15,11 @@ use backend::dburl::PgUrl;
 use postgres::{Client, NoTls};
 use refinery_core::{
     Migrate, Migration, Runner,
-    error::Kind,
     traits::sync::{Query, Transaction},
 };
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::migration_files::MigrationFile;
+use crate::migration_files::{self, MigrationFile};
 
 pub use backend::schema::HISTORY_TABLE;
 
@@ -58,9 +57,10 @@ pub fn connect(url: &PgUrl, purpose: &str) -> anyhow::Result<Client> {
     })
 }
 
-/// Takes the session-level migration lock, waiting up to `wait` for another
-/// run to finish; on timeout the error names the session that holds it.
-pub fn lock(client: &mut Client, wait: Duration) -> anyhow::Result<()> {
+/// Takes the session-level migration lock, waiting up to `wait` (the
+/// setting `wait_setting`) for another run to finish; on timeout the error
+/// names the session that holds it.
+pub fn lock(client: &mut Client, wait: Duration, wait_setting: &str) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         let taken: bool = client
@@ -72,7 +72,7 @@ pub fn lock(client: &mut Client, wait: Duration) -> anyhow::Result<()> {
         if start.elapsed() >= wait {
             bail!(
                 "another migration holds the database's migration lock ({}); waited {wait:?}. \
-                 Let it finish and run again (raise MIGRATE_LOCK_TIMEOUT_SECS to wait longer)",
+                 Let it finish and run again (raise {wait_setting} to wait longer)",
                 lock_holder(client).unwrap_or_else(|e| format!("holder unknown: {e}"))
             );
         }
@@ -83,13 +83,15 @@ pub fn lock(client: &mut Client, wait: Duration) -> anyhow::Result<()> {
 /// The session holding the migration lock, as `pg_stat_activity` shows it.
 pub fn lock_holder(client: &mut Client) -> anyhow::Result<String> {
     let key = MIGRATION_LOCK_KEY;
-    // A bigint advisory key is split into classid (high) and objid (low).
+    // A bigint advisory key is split into classid (high) and objid (low);
+    // advisory locks are per database, so other databases' runs don't count.
     let row = client.query_opt(
         "SELECT a.pid, a.application_name, COALESCE(host(a.client_addr), 'local'), \
                 to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-           AND l.classid::int8 = ($1 >> 32) AND l.objid::int8 = ($1 & 4294967295)",
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND l.classid::int8 = ($1::int8 >> 32) AND l.objid::int8 = ($1::int8 & 4294967295)",
         &[&key],
     )?;
     Ok(match row {
@@ -167,37 +169,8 @@ pub fn apply_pending(
             timeouts,
             before_commit,
         })
-        .map_err(|e| explain(e, files))?;
+        .map_err(|e| migration_files::explain(e, files))?;
     Ok(report.applied_migrations().clone())
-}
-
-/// Turns refinery's error into one that names the file and the fix.
-fn explain(error: refinery_core::Error, files: &[MigrationFile]) -> anyhow::Error {
-    match error.kind() {
-        Kind::DivergentVersion(applied, _) => anyhow::anyhow!(
-            "V{}__{}: this migration was already applied to the database, but the file has \
-             changed since (checksum differs). Restore the file as it was (e.g. `git checkout`) \
-             and put the change in a new migration",
-            applied.version(),
-            applied.name()
-        ),
-        Kind::MissingVersion(m) if files.iter().any(|f| f.version == m.version()) => {
-            anyhow::anyhow!(
-                "V{}__{}: not applied, but the database already has a later migration; refinery \
-                 applies only versions above the newest applied one. Renumber it above the latest version",
-                m.version(),
-                m.name()
-            )
-        }
-        Kind::MissingVersion(m) => anyhow::anyhow!(
-            "migration V{}__{} is recorded as applied in the database, but its file is missing \
-             from the migrations folder: restore it from git (or point --migrations at the right folder)",
-            m.version(),
-            m.name()
-        ),
-        _ => anyhow::Error::new(error)
-            .context("applying migrations (rolled back: nothing was changed)"),
-    }
 }
 
 #[derive(Debug)]

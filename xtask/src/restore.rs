@@ -132,7 +132,11 @@ fn restore_postgres(settings: &Settings, pg: &PgUrl, backup: &Path) -> anyhow::R
         )
     })?;
     let mut client = postgres_db::connect(pg, "restore")?;
-    postgres_db::lock(&mut client, settings.lock_timeout)?;
+    postgres_db::lock(
+        &mut client,
+        settings.lock_timeout,
+        "MIGRATE_LOCK_TIMEOUT_SECS",
+    )?;
     let sessions = pg_backups::other_sessions(&mut client)?;
     if !sessions.is_empty() {
         bail!(

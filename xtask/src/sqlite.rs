@@ -7,13 +7,12 @@ use std::{fmt, path::Path, time::Duration};
 use anyhow::{Context, bail};
 use refinery_core::{
     Migrate, Migration, Runner,
-    error::Kind,
     traits::sync::{Query, Transaction},
 };
 use rusqlite::{Connection, OpenFlags};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::migration_files::MigrationFile;
+use crate::migration_files::{self, MigrationFile};
 
 pub use backend::schema::HISTORY_TABLE;
 
@@ -100,42 +99,8 @@ pub fn apply_pending_gated(
         });
     conn.pragma_update(None, "foreign_keys", true)
         .context("switching foreign key enforcement back on")?;
-    let report = outcome.map_err(|e| explain(e, files))?;
+    let report = outcome.map_err(|e| migration_files::explain(e, files))?;
     Ok(report.applied_migrations().clone())
-}
-
-/// Turns refinery's error into one that names the file and the fix.
-fn explain(error: refinery_core::Error, files: &[MigrationFile]) -> anyhow::Error {
-    let path_of = |m: &Migration| {
-        files
-            .iter()
-            .find(|f| f.version == m.version())
-            .map(|f| f.path.display().to_string())
-            .unwrap_or_else(|| format!("V{}__{}.sql", m.version(), m.name()))
-    };
-    match error.kind() {
-        Kind::DivergentVersion(applied, _) => anyhow::anyhow!(
-            "{}: this migration was already applied to the database, but the file has changed \
-             since (checksum differs). Restore the file as it was (e.g. `git checkout`) and put \
-             the change in a new migration",
-            path_of(applied)
-        ),
-        Kind::MissingVersion(m) if files.iter().any(|f| f.version == m.version()) => {
-            anyhow::anyhow!(
-                "{}: not applied, but the database already has a later migration; refinery applies \
-             only versions above the newest applied one. Renumber it above the latest version",
-                path_of(m)
-            )
-        }
-        Kind::MissingVersion(m) => anyhow::anyhow!(
-            "migration V{}__{} is recorded as applied in the database, but its file is missing \
-             from the migrations folder: restore it from git (or point --migrations at the right folder)",
-            m.version(),
-            m.name()
-        ),
-        _ => anyhow::Error::new(error)
-            .context("applying migrations (rolled back: nothing was changed)"),
-    }
 }
 
 /// The migration history as recorded, oldest first; an empty list when the

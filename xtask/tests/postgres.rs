@@ -664,3 +664,38 @@ fn db_copy_converts_booleans_and_blobs_by_the_target_columns_type() {
     );
     assert_eq!(again.db.count("SELECT count(*) FROM secrets"), 0);
 }
+
+#[test]
+fn a_job_that_cannot_get_the_lock_names_the_session_holding_it() {
+    let server = server!("a_job_that_cannot_get_the_lock_names_the_session_holding_it");
+    let site = PgSite::new(&server);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    // Another host's run, as the server sees it: a session holding the key.
+    let mut holder = site.db.client();
+    holder
+        .batch_execute("SET application_name = 'migrate on host-b'")
+        .unwrap();
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&0x7365_6372_6574_7321_i64])
+        .unwrap();
+    let out = site.xtask(
+        &["migrate", "--job"],
+        &[("MIGRATE_JOB_LOCK_WAIT_SECS", "1")],
+    );
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(&format!("server pid {pid}"))
+            && log.contains("migrate on host-b")
+            && log.contains("MIGRATE_JOB_LOCK_WAIT_SECS"),
+        "{log}"
+    );
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    drop(holder);
+    assert!(site.xtask(&["migrate", "--job"], &[]).status.success());
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+}
