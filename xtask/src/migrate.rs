@@ -125,18 +125,10 @@ fn runbook(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<(
         return fail_before_traffic(settings, &mut steps, db, Some(&backup), error);
     }
     drop(db);
-    if let Err(error) = steps.run("bring the service up", || bring_up_healthy(settings, &plan)) {
-        // Whatever failed, the migration stands: the service must not be
-        // left down on it (bringing it up twice is harmless).
-        let up = settings.service.bring_up();
-        return Err(error.context(format!(
-            "the migration succeeded but the service is not healthy (tried to bring it up once more: {}). It was NOT \
-             restored automatically: it may already have taken writes that a restore would lose. Investigate; to roll \
-             back, stop the service and run\n  cargo xtask restore {} --database-url {}",
-            outcome(&up),
-            backup.path.display(),
-            settings.url
-        )));
+    if let Err(error) = steps.run("bring the service up", || {
+        bring_up_at(settings, plan.target())
+    }) {
+        return Err(unhealthy_after_migration(settings, error, &backup.path));
     }
     let downtime = window.elapsed();
     steps.record(
@@ -289,14 +281,7 @@ fn print_plan(settings: &Settings, plan: &Plan) {
             time.as_secs_f64() * 1000.0
         );
     }
-    match &settings.health_url {
-        Some(url) => println!(
-            "  bring up and wait for {} (schema_version {})",
-            redact(url),
-            plan.target()
-        ),
-        None => println!("  bring up (no health URL configured: health not checked)"),
-    }
+    print_bring_up(settings, plan.target());
     println!("dry run: nothing was changed");
 }
 
@@ -329,9 +314,22 @@ fn take_lock(settings: &Settings, create: bool) -> anyhow::Result<(MigrationLock
     Ok((lock, detail))
 }
 
-/// Step 3: service down, then prove nobody else holds the database. If the
-/// lock cannot be had, the service is brought back before failing.
+/// Step 3: service down, then prove nobody else holds the database.
 fn take_service_down(settings: &Settings) -> anyhow::Result<(Connection, String)> {
+    take_down_then(settings, || {
+        failpoint::hit("after-service-down")?;
+        let conn = lock_database(&settings.db, settings.lock_timeout)?;
+        Ok((conn, "database locked exclusively"))
+    })
+}
+
+/// Step 3 on either engine: the service goes down, then `prove_quiet` shows
+/// the database is no longer in use. If either fails, the service is brought
+/// back before the error is returned.
+pub fn take_down_then<T>(
+    settings: &Settings,
+    prove_quiet: impl FnOnce() -> anyhow::Result<(T, &'static str)>,
+) -> anyhow::Result<(T, String)> {
     let down = match settings.service.take_down() {
         Ok(detail) => detail,
         Err(error) => {
@@ -342,14 +340,44 @@ fn take_service_down(settings: &Settings) -> anyhow::Result<(Connection, String)
             )));
         }
     };
-    let locked = failpoint::hit("after-service-down")
-        .and_then(|()| lock_database(&settings.db, settings.lock_timeout));
-    match locked {
-        Ok(conn) => Ok((conn, format!("{down}; database locked exclusively"))),
+    match prove_quiet() {
+        Ok((value, quiet)) => Ok((value, format!("{down}; {quiet}"))),
         Err(error) => {
             let back = settings.service.bring_up();
             Err(error.context(format!("brought the service back: {}", outcome(&back))))
         }
+    }
+}
+
+/// Step 6 failed after a committed migration: the service is brought up once
+/// more, and nothing is restored (it may have taken writes already); the
+/// error says how to roll back by hand.
+pub fn unhealthy_after_migration(
+    settings: &Settings,
+    error: anyhow::Error,
+    backup: &Path,
+) -> anyhow::Error {
+    // Whatever failed, the migration stands: the service must not be left
+    // down on it (bringing it up twice is harmless).
+    let up = settings.service.bring_up();
+    error.context(format!(
+        "the migration succeeded but the service is not healthy (tried to bring it up once more: {}). It was NOT \
+         restored automatically: it may already have taken writes that a restore would lose. Investigate; to roll \
+         back, stop the service and run\n  cargo xtask restore {} --database-url '{}'",
+        outcome(&up),
+        backup.display(),
+        settings.url
+    ))
+}
+
+/// The dry run's last line of the plan.
+pub fn print_bring_up(settings: &Settings, schema_version: i32) {
+    match &settings.health_url {
+        Some(url) => println!(
+            "  bring up and wait for {} (schema_version {schema_version})",
+            redact(url)
+        ),
+        None => println!("  bring up (no health URL configured: health not checked)"),
     }
 }
 
@@ -479,10 +507,6 @@ fn freeze_main_file(db: &Connection) -> anyhow::Result<()> {
 }
 
 /// Step 6.
-fn bring_up_healthy(settings: &Settings, plan: &Plan) -> anyhow::Result<((), String)> {
-    bring_up_at(settings, plan.target())
-}
-
 /// Step 6, for either engine: up, then healthy at `schema_version`.
 pub fn bring_up_at(settings: &Settings, schema_version: i32) -> anyhow::Result<((), String)> {
     failpoint::hit("before-service-up")?;

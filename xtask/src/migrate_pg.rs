@@ -35,7 +35,6 @@ use crate::{
     migrate::{self, Steps},
     migration_files::{self, Engine, MigrationFile},
     pg_backups, postgres_db, recover,
-    service::redact,
     settings::Settings,
     zero_downtime,
 };
@@ -121,15 +120,7 @@ pub fn runbook(
     if let Err(error) = steps.run("bring the service up", || {
         migrate::bring_up_at(settings, plan.target())
     }) {
-        let up = settings.service.bring_up();
-        return Err(error.context(format!(
-            "the migration succeeded but the service is not healthy (tried to bring it up once more: {}). It was NOT \
-             restored automatically: it may already have taken writes that a restore would lose. Investigate; to roll \
-             back, stop the service and run\n  cargo xtask restore {} --database-url '{}'",
-            migrate::outcome(&up),
-            backup.display(),
-            settings.url
-        )));
+        return Err(migrate::unhealthy_after_migration(settings, error, &backup));
     }
     let downtime = window.elapsed();
     steps.record(
@@ -343,42 +334,18 @@ fn print_plan(settings: &Settings, plan: &Plan) {
         settings.pg_timeouts.lock.as_secs(),
         settings.pg_timeouts.statement.as_secs()
     );
-    match &settings.health_url {
-        Some(url) => println!(
-            "  bring up and wait for {} (schema_version {})",
-            redact(url),
-            plan.target()
-        ),
-        None => println!("  bring up (no health URL configured: health not checked)"),
-    }
+    migrate::print_bring_up(settings, plan.target());
     println!("dry run: nothing was changed");
 }
 
 /// Step 3: service down, then its sessions gone (the backend closes its
 /// connection in maintenance). If they stay, the service comes back.
 fn take_service_down(settings: &Settings, client: &mut Client) -> anyhow::Result<((), String)> {
-    let down = match settings.service.take_down() {
-        Ok(detail) => detail,
-        Err(error) => {
-            let back = settings.service.bring_up();
-            return Err(error.context(format!(
-                "the service could not be taken down; tried to bring it back: {}",
-                migrate::outcome(&back)
-            )));
-        }
-    };
-    let quiet = failpoint::hit("after-service-down")
-        .and_then(|()| wait_for_sessions_to_leave(settings, client));
-    match quiet {
-        Ok(()) => Ok(((), format!("{down}; no other sessions on the database"))),
-        Err(error) => {
-            let back = settings.service.bring_up();
-            Err(error.context(format!(
-                "brought the service back: {}",
-                migrate::outcome(&back)
-            )))
-        }
-    }
+    migrate::take_down_then(settings, || {
+        failpoint::hit("after-service-down")?;
+        wait_for_sessions_to_leave(settings, client)?;
+        Ok(((), "no other sessions on the database"))
+    })
 }
 
 fn wait_for_sessions_to_leave(settings: &Settings, client: &mut Client) -> anyhow::Result<()> {

@@ -152,13 +152,7 @@ impl Site {
     }
 
     pub fn backups(&self) -> Vec<PathBuf> {
-        let mut found: Vec<PathBuf> = fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".bak"))
-            .collect();
-        found.sort();
-        found
+        backups_in(self.dir.path())
     }
 
     pub fn journal(&self) -> String {
@@ -214,6 +208,17 @@ impl Drop for Site {
             let _ = Command::new("kill").arg(pid.trim()).status();
         }
     }
+}
+
+/// The `.bak` files in `dir`, oldest first (their names carry the time).
+pub fn backups_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".bak"))
+        .collect();
+    found.sort();
+    found
 }
 
 pub fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {

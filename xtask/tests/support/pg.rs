@@ -231,13 +231,7 @@ impl PgSite {
     }
 
     pub fn backups(&self) -> Vec<PathBuf> {
-        let mut found: Vec<PathBuf> = fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".bak"))
-            .collect();
-        found.sort();
-        found
+        super::backups_in(self.dir.path())
     }
 
     /// The real backend on this database, in its own process.
