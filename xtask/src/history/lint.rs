@@ -14,7 +14,7 @@
 //! [`RULES`] is the one list of what counts as a contract change and why;
 //! `docs/migrations.md` shows it to people.
 
-use crate::{migration_files::MigrationFile, sql_text};
+use crate::{history::MigrationFile, history::sql_text};
 
 /// A contract rule: its id, what it matches, why it breaks old code.
 pub struct Rule {

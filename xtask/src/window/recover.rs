@@ -8,8 +8,8 @@ use std::{fs, path::Path};
 
 use crate::{
     fsutil,
-    service::{self, Mode},
-    settings::Settings,
+    window::service::{self, Mode},
+    window::settings::Settings,
 };
 
 /// Removes what a dead run left; returns one line per thing done.

@@ -28,8 +28,8 @@ use anyhow::{Context, bail};
 use backend::dburl::{DatabaseUrl, PgUrl};
 
 use crate::{
-    backups, flags::RestoreArgs, journal::Journal, lockfile, migrate, pg_backups, postgres_db,
-    settings::Settings,
+    engine::backups, engine::pg, engine::pg_backups, flags::RestoreArgs, run_lock, window,
+    window::journal::Journal, window::settings::Settings,
 };
 
 pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
@@ -52,7 +52,7 @@ fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String>
         let backup = chosen_or_newest(settings, chosen)?;
         return restore_postgres(settings, pg, &backup);
     }
-    let lock = lockfile::MigrationLock::acquire(&settings.lock_path(), "cargo xtask restore")?;
+    let lock = run_lock::MigrationLock::acquire(&settings.lock_path(), "cargo xtask restore")?;
     if let Some(holder) = &lock.stale {
         eprintln!("warning: took over a lock left by a run that is gone ({holder})");
         let leftover = crate::fsutil::temp_path(&settings.db);
@@ -70,7 +70,7 @@ fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String>
     })?;
     let mut kept = String::from("there was no database to keep");
     if settings.db.exists() {
-        let db = migrate::lock_database(&settings.db, Duration::from_secs(1)).context(
+        let db = window::lock_database(&settings.db, Duration::from_secs(1)).context(
             "refusing to restore a database in use: stop the service (or set its maintenance flag) first",
         )?;
         db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -131,8 +131,8 @@ fn restore_postgres(settings: &Settings, pg: &PgUrl, backup: &Path) -> anyhow::R
             backup.display()
         )
     })?;
-    let mut client = postgres_db::connect(pg, "restore")?;
-    postgres_db::lock(
+    let mut client = pg::connect(pg, "restore")?;
+    pg::lock(
         &mut client,
         settings.lock_timeout,
         "MIGRATE_LOCK_TIMEOUT_SECS",

@@ -28,6 +28,8 @@
 //!     database file, and the migration's SQL run alone. Goal: window <=
 //!     1.3 x (cp + SQL). It also reports the xtask's peak memory (GNU time).
 
+mod copy;
+
 use std::{
     path::Path,
     process::Command,
@@ -44,7 +46,7 @@ pub fn run(repo: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Migrations { count, runs } => migrations(repo, *count, *runs),
         BenchCommand::Migrate { size } => migrate_window(repo, size),
         BenchCommand::Copy { rows, postgres } => {
-            crate::bench_copy::run(repo, *rows, postgres.as_deref())
+            crate::bench::copy::run(repo, *rows, postgres.as_deref())
         }
     }
 }
@@ -76,13 +78,13 @@ fn migrate_window(repo: &Path, size: &str) -> anyhow::Result<()> {
     let work = tempfile::TempDir::new().context("creating a temp folder")?;
     let migrations = work.path().join("migrations");
     std::fs::create_dir(&migrations)?;
-    for file in crate::migration_files::load(&crate::paths::migrations_dir(repo))? {
+    for file in crate::history::load(&crate::paths::migrations_dir(repo))? {
         std::fs::write(migrations.join(format!("{}.sql", file.stem())), &file.sql)?;
     }
     let db = work.path().join("bench.db");
     let build = Instant::now();
     fill_database(&db, &migrations, bytes)?;
-    let next = crate::migration_files::load(&migrations)?
+    let next = crate::history::load(&migrations)?
         .last()
         .map_or(1, |f| f.version + 1);
     std::fs::write(
@@ -130,9 +132,9 @@ fn migrate_window(repo: &Path, size: &str) -> anyhow::Result<()> {
 
 /// This repository's schema, `secrets` filled with 16 KiB values to `bytes`.
 fn fill_database(db: &Path, migrations: &Path, bytes: u64) -> anyhow::Result<()> {
-    let files = crate::migration_files::load(migrations)?;
-    let mut conn = crate::sqlite::open(db, true)?;
-    crate::sqlite::apply_pending(&mut conn, &files)?;
+    let files = crate::history::load(migrations)?;
+    let mut conn = crate::engine::sqlite::open(db, true)?;
+    crate::engine::sqlite::apply_pending(&mut conn, &files)?;
     let value: String = (0..16 * 1024)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();

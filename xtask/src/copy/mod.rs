@@ -37,10 +37,12 @@ use sha2::{Digest, Sha256};
 use time::{Date, OffsetDateTime, PrimitiveDateTime, format_description::well_known::Rfc3339};
 
 use crate::{
+    engine::pg,
+    engine::sqlite,
     flags::DbCopyArgs,
-    migrate,
-    migration_files::{self, Engine},
-    postgres_db, schema_model, sqlite,
+    history::{self, Engine},
+    schema::model as schema_model,
+    window,
 };
 
 /// Per-table outcome, for the report and the benchmark.
@@ -104,7 +106,7 @@ pub fn copy(
     progress: bool,
 ) -> anyhow::Result<Vec<TableCopy>> {
     let conn = open_source(source)?;
-    let mut client = postgres_db::connect(target, "db copy")?;
+    let mut client = pg::connect(target, "db copy")?;
     check_versions(&conn, &mut client, source, target, migrations)?;
     let tables = tables_in_dependency_order(&conn)?;
     // One read transaction: the whole copy sees one state of the source.
@@ -190,16 +192,16 @@ fn check_versions(
     target: &PgUrl,
     migrations: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let sqlite_files = migration_files::load_for(migrations, Engine::Sqlite)?;
-    let pg_files = migration_files::load_for(migrations, Engine::Postgres)?;
+    let sqlite_files = history::load_for(migrations, Engine::Sqlite)?;
+    let pg_files = history::load_for(migrations, Engine::Postgres)?;
     let source_history =
         sqlite::applied_history(conn).context("reading the source's migration history")?;
     let target_history =
-        postgres_db::applied_history(client).context("reading the target's migration history")?;
-    let source_version = migrate::compare_history(source_history, &sqlite_files)
+        pg::applied_history(client).context("reading the target's migration history")?;
+    let source_version = window::compare_history(source_history, &sqlite_files)
         .and_then(|c| c.refuse_inconsistency().map(|()| c.current))
         .with_context(|| format!("the source {}", source.display()))?;
-    let target_version = migrate::compare_history(target_history, &pg_files)
+    let target_version = window::compare_history(target_history, &pg_files)
         .and_then(|c| c.refuse_inconsistency().map(|()| c.current))
         .with_context(|| format!("the target {target}"))?;
     if source_version == 0 {
@@ -659,7 +661,7 @@ impl<'a> BinaryRows<'a> {
         self.send().context("sending the last rows")?;
         self.sink
             .finish()
-            .map_err(|e| anyhow::anyhow!("{}", postgres_db::describe(&e)))
+            .map_err(|e| anyhow::anyhow!("{}", pg::describe(&e)))
     }
 }
 
@@ -791,7 +793,7 @@ fn recreate(tx: &mut Transaction, deferred: &Deferred) -> anyhow::Result<()> {
         tx.batch_execute(statement).map_err(|e| {
             anyhow::anyhow!(
                 "rebuilding after the load: `{statement}` failed: {}; the target was rolled back",
-                postgres_db::describe(&e)
+                pg::describe(&e)
             )
         })?;
     }

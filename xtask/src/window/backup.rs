@@ -17,12 +17,13 @@ use std::{path::Path, time::Instant};
 use backend::dburl::{DatabaseUrl, PgUrl};
 
 use crate::{
-    backups::{self, Backup},
+    engine::backups::{self, Backup},
+    engine::pg,
+    engine::pg_backups,
+    engine::sqlite,
     flags::DatabaseArgs,
-    journal::Journal,
-    pg_backups, postgres_db,
-    settings::Settings,
-    sqlite,
+    window::journal::Journal,
+    window::settings::Settings,
 };
 
 pub fn run(repo: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
@@ -67,7 +68,7 @@ fn sqlite_backup(settings: &Settings) -> Outcome {
 }
 
 fn postgres_backup(settings: &Settings, pg: &PgUrl) -> Outcome {
-    let mut client = postgres_db::connect(pg, "backup")?;
+    let mut client = pg::connect(pg, "backup")?;
     pg_backups::check_tools(&mut client)?;
     backups::ensure_dir(&settings.backup_dir)?;
     backups::ensure_space(

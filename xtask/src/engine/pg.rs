@@ -19,7 +19,7 @@ use refinery_core::{
 };
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::migration_files::{self, MigrationFile};
+use crate::history::{self, MigrationFile};
 
 pub use backend::schema::HISTORY_TABLE;
 
@@ -44,7 +44,7 @@ pub fn connect(url: &PgUrl, purpose: &str) -> anyhow::Result<Client> {
     config.application_name(&format!(
         "cargo xtask {purpose} (pid {} on {})",
         std::process::id(),
-        crate::lockfile::hostname()
+        crate::run_lock::hostname()
     ));
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
@@ -169,7 +169,7 @@ pub fn apply_pending(
             timeouts,
             before_commit,
         })
-        .map_err(|e| migration_files::explain(e, files))?;
+        .map_err(|e| history::explain(e, files))?;
     Ok(report.applied_migrations().clone())
 }
 

@@ -31,10 +31,10 @@ use backend::dburl::{DatabaseUrl, PgUrl};
 use rusqlite::Connection;
 
 use crate::{
-    db_copy,
-    migration_files::{self, Engine},
-    postgres_db::{self, ScratchDatabase, Timeouts},
-    sqlite,
+    copy,
+    engine::pg::{self, ScratchDatabase, Timeouts},
+    engine::sqlite,
+    history::{self, Engine},
 };
 
 pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()> {
@@ -65,7 +65,7 @@ pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()>
     let ours = {
         let target = migrated_scratch(&server, &migrations, "bench_ours")?;
         let start = Instant::now();
-        db_copy::copy(&source, &target.url, &migrations, false)?;
+        copy::copy(&source, &target.url, &migrations, false)?;
         let elapsed = start.elapsed();
         expect_rows(&target.url, secrets, logs, "db copy")?;
         elapsed
@@ -122,7 +122,7 @@ fn report(what: &str, rows: u64, elapsed: Duration) {
 /// A SQLite database at the latest schema with `rows` rows, the way the
 /// service writes them (RFC 3339 timestamps, every other secret expiring).
 fn generate(path: &Path, migrations: &Path, rows: u64) -> anyhow::Result<(u64, u64)> {
-    let files = migration_files::load_for(migrations, Engine::Sqlite)?;
+    let files = history::load_for(migrations, Engine::Sqlite)?;
     let mut conn = sqlite::open(path, true)?;
     sqlite::apply_pending(&mut conn, &files)?;
     let secrets = rows - rows / 5;
@@ -174,18 +174,18 @@ fn migrated_scratch(
     label: &str,
 ) -> anyhow::Result<ScratchDatabase> {
     let scratch = ScratchDatabase::create(server, label)?;
-    let files = migration_files::load_for(migrations, Engine::Postgres)?;
-    let mut client = postgres_db::connect(&scratch.url, "bench copy")?;
+    let files = history::load_for(migrations, Engine::Postgres)?;
+    let mut client = pg::connect(&scratch.url, "bench copy")?;
     let timeouts = Timeouts {
         lock: Duration::from_secs(5),
         statement: Duration::from_secs(60),
     };
-    postgres_db::apply_pending(&mut client, &files, timeouts, &mut || Ok(()))?;
+    pg::apply_pending(&mut client, &files, timeouts, &mut || Ok(()))?;
     Ok(scratch)
 }
 
 fn expect_rows(url: &PgUrl, secrets: u64, logs: u64, who: &str) -> anyhow::Result<()> {
-    let mut client = postgres_db::connect(url, "bench copy")?;
+    let mut client = pg::connect(url, "bench copy")?;
     for (table, expected) in [("secrets", secrets), ("secret_access_log", logs)] {
         let found: i64 = client
             .query_one(&format!("SELECT count(*) FROM {table}"), &[])?

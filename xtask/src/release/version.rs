@@ -15,14 +15,14 @@ use anyhow::bail;
 
 use crate::{
     config,
-    version_files::{self, Place, Reading},
+    release::places::{self, Place, Reading},
 };
 
 pub fn run(repo: &Path) -> anyhow::Result<()> {
     let config = config::release(repo)?;
     let places = Place::parse_all(&config.files)?;
-    let readings = version_files::read_all(repo, &places);
-    match version_files::agreed(&readings) {
+    let readings = places::read_all(repo, &places);
+    match places::agreed(&readings) {
         Ok(version) => {
             println!("version {version}");
             print_table(&readings, &version);

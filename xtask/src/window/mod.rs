@@ -24,6 +24,14 @@
 //!     successful migration is not restored automatically: it may have taken
 //!     writes already; the restore command is printed instead.
 
+pub mod backup;
+pub mod journal;
+mod postgres;
+pub mod recover;
+pub mod restore;
+pub mod service;
+pub mod settings;
+
 use std::{
     path::Path,
     time::{Duration, Instant},
@@ -35,18 +43,21 @@ use refinery_core::Migration;
 use rusqlite::Connection;
 
 use crate::{
-    backups::{self, Backup},
+    engine::backups::{self, Backup},
+    engine::pg,
+    engine::sqlite,
     failpoint,
     flags::{MigrateAction, MigrateArgs},
-    journal::Journal,
-    lockfile::MigrationLock,
-    migrate_pg,
-    migration_files::{self, MigrationFile},
-    postgres_db, recover,
-    service::{self, redact},
-    settings::Settings,
-    sqlite,
+    history::{self, MigrationFile},
+    redact::redact,
+    run_lock::MigrationLock,
 };
+
+use journal::Journal;
+use postgres as migrate_pg;
+use settings::Settings;
+
+pub use postgres::{EXIT_REFUSED, Refused};
 
 const STEPS: usize = 7;
 
@@ -170,7 +181,7 @@ impl Plan {
 
 /// Step 1: everything that can fail before any downtime.
 fn preflight(settings: &Settings, create: bool) -> anyhow::Result<(Plan, String)> {
-    let files = migration_files::load_for(&settings.migrations, settings.engine())?;
+    let files = history::load_for(&settings.migrations, settings.engine())?;
     if create && !settings.db.exists() {
         sqlite::open(&settings.db, true)?;
     }
@@ -731,14 +742,12 @@ pub fn compare_history(
 
 /// `migrate status`: exit 0 only when up to date and consistent.
 fn status(settings: &Settings) -> anyhow::Result<()> {
-    let files = migration_files::load_for(&settings.migrations, settings.engine())?;
+    let files = history::load_for(&settings.migrations, settings.engine())?;
     let applied = match &settings.url {
         DatabaseUrl::Sqlite(path) => sqlite::applied_history(&sqlite::open(path, false)?)
             .context("reading the migration history")?,
-        DatabaseUrl::Postgres(pg) => {
-            postgres_db::applied_history(&mut postgres_db::connect(pg, "migrate status")?)
-                .context("reading the migration history")?
-        }
+        DatabaseUrl::Postgres(pg) => pg::applied_history(&mut pg::connect(pg, "migrate status")?)
+            .context("reading the migration history")?,
     };
     let comparison = compare_history(applied, &files)?;
     println!("{}: schema version {}", settings.url, comparison.current);

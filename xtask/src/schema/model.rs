@@ -10,7 +10,7 @@ use anyhow::Context;
 use postgres::GenericClient;
 use rusqlite::Connection;
 
-use crate::sqlite::HISTORY_TABLE;
+use crate::engine::sqlite::HISTORY_TABLE;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Table {

@@ -11,11 +11,11 @@ use backend::dburl::DatabaseUrl;
 
 use crate::{
     config,
-    migration_files::Engine,
+    engine::pg::Timeouts,
+    history::Engine,
     paths,
-    postgres_db::Timeouts,
-    service::{Mode, Service},
-    version_files,
+    release::places,
+    window::service::{Mode, Service},
 };
 
 pub struct Settings {
@@ -43,7 +43,7 @@ impl Settings {
         database_url: Option<&str>,
         migrations: Option<&Path>,
     ) -> anyhow::Result<Settings> {
-        let url = crate::migrate::database_url(database_url)?;
+        let url = crate::window::database_url(database_url)?;
         let config = config::migrate(repo)?;
         let (db, beside_db) = match &url {
             DatabaseUrl::Sqlite(path) => {
@@ -130,25 +130,25 @@ impl Settings {
     /// leftovers: its maintenance flag, its temp files).
     pub fn lock_path(&self) -> PathBuf {
         match self.url {
-            DatabaseUrl::Sqlite(_) => crate::lockfile::path_for(&self.db),
-            DatabaseUrl::Postgres(_) => crate::lockfile::path_for(&self.backup_dir.join(&self.db)),
+            DatabaseUrl::Sqlite(_) => crate::run_lock::path_for(&self.db),
+            DatabaseUrl::Postgres(_) => crate::run_lock::path_for(&self.backup_dir.join(&self.db)),
         }
     }
 
     /// Where a backup taken now goes.
     pub fn new_backup_path(&self) -> PathBuf {
-        crate::backups::new_path(&self.backup_dir, &self.db)
+        crate::engine::backups::new_path(&self.backup_dir, &self.db)
     }
 
     /// Keeps the newest `keep_backups`, never `just_made`; returns how many went.
     pub fn rotate_backups(&self, just_made: &Path) -> anyhow::Result<usize> {
-        crate::backups::rotate(&self.backup_dir, &self.db, self.keep_backups, just_made)
+        crate::engine::backups::rotate(&self.backup_dir, &self.db, self.keep_backups, just_made)
             .map(|removed| removed.len())
     }
 }
 
 fn repo_version(repo: &Path) -> Option<String> {
     let config = config::release(repo).ok()?;
-    let places = version_files::Place::parse_all(&config.files).ok()?;
-    version_files::agreed(&version_files::read_all(repo, &places)).ok()
+    let places = places::Place::parse_all(&config.files).ok()?;
+    places::agreed(&places::read_all(repo, &places)).ok()
 }

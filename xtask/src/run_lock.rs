@@ -67,7 +67,7 @@ impl MigrationLock {
             "{purpose} by pid {} on {} since {}",
             std::process::id(),
             hostname(),
-            crate::backups::timestamp()
+            crate::engine::backups::timestamp()
         );
         file.set_len(0)?;
         file.seek(SeekFrom::Start(0))?;

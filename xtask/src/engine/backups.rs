@@ -15,7 +15,7 @@ use std::{
 use anyhow::{Context, bail};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::{fsutil, sqlite};
+use crate::{engine::sqlite, fsutil};
 
 /// A finished backup.
 #[derive(Debug, Clone)]

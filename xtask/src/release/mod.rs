@@ -26,21 +26,22 @@
 //!     commands, and changes nothing; its exit status says whether a real run
 //!     would pass.
 
+pub mod bump;
+pub mod changelog;
+mod json_span;
+pub mod places;
+pub mod version;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use semver::Version;
 
 use crate::{
-    bump, changelog,
-    config::ReleaseConfig,
-    failpoint,
-    flags::ReleaseArgs,
-    fsutil,
-    git::Git,
-    lockfile::MigrationLock,
-    version_files::{self, Place, Update},
+    config::ReleaseConfig, failpoint, flags::ReleaseArgs, fsutil, git::Git, run_lock::MigrationLock,
 };
+
+use places::{Place, Update};
 
 /// Everything the release will do, settled by the preflight.
 struct Plan {
@@ -185,7 +186,7 @@ fn preflight(
 ) -> anyhow::Result<Plan> {
     let mut problems = Vec::new();
     let branch = check_git(git, config, &mut problems);
-    let current = match version_files::agreed(&version_files::read_all(repo, places)) {
+    let current = match places::agreed(&places::read_all(repo, places)) {
         Ok(v) => bump::parse(&v)
             .map_err(|e| problems.push(format!("the current version: {e}")))
             .ok(),
@@ -215,7 +216,7 @@ fn preflight(
     let mut updates = Vec::new();
     if let Some(next) = &next {
         let version = next.to_string();
-        match version_files::plan(repo, places, &version) {
+        match places::plan(repo, places, &version) {
             Ok(planned) => updates = planned,
             Err(e) => problems.push(format!("{e:#}")),
         }

@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use backend::dburl::PgUrl;
 use postgres::Client;
 
-use crate::backups::{self, Backup};
+use crate::engine::backups::{self, Backup};
 
 /// `program` with the connection's settings in its environment.
 fn tool(program: &str, url: &PgUrl) -> Command {
@@ -74,7 +74,7 @@ fn finish(child: Child, program: &str) -> anyhow::Result<()> {
         bail!(
             "{program} failed ({}): {}",
             output.status,
-            crate::service::redact(String::from_utf8_lossy(&output.stderr).trim())
+            crate::redact::redact(String::from_utf8_lossy(&output.stderr).trim())
         );
     }
     Ok(())

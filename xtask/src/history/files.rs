@@ -227,7 +227,7 @@ pub fn parse_file_name(file_name: &str) -> Option<(i32, &str)> {
 
 /// The `files` check of `migrations check`: every problem of every file,
 /// each naming the file (and line where there is one).
-pub fn lint(dir: &Path) -> anyhow::Result<Vec<String>> {
+pub fn name_problems(dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut problems = lint_folder(dir)?;
     let twins_dir = dir.join(POSTGRES_DIR);
     if twins_dir.is_dir() {
@@ -274,7 +274,7 @@ fn lint_folder(dir: &Path) -> anyhow::Result<Vec<String>> {
                 line + 1
             ));
         }
-        let (statements, _) = crate::sql_text::split(&sql);
+        let (statements, _) = crate::history::sql_text::split(&sql);
         for statement in statements {
             let first = statement.words().into_iter().next().unwrap_or_default();
             if FORBIDDEN.contains(&first.as_str()) {

@@ -12,7 +12,7 @@ use refinery_core::{
 use rusqlite::{Connection, OpenFlags};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::migration_files::{self, MigrationFile};
+use crate::history::{self, MigrationFile};
 
 pub use backend::schema::HISTORY_TABLE;
 
@@ -99,7 +99,7 @@ pub fn apply_pending_gated(
         });
     conn.pragma_update(None, "foreign_keys", true)
         .context("switching foreign key enforcement back on")?;
-    let report = outcome.map_err(|e| migration_files::explain(e, files))?;
+    let report = outcome.map_err(|e| history::explain(e, files))?;
     Ok(report.applied_migrations().clone())
 }
 

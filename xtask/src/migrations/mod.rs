@@ -39,12 +39,17 @@ use rusqlite::Connection;
 use serde_json::json;
 
 use crate::{
-    bump,
+    engine::pg,
+    engine::sqlite,
     flags::{MigrationsArgs, MigrationsCommand},
     fsutil,
     git::Git,
-    migration_files::{self, Engine, MigrationFile},
-    paths, postgres_db, sample_rows, schema_dump, schema_model, sqlite, zero_downtime,
+    history::{self, Engine, MigrationFile},
+    paths,
+    release::bump,
+    schema::dump as schema_dump,
+    schema::model as schema_model,
+    schema::sample_rows,
 };
 
 /// The committed schema snapshot, in the migrations folder.
@@ -73,7 +78,7 @@ pub fn run(repo: &Path, args: &MigrationsArgs) -> anyhow::Result<()> {
             new(&folder(repo, migrations.as_deref())?, name)
         }
         MigrationsCommand::Rules => {
-            print!("{}", zero_downtime::rules_markdown());
+            print!("{}", history::lint::rules_markdown());
             Ok(())
         }
     }
@@ -209,7 +214,7 @@ impl Report {
 pub fn check(repo: &Path, dir: &Path, bless: bool, postgres: Option<&str>) -> Report {
     let mut report = Report::default();
     report.run("files", || files_check(dir));
-    let files = match migration_files::load(dir) {
+    let files = match history::load(dir) {
         Ok(files) => files,
         Err(e) => {
             let why = format!("the migrations could not be loaded: {e:#}");
@@ -256,7 +261,7 @@ pub fn check(repo: &Path, dir: &Path, bless: bool, postgres: Option<&str>) -> Re
     report.run("upgrade path", || {
         upgrade_path(&shipped, &files, dir, &fresh_schema)
     });
-    report.run("zero-downtime lint", || lint(&shipped, &files));
+    report.run("zero-downtime lint", || zero_downtime(&shipped, &files));
     report.run("postgres", || postgres_check(dir, &files, postgres));
     report
 }
@@ -303,24 +308,23 @@ fn postgres_equivalent(
     else {
         return Err(vec![format!("{POSTGRES_ENV} must be a postgres:// URL")]);
     };
-    let files = migration_files::load_for(dir, Engine::Postgres).map_err(fail)?;
+    let files = history::load_for(dir, Engine::Postgres).map_err(fail)?;
     let twins = files
         .iter()
         .filter(|f| {
             f.path
                 .parent()
-                .is_some_and(|p| p.ends_with(migration_files::POSTGRES_DIR))
+                .is_some_and(|p| p.ends_with(history::POSTGRES_DIR))
         })
         .count();
-    let scratch = postgres_db::ScratchDatabase::create(&server, "check").map_err(fail)?;
-    let mut client = postgres_db::connect(&scratch.url, "migrations check").map_err(fail)?;
-    let timeouts = postgres_db::Timeouts {
+    let scratch = pg::ScratchDatabase::create(&server, "check").map_err(fail)?;
+    let mut client = pg::connect(&scratch.url, "migrations check").map_err(fail)?;
+    let timeouts = pg::Timeouts {
         lock: Duration::from_secs(5),
         statement: Duration::from_secs(60),
     };
-    postgres_db::apply_pending(&mut client, &files, timeouts, &mut || Ok(())).map_err(fail)?;
-    let again =
-        postgres_db::apply_pending(&mut client, &files, timeouts, &mut || Ok(())).map_err(fail)?;
+    pg::apply_pending(&mut client, &files, timeouts, &mut || Ok(())).map_err(fail)?;
+    let again = pg::apply_pending(&mut client, &files, timeouts, &mut || Ok(())).map_err(fail)?;
     if !again.is_empty() {
         return Err(vec![format!(
             "a second run applied {} migration(s) again",
@@ -341,7 +345,7 @@ fn postgres_equivalent(
             .map(|d| {
                 format!(
                     "{d} — the engines' histories diverge: fix the Postgres twin in {}/",
-                    migration_files::POSTGRES_DIR
+                    history::POSTGRES_DIR
                 )
             })
             .collect());
@@ -354,7 +358,7 @@ fn postgres_equivalent(
 }
 
 fn files_check(dir: &Path) -> Outcome {
-    match migration_files::lint(dir) {
+    match history::name_problems(dir) {
         Ok(problems) if problems.is_empty() => {
             Outcome::Pass("names, versions, line endings and statements are fine".into())
         }
@@ -467,7 +471,7 @@ fn latest_release(repo: &Path, dir: &Path) -> Result<Option<Shipped>, String> {
     Ok(Some(Shipped {
         tag: tag.clone(),
         files: shipped_files(&git, tag, ".")?,
-        twins: shipped_files(&git, tag, &format!("{}/", migration_files::POSTGRES_DIR))?,
+        twins: shipped_files(&git, tag, &format!("{}/", history::POSTGRES_DIR))?,
     }))
 }
 
@@ -476,7 +480,7 @@ fn shipped_files(git: &Git, tag: &str, folder: &str) -> Result<Vec<MigrationFile
     let mut files = Vec::new();
     for name in git.files_at(tag, folder).map_err(|e| format!("{e:#}"))? {
         let file_name = name.rsplit('/').next().unwrap_or(&name);
-        let Some((version, stem)) = migration_files::parse_file_name(file_name) else {
+        let Some((version, stem)) = history::parse_file_name(file_name) else {
             continue;
         };
         let bytes = git.show_file(tag, &name).map_err(|e| format!("{e:#}"))?;
@@ -502,9 +506,9 @@ fn immutable(
         Ok(Some(shipped)) => shipped,
     };
     let mut problems = Vec::new();
-    let twins_dir = dir.join(migration_files::POSTGRES_DIR);
+    let twins_dir = dir.join(history::POSTGRES_DIR);
     let twins = if twins_dir.is_dir() {
-        match migration_files::load(&twins_dir) {
+        match history::load(&twins_dir) {
             Ok(twins) => twins,
             Err(e) => return Outcome::Fail(vec![format!("{e:#}")]),
         }
@@ -711,7 +715,7 @@ fn rows_excused(files: &[MigrationFile], from: i32) -> Vec<String> {
     files
         .iter()
         .filter(|f| f.version > from)
-        .flat_map(|f| crate::sql_text::split(&f.sql).1)
+        .flat_map(|f| crate::history::sql_text::split(&f.sql).1)
         .filter_map(|c| {
             let rest = c.text.strip_prefix("deletes-rows:")?.trim();
             let (table, why) = rest.split_once(char::is_whitespace)?;
@@ -720,7 +724,7 @@ fn rows_excused(files: &[MigrationFile], from: i32) -> Vec<String> {
         .collect()
 }
 
-fn lint(shipped: &Result<Option<Shipped>, String>, files: &[MigrationFile]) -> Outcome {
+fn zero_downtime(shipped: &Result<Option<Shipped>, String>, files: &[MigrationFile]) -> Outcome {
     let (released_up_to, scope) = match shipped {
         Ok(Some(s)) => (
             s.files.last().map_or(0, |f| f.version),
@@ -735,7 +739,7 @@ fn lint(shipped: &Result<Option<Shipped>, String>, files: &[MigrationFile]) -> O
         .collect();
     let findings: Vec<String> = unreleased
         .iter()
-        .flat_map(|f| zero_downtime::lint(f))
+        .flat_map(|f| history::lint::lint(f))
         .map(|f| f.to_string())
         .collect();
     if !findings.is_empty() {
@@ -743,7 +747,7 @@ fn lint(shipped: &Result<Option<Shipped>, String>, files: &[MigrationFile]) -> O
     }
     let contracts = unreleased
         .iter()
-        .filter(|f| zero_downtime::contract_reason(f).is_some())
+        .filter(|f| history::lint::contract_reason(f).is_some())
         .count();
     Outcome::Pass(format!(
         "{scope} {} unreleased migration(s) checked; {contracts} declared contract",
@@ -754,7 +758,7 @@ fn lint(shipped: &Result<Option<Shipped>, String>, files: &[MigrationFile]) -> O
 /// `migrations new`: the next `V{n}__{name}.sql`.
 fn new(dir: &Path, name: &str) -> anyhow::Result<()> {
     let valid = !name.is_empty()
-        && migration_files::parse_file_name(&format!("V1__{name}.sql")).is_some()
+        && history::parse_file_name(&format!("V1__{name}.sql")).is_some()
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -766,7 +770,7 @@ fn new(dir: &Path, name: &str) -> anyhow::Result<()> {
             "`{name}` is not a snake_case name (lower-case letters, digits and single underscores), e.g. add_secret_owner"
         );
     }
-    let files = migration_files::load(dir)?;
+    let files = history::load(dir)?;
     let next = files.last().map_or(1, |f| f.version + 1);
     let path = dir.join(format!("V{next}__{name}.sql"));
     let template = format!(

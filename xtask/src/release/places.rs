@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use regex::Regex;
 use toml_edit::{DocumentMut, Item, TableLike};
 
-use crate::{config::FileEntry, json_span};
+use crate::{config::FileEntry, release::json_span};
 
 /// One declared place: a file and how to find the version in it.
 #[derive(Debug, Clone)]

@@ -29,14 +29,16 @@ use backend::dburl::PgUrl;
 use postgres::Client;
 
 use crate::{
+    engine::pg,
+    engine::pg_backups,
     failpoint,
-    journal::Journal,
-    lockfile::MigrationLock,
-    migrate::{self, Steps},
-    migration_files::{self, Engine, MigrationFile},
-    pg_backups, postgres_db, recover,
-    settings::Settings,
-    zero_downtime,
+    history::lint,
+    history::{self, Engine, MigrationFile},
+    run_lock::MigrationLock,
+    window::journal::Journal,
+    window::recover,
+    window::settings::Settings,
+    window::{self, Steps},
 };
 
 /// Exit status of `migrate --job` when it refuses a contract migration.
@@ -85,7 +87,7 @@ pub fn runbook(
     if create && !dry_run {
         create_database(url)?;
     }
-    let mut client = postgres_db::connect(url, "migrate")?;
+    let mut client = pg::connect(url, "migrate")?;
     let _local = if dry_run {
         steps.skip("take the migration lock", "dry run: nothing will change");
         None
@@ -118,9 +120,9 @@ pub fn runbook(
         return fail_before_traffic(settings, &mut steps, error);
     }
     if let Err(error) = steps.run("bring the service up", || {
-        migrate::bring_up_at(settings, plan.target())
+        window::bring_up_at(settings, plan.target())
     }) {
-        return Err(migrate::unhealthy_after_migration(settings, error, &backup));
+        return Err(window::unhealthy_after_migration(settings, error, &backup));
     }
     let downtime = window.elapsed();
     steps.record(
@@ -145,19 +147,18 @@ pub fn runbook(
 /// `migrate --job`: the pending migrations, exactly once however many
 /// instances run it together, and only expand ones unless allowed.
 pub fn job(settings: &Settings, url: &PgUrl, allow_contract: bool) -> anyhow::Result<()> {
-    let files = migration_files::load_for(&settings.migrations, Engine::Postgres)?;
-    let mut client = postgres_db::connect(url, "migrate --job")?;
+    let files = history::load_for(&settings.migrations, Engine::Postgres)?;
+    let mut client = pg::connect(url, "migrate --job")?;
     let waited = Instant::now();
-    postgres_db::lock(
+    pg::lock(
         &mut client,
         settings.job_lock_wait,
         "MIGRATE_JOB_LOCK_WAIT_SECS",
     )?;
     // Read the history only under the lock: an instance that waited sees
     // what the one before it applied, and has nothing left to do.
-    let applied =
-        postgres_db::applied_history(&mut client).context("reading the migration history")?;
-    let comparison = migrate::compare_history(applied, &files)?;
+    let applied = pg::applied_history(&mut client).context("reading the migration history")?;
+    let comparison = window::compare_history(applied, &files)?;
     comparison.refuse_inconsistency()?;
     let current = comparison.current;
     let pending: Vec<MigrationFile> = comparison.pending.into_iter().cloned().collect();
@@ -181,11 +182,10 @@ pub fn job(settings: &Settings, url: &PgUrl, allow_contract: bool) -> anyhow::Re
         .into());
     }
     let start = Instant::now();
-    let applied =
-        postgres_db::apply_pending(&mut client, &files, settings.pg_timeouts, &mut || {
-            failpoint::hit("mid-migration").map_err(|e| e.to_string())
-        })
-        .context("the job's migration failed and was rolled back: the schema is unchanged")?;
+    let applied = pg::apply_pending(&mut client, &files, settings.pg_timeouts, &mut || {
+        failpoint::hit("mid-migration").map_err(|e| e.to_string())
+    })
+    .context("the job's migration failed and was rolled back: the schema is unchanged")?;
     println!(
         "job: applied {} migration(s) ({}) to {} in one transaction in {:.2} s; schema version {current} -> {}",
         applied.len(),
@@ -203,15 +203,14 @@ fn contract_migrations(
     settings: &Settings,
     pending: &[MigrationFile],
 ) -> anyhow::Result<Vec<String>> {
-    let shared = migration_files::load(&settings.migrations)?;
+    let shared = history::load(&settings.migrations)?;
     Ok(pending
         .iter()
         .filter_map(|file| {
             let twin = shared.iter().find(|f| f.version == file.version);
-            let declared = zero_downtime::contract_reason(file)
-                .or_else(|| twin.and_then(zero_downtime::contract_reason));
-            let findings =
-                zero_downtime::lint(file).len() + twin.map_or(0, |t| zero_downtime::lint(t).len());
+            let declared =
+                lint::contract_reason(file).or_else(|| twin.and_then(lint::contract_reason));
+            let findings = lint::lint(file).len() + twin.map_or(0, |t| lint::lint(t).len());
             match (declared, findings) {
                 (Some(reason), _) => Some(format!("{} ({reason})", file.stem())),
                 (None, n) if n > 0 => Some(format!(
@@ -228,7 +227,7 @@ fn contract_migrations(
 /// when it is found stale), then the server's advisory lock, which
 /// serializes runs on every host.
 fn take_locks(settings: &Settings, client: &mut Client) -> anyhow::Result<(MigrationLock, String)> {
-    crate::backups::ensure_dir(&settings.backup_dir)?;
+    crate::engine::backups::ensure_dir(&settings.backup_dir)?;
     let local = MigrationLock::acquire(&settings.lock_path(), "cargo xtask migrate")?;
     failpoint::hit("after-lock")?;
     let mut detail = String::new();
@@ -243,12 +242,12 @@ fn take_locks(settings: &Settings, client: &mut Client) -> anyhow::Result<(Migra
             recovered.join("; ")
         );
     }
-    postgres_db::lock(client, settings.lock_timeout, "MIGRATE_LOCK_TIMEOUT_SECS")?;
+    pg::lock(client, settings.lock_timeout, "MIGRATE_LOCK_TIMEOUT_SECS")?;
     Ok((
         local,
         format!(
             "advisory lock {:#x}, {}{detail}",
-            postgres_db::MIGRATION_LOCK_KEY,
+            pg::MIGRATION_LOCK_KEY,
             settings.lock_path().display()
         ),
     ))
@@ -256,7 +255,7 @@ fn take_locks(settings: &Settings, client: &mut Client) -> anyhow::Result<(Migra
 
 /// `--create` on Postgres: the database itself, if it does not exist yet.
 fn create_database(url: &PgUrl) -> anyhow::Result<()> {
-    let mut admin = postgres_db::connect(&url.with_database("postgres"), "migrate --create")?;
+    let mut admin = pg::connect(&url.with_database("postgres"), "migrate --create")?;
     let exists: bool = admin
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
@@ -286,16 +285,19 @@ fn preflight(
     client: &mut Client,
     dry_run: bool,
 ) -> anyhow::Result<(Plan, String)> {
-    let files = migration_files::load_for(&settings.migrations, Engine::Postgres)?;
-    let applied = postgres_db::applied_history(client).context("reading the migration history")?;
-    let comparison = migrate::compare_history(applied, &files)?;
+    let files = history::load_for(&settings.migrations, Engine::Postgres)?;
+    let applied = pg::applied_history(client).context("reading the migration history")?;
+    let comparison = window::compare_history(applied, &files)?;
     comparison.refuse_inconsistency()?;
     let current = comparison.current;
     let pending: Vec<MigrationFile> = comparison.pending.into_iter().cloned().collect();
     let tools = pg_backups::check_tools(client)?;
     if !dry_run {
-        crate::backups::ensure_dir(&settings.backup_dir)?;
-        crate::backups::ensure_space(&settings.backup_dir, pg_backups::database_bytes(client)?)?;
+        crate::engine::backups::ensure_dir(&settings.backup_dir)?;
+        crate::engine::backups::ensure_space(
+            &settings.backup_dir,
+            pg_backups::database_bytes(client)?,
+        )?;
     }
     let detail = format!(
         "at version {current}, {} pending{}; {tools}",
@@ -320,7 +322,7 @@ fn print_plan(settings: &Settings, plan: &Plan) {
     println!("dry run: the window would");
     println!(
         "  lock      advisory lock {:#x} on the server",
-        postgres_db::MIGRATION_LOCK_KEY
+        pg::MIGRATION_LOCK_KEY
     );
     println!("  take down {}", settings.service.describe());
     println!(
@@ -334,14 +336,14 @@ fn print_plan(settings: &Settings, plan: &Plan) {
         settings.pg_timeouts.lock.as_secs(),
         settings.pg_timeouts.statement.as_secs()
     );
-    migrate::print_bring_up(settings, plan.target());
+    window::print_bring_up(settings, plan.target());
     println!("dry run: nothing was changed");
 }
 
 /// Step 3: service down, then its sessions gone (the backend closes its
 /// connection in maintenance). If they stay, the service comes back.
 fn take_service_down(settings: &Settings, client: &mut Client) -> anyhow::Result<((), String)> {
-    migrate::take_down_then(settings, || {
+    window::take_down_then(settings, || {
         failpoint::hit("after-service-down")?;
         wait_for_sessions_to_leave(settings, client)?;
         Ok(((), "no other sessions on the database"))
@@ -381,10 +383,9 @@ fn back_up(settings: &Settings, url: &PgUrl) -> anyhow::Result<(std::path::PathB
 
 /// Step 5.
 fn apply(settings: &Settings, client: &mut Client, plan: &Plan) -> anyhow::Result<((), String)> {
-    let applied =
-        postgres_db::apply_pending(client, &plan.files, settings.pg_timeouts, &mut || {
-            failpoint::hit("mid-migration").map_err(|e| e.to_string())
-        })?;
+    let applied = pg::apply_pending(client, &plan.files, settings.pg_timeouts, &mut || {
+        failpoint::hit("mid-migration").map_err(|e| e.to_string())
+    })?;
     failpoint::hit("after-migration")?;
     Ok((
         (),
@@ -410,11 +411,11 @@ fn fail_before_traffic(
         "bring the service back",
         start.elapsed(),
         if back.is_ok() { "ok" } else { "FAILED" },
-        &migrate::outcome(&back),
+        &window::outcome(&back),
     );
     Err(error.context(format!(
         "the maintenance window failed; the database was not changed (its transaction rolled back); service: {}",
-        migrate::outcome(&back)
+        window::outcome(&back)
     )))
 }
 
