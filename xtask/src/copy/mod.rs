@@ -42,7 +42,6 @@ use crate::{
     flags::DbCopyArgs,
     history::{self, Engine},
     schema::model as schema_model,
-    window,
 };
 
 /// Per-table outcome, for the report and the benchmark.
@@ -198,10 +197,10 @@ fn check_versions(
         sqlite::applied_history(conn).context("reading the source's migration history")?;
     let target_history =
         pg::applied_history(client).context("reading the target's migration history")?;
-    let source_version = window::compare_history(source_history, &sqlite_files)
+    let source_version = history::compare(source_history, &sqlite_files)
         .and_then(|c| c.refuse_inconsistency().map(|()| c.current))
         .with_context(|| format!("the source {}", source.display()))?;
-    let target_version = window::compare_history(target_history, &pg_files)
+    let target_version = history::compare(target_history, &pg_files)
         .and_then(|c| c.refuse_inconsistency().map(|()| c.current))
         .with_context(|| format!("the target {target}"))?;
     if source_version == 0 {

@@ -39,6 +39,15 @@ pub fn timestamp() -> String {
     )
 }
 
+/// `12 KiB`, `3 MiB`: a backup's size for a status line.
+pub fn human_size(bytes: u64) -> String {
+    if bytes < 1 << 20 {
+        format!("{} KiB", bytes.div_ceil(1024))
+    } else {
+        format!("{} MiB", bytes / (1 << 20))
+    }
+}
+
 fn db_file_name(db: &Path) -> String {
     db.file_name()
         .map(|n| n.to_string_lossy().into_owned())

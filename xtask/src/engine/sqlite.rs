@@ -65,6 +65,48 @@ pub fn open(path: &Path, create: bool) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// The database's bytes, its WAL included: what a backup will hold.
+pub fn file_bytes(db: &Path) -> u64 {
+    let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
+    [db, wal.as_path()]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// A connection holding SQLite's exclusive lock until it is dropped.
+pub fn lock_exclusively(db: &Path, timeout: Duration) -> anyhow::Result<Connection> {
+    let conn = open(db, false)?;
+    conn.busy_timeout(timeout)?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;").map_err(|e| {
+        anyhow::anyhow!(
+            "{} is still in use by another process after {} s ({e}): the service (or another tool) keeps it open — \
+             stop it, or raise MIGRATE_LOCK_TIMEOUT_SECS",
+            db.display(),
+            timeout.as_secs()
+        )
+    })?;
+    Ok(conn)
+}
+
+/// Checkpoints the WAL into the main file and turns automatic checkpoints
+/// off, so the main file holds the whole database and stays as it is.
+pub fn freeze_main_file(db: &Connection) -> anyhow::Result<()> {
+    let (busy, _, _): (i64, i64, i64) = db
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .context("checkpointing the WAL")?;
+    if busy != 0 {
+        bail!("the WAL checkpoint was blocked: another connection still reads the database");
+    }
+    db.pragma_update(None, "wal_autocheckpoint", 0)
+        .context("turning automatic checkpoints off")?;
+    Ok(())
+}
+
 /// Applies every pending migration in `files` in one transaction, with foreign
 /// key enforcement off around it (SQLite's table-rebuild procedure needs that,
 /// and the pragma is a no-op inside a transaction) and `foreign_key_check`

@@ -27,9 +27,11 @@ use anyhow::{Context, bail};
 
 use backend::dburl::{DatabaseUrl, PgUrl};
 
+use super::{journal::Journal, settings::Settings};
 use crate::{
-    engine::backups, engine::pg, engine::pg_backups, flags::RestoreArgs, run_lock, window,
-    window::journal::Journal, window::settings::Settings,
+    engine::{backups, pg, pg_backups, sqlite},
+    flags::RestoreArgs,
+    run_lock,
 };
 
 pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
@@ -70,7 +72,7 @@ fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String>
     })?;
     let mut kept = String::from("there was no database to keep");
     if settings.db.exists() {
-        let db = window::lock_database(&settings.db, Duration::from_secs(1)).context(
+        let db = sqlite::lock_exclusively(&settings.db, Duration::from_secs(1)).context(
             "refusing to restore a database in use: stop the service (or set its maintenance flag) first",
         )?;
         db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))

@@ -2,7 +2,6 @@
 //! or the backend's maintenance flag file) and waiting for a healthy answer.
 //! Every wait has a timeout; commands run without a shell.
 
-use crate::redact::redact;
 use std::{
     fs,
     io::Read,
@@ -12,6 +11,9 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+
+use super::steps::outcome;
+use crate::redact::redact;
 
 /// How a maintenance flag set by the runbook begins: recovery removes only
 /// flags it recognises as its own.
@@ -96,6 +98,32 @@ impl Service {
             Mode::Unmanaged => {
                 Ok("skipped: no start command or maintenance mode configured".into())
             }
+        }
+    }
+}
+
+/// Step 3 of the window: the service goes down, then `prove_quiet` shows
+/// the database is no longer in use. If either fails, the service is
+/// brought back before the error is returned.
+pub fn take_down_then<T>(
+    service: &Service,
+    prove_quiet: impl FnOnce() -> anyhow::Result<(T, &'static str)>,
+) -> anyhow::Result<(T, String)> {
+    let down = match service.take_down() {
+        Ok(detail) => detail,
+        Err(error) => {
+            let back = service.bring_up();
+            return Err(error.context(format!(
+                "the service could not be taken down; tried to bring it back: {}",
+                outcome(&back)
+            )));
+        }
+    };
+    match prove_quiet() {
+        Ok((value, quiet)) => Ok((value, format!("{down}; {quiet}"))),
+        Err(error) => {
+            let back = service.bring_up();
+            Err(error.context(format!("brought the service back: {}", outcome(&back))))
         }
     }
 }

@@ -43,7 +43,7 @@ impl Settings {
         database_url: Option<&str>,
         migrations: Option<&Path>,
     ) -> anyhow::Result<Settings> {
-        let url = crate::window::database_url(database_url)?;
+        let url = resolve_url(database_url)?;
         let config = config::migrate(repo)?;
         let (db, beside_db) = match &url {
             DatabaseUrl::Sqlite(path) => {
@@ -114,16 +114,6 @@ impl Settings {
         }
     }
 
-    /// The database's bytes, its WAL included: what a backup will hold.
-    pub fn database_bytes(&self) -> u64 {
-        let wal = PathBuf::from(format!("{}-wal", self.db.display()));
-        [self.db.as_path(), wal.as_path()]
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum()
-    }
-
     /// The local lock file of the migration lock: beside a SQLite file; for
     /// Postgres in the backup folder (the server's advisory lock serializes
     /// hosts; this file lets the next run on this host find a dead run's
@@ -145,6 +135,15 @@ impl Settings {
         crate::engine::backups::rotate(&self.backup_dir, &self.db, self.keep_backups, just_made)
             .map(|removed| removed.len())
     }
+}
+
+/// `--database-url`, else `$DATABASE_URL`, else the service's default.
+fn resolve_url(flag: Option<&str>) -> anyhow::Result<DatabaseUrl> {
+    let parsed = match flag {
+        Some(url) => DatabaseUrl::parse(url),
+        None => DatabaseUrl::from_env(),
+    };
+    Ok(parsed?)
 }
 
 fn repo_version(repo: &Path) -> Option<String> {

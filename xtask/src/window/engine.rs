@@ -1,0 +1,86 @@
+//! What the maintenance window needs from a database engine, the way
+//! sqlx's `Migrate` trait and refinery's drivers split it: the seven steps
+//! are written once (`runbook.rs`); each engine's file (`sqlite.rs`,
+//! `postgres.rs`) provides only what differs — how to hold the database,
+//! read its history, check it, prove it quiet, back it up beside the
+//! migration, and undo a failed window.
+
+use std::time::Duration;
+
+use backend::dburl::DatabaseUrl;
+use refinery_core::Migration;
+
+use super::{
+    postgres::PgWindow,
+    settings::Settings,
+    sqlite::SqliteWindow,
+    steps::{Steps, Timed},
+};
+use crate::{engine::backups::Backup, history::MigrationFile};
+
+/// What the window will do, settled while the service still runs.
+pub struct Plan {
+    pub files: Vec<MigrationFile>,
+    pub pending: Vec<MigrationFile>,
+    pub current: i32,
+    /// Each pending migration's time in the rehearsal, where the engine rehearses.
+    pub rehearsal: Vec<(String, Duration)>,
+}
+
+impl Plan {
+    pub fn target(&self) -> i32 {
+        self.pending.last().map_or(self.current, |m| m.version)
+    }
+}
+
+/// A backup that passed its engine's verification.
+pub struct Verified {
+    pub backup: Backup,
+    /// How it was verified, for the step's line.
+    pub how: &'static str,
+}
+
+pub trait Engine {
+    /// Step 1, before the lock file: what must exist for it.
+    fn prepare_lock(&mut self, settings: &Settings, create: bool) -> anyhow::Result<()>;
+    /// Step 1, after the lock file: a lock on the server, where the engine
+    /// has one (runs on several hosts serialize on it); says which.
+    fn hold_server(&mut self, settings: &Settings) -> anyhow::Result<Option<String>>;
+    /// Step 2: the recorded history; with `create`, a missing database is
+    /// created first.
+    fn applied_history(&mut self, create: bool) -> anyhow::Result<Vec<Migration>>;
+    /// Step 2: what a backup of the database will hold, in bytes.
+    fn database_bytes(&mut self) -> anyhow::Result<u64>;
+    /// Step 2, beyond the history: the engine's own checks while the service
+    /// still runs (it may fill `plan.rehearsal`); their detail line.
+    fn check_before_downtime(&mut self, plan: &mut Plan) -> anyhow::Result<String>;
+    /// Step 3, after the service went down: prove nobody else uses the database.
+    fn prove_quiet(&mut self, settings: &Settings) -> anyhow::Result<&'static str>;
+    /// `cargo xtask backup`: a verified backup to `dest` while the service runs.
+    fn back_up_online(&mut self, dest: &std::path::Path) -> anyhow::Result<Verified>;
+    /// Steps 4 and 5: the backup, and the migration committed only once the
+    /// backup is verified; each timed, the migration's with its detail line.
+    fn back_up_and_migrate(
+        &mut self,
+        settings: &Settings,
+        plan: &Plan,
+    ) -> (Timed<Verified>, Timed<((), String)>);
+    /// Steps 3–5 failed before the service took traffic: leave the database
+    /// as it was before the window, where it can be; says what is true of it now.
+    fn undo(&mut self, steps: &Steps, plan: &Plan, backup: Option<&Backup>) -> String;
+    /// The name of step 5.
+    fn migrate_step(&self) -> &'static str;
+    /// The dry run's lines: the lock, the backup, the migrations.
+    fn describe_lock(&self, settings: &Settings) -> String;
+    fn describe_backup(&self) -> &'static str;
+    fn describe_apply(&self, settings: &Settings, plan: &Plan) -> Vec<String>;
+}
+
+/// The engine `settings.url` names. With `create` (and not a dry run), a
+/// Postgres database that does not exist yet is created here.
+pub fn open(settings: &Settings, create: bool, purpose: &str) -> anyhow::Result<Box<dyn Engine>> {
+    Ok(match &settings.url {
+        DatabaseUrl::Sqlite(path) => Box::new(SqliteWindow::new(path, settings.lock_timeout)),
+        DatabaseUrl::Postgres(url) => Box::new(PgWindow::connect(url, create, purpose)?),
+    })
+}

@@ -1,0 +1,111 @@
+//! `cargo xtask migrate --job` on Postgres: the one-off release job of a
+//! rolling deploy. It runs step 5 of the window alone, under the same
+//! advisory lock, while the previous release keeps serving: no stop, no
+//! maintenance, exactly once however many instances run it together, and a
+//! refusal (exit 3) when a pending migration is a contract change.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use backend::dburl::PgUrl;
+
+use super::settings::Settings;
+use crate::{
+    engine::pg,
+    failpoint,
+    history::{self, Engine, MigrationFile, lint},
+};
+
+/// Exit status of `migrate --job` when it refuses a contract migration.
+pub const EXIT_REFUSED: u8 = 3;
+
+/// `migrate --job` refused to run: the orchestrator gets [`EXIT_REFUSED`].
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// `migrate --job`: the pending migrations, exactly once however many
+/// instances run it together, and only expand ones unless allowed.
+pub fn run(settings: &Settings, url: &PgUrl, allow_contract: bool) -> anyhow::Result<()> {
+    let files = history::load_for(&settings.migrations, Engine::Postgres)?;
+    let mut client = pg::connect(url, "migrate --job")?;
+    let waited = Instant::now();
+    pg::lock(
+        &mut client,
+        settings.job_lock_wait,
+        "MIGRATE_JOB_LOCK_WAIT_SECS",
+    )?;
+    // Read the history only under the lock: an instance that waited sees
+    // what the one before it applied, and has nothing left to do.
+    let applied = pg::applied_history(&mut client).context("reading the migration history")?;
+    let comparison = history::compare(applied, &files)?;
+    comparison.refuse_inconsistency()?;
+    let current = comparison.current;
+    let pending = comparison.pending_files();
+    if pending.is_empty() {
+        println!(
+            "job: {} is up to date at schema version {current}; nothing to do (waited {:.2} s for the lock)",
+            settings.url,
+            waited.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let contracts = contract_migrations(settings, &pending)?;
+    if !contracts.is_empty() && !allow_contract {
+        return Err(Refused(format!(
+            "refusing to run contract migration(s) as a rolling-deploy job: {}. Instances of the previous release \
+             are still serving and may depend on what they remove or tighten. Run them in a maintenance window \
+             (`cargo xtask migrate`), or once no running instance uses it, with `cargo xtask migrate --job \
+             --allow-contract`. Nothing was changed",
+            contracts.join("; ")
+        ))
+        .into());
+    }
+    let start = Instant::now();
+    let applied = pg::apply_pending(&mut client, &files, settings.pg_timeouts, &mut || {
+        failpoint::hit("mid-migration").map_err(|e| e.to_string())
+    })
+    .context("the job's migration failed and was rolled back: the schema is unchanged")?;
+    println!(
+        "job: applied {} migration(s) ({}) to {} in one transaction in {:.2} s; schema version {current} -> {}",
+        applied.len(),
+        history::stems(&pending),
+        settings.url,
+        start.elapsed().as_secs_f64(),
+        pending.last().map_or(current, |m| m.version)
+    );
+    Ok(())
+}
+
+/// Pending migrations the zero-downtime lint calls contract changes, in
+/// either engine's file (one logical migration).
+fn contract_migrations(
+    settings: &Settings,
+    pending: &[MigrationFile],
+) -> anyhow::Result<Vec<String>> {
+    let shared = history::load(&settings.migrations)?;
+    Ok(pending
+        .iter()
+        .filter_map(|file| {
+            let twin = shared.iter().find(|f| f.version == file.version);
+            let declared =
+                lint::contract_reason(file).or_else(|| twin.and_then(lint::contract_reason));
+            let findings = lint::lint(file).len() + twin.map_or(0, |t| lint::lint(t).len());
+            match (declared, findings) {
+                (Some(reason), _) => Some(format!("{} ({reason})", file.stem())),
+                (None, n) if n > 0 => Some(format!(
+                    "{} (the lint finds contract statements)",
+                    file.stem()
+                )),
+                _ => None,
+            }
+        })
+        .collect())
+}

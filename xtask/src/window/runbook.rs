@@ -1,0 +1,296 @@
+//! The maintenance window, for both engines: the seven steps, in order,
+//! each printed as `[n/7] step … time` and appended to the journal in the
+//! backup folder. What differs between SQLite and Postgres is behind
+//! [`Engine`]; no step is written twice.
+//!
+//!   1. take the migration lock (runs are serialized; a lock left by a dead
+//!      run is taken over and its leftovers cleaned up; on Postgres also the
+//!      server's advisory lock)
+//!   2. preflight, while the service still runs: migration files, applied
+//!      history, the engine's checks (SQLite: integrity and a rehearsal on a
+//!      snapshot; Postgres: pg_dump's version), free space for the backup
+//!   3. take the service down, then prove nobody else uses the database
+//!   4. back up (verified, 0600), rotate
+//!   5. migrate: all pending migrations in one transaction, committed only
+//!      once the backup is verified
+//!   6. bring the service up and wait until /health is healthy
+//!   7. release the lock; print downtime, backup and migrations
+//!
+//! A failure in steps 3–5 undoes what it can (SQLite: restores the backup;
+//! Postgres: the transaction rolled back) and brings the service back on the
+//! old schema. An unhealthy service after a committed migration is not
+//! restored automatically: it may have taken writes already; the restore
+//! command is printed instead.
+
+use std::{path::Path, time::Instant};
+
+use super::{
+    engine::{self, Engine, Plan, Verified},
+    journal::Journal,
+    recover,
+    service::{self, take_down_then},
+    settings::Settings,
+    steps::{Steps, Timed, outcome},
+};
+use crate::{
+    engine::backups::{self, Backup},
+    failpoint, history,
+    redact::redact,
+    run_lock::MigrationLock,
+};
+
+pub fn run(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<()> {
+    println!(
+        "migrate {} ({}; backups in {})",
+        settings.url,
+        settings.service.describe(),
+        settings.backup_dir.display()
+    );
+    let journal = Journal::new(&settings.backup_dir, "migrate");
+    let mut steps = Steps::new(&journal, dry_run);
+    // A dry run changes nothing, not even by creating the database.
+    let mut engine = engine::open(settings, create && !dry_run, "migrate")?;
+    let engine = engine.as_mut();
+    // The lock comes first so that two runs started together serialize on
+    // it before either reads the database; a dry run changes nothing and
+    // needs none.
+    let _lock = if dry_run {
+        steps.skip("take the migration lock", "dry run: nothing will change");
+        None
+    } else {
+        Some(steps.run("take the migration lock", || {
+            take_lock(settings, engine, create)
+        })?)
+    };
+    let plan = steps.run("preflight", || preflight(settings, engine, create, dry_run))?;
+    if plan.pending.is_empty() {
+        println!(
+            "up to date at schema version {}: nothing to do, the service was not touched",
+            plan.current
+        );
+        return Ok(());
+    }
+    if dry_run {
+        print_plan(settings, engine, &plan);
+        return Ok(());
+    }
+    let window = Instant::now();
+    steps.run("take the service down", || {
+        take_service_down(settings, engine)
+    })?;
+    let (backed_up, migrated) = engine.back_up_and_migrate(settings, &plan);
+    let backup = match steps.report("back up", rotated(settings, backed_up)) {
+        Ok(backup) => backup,
+        Err(error) => return fail_before_traffic(settings, engine, &mut steps, &plan, None, error),
+    };
+    if let Err(error) = steps.report(engine.migrate_step(), migrated) {
+        return fail_before_traffic(settings, engine, &mut steps, &plan, Some(&backup), error);
+    }
+    if let Err(error) = steps.run("bring the service up", || {
+        bring_up_at(settings, plan.target())
+    }) {
+        return Err(unhealthy_after_migration(settings, error, &backup.path));
+    }
+    summary(&steps, &plan, &backup, window);
+    println!("journal: {}", journal.path().display());
+    Ok(())
+}
+
+/// Step 1: the lock file, then the engine's server-side lock; a lock left
+/// by a run that died means its leftovers (temp files, a service left
+/// down) are cleaned up first.
+fn take_lock(
+    settings: &Settings,
+    engine: &mut dyn Engine,
+    create: bool,
+) -> anyhow::Result<(MigrationLock, String)> {
+    engine.prepare_lock(settings, create)?;
+    let lock = MigrationLock::acquire(&settings.lock_path(), "cargo xtask migrate")?;
+    failpoint::hit("after-lock")?;
+    let mut detail = lock.path.display().to_string();
+    if let Some(holder) = lock.stale.clone() {
+        eprintln!("warning: took over a migration lock left by a run that is gone ({holder})");
+        let recovered = recover::leftovers(settings);
+        for line in &recovered {
+            eprintln!("recovered: {line}");
+        }
+        detail.push_str(&format!(
+            " (took over a stale lock: {holder}; {})",
+            recovered.join("; ")
+        ));
+    }
+    if let Some(server) = engine.hold_server(settings)? {
+        detail = format!("{server}, {detail}");
+    }
+    Ok((lock, detail))
+}
+
+/// Step 2: everything that can fail before any downtime.
+fn preflight(
+    settings: &Settings,
+    engine: &mut dyn Engine,
+    create: bool,
+    dry_run: bool,
+) -> anyhow::Result<(Plan, String)> {
+    let files = history::load_for(&settings.migrations, settings.engine())?;
+    let applied = engine.applied_history(create && !dry_run)?;
+    let comparison = history::compare(applied, &files)?;
+    comparison.refuse_inconsistency()?;
+    let mut plan = Plan {
+        pending: comparison.pending_files(),
+        current: comparison.current,
+        files,
+        rehearsal: Vec::new(),
+    };
+    check_backup_room(settings, engine.database_bytes()?, dry_run)?;
+    let checks = engine.check_before_downtime(&mut plan)?;
+    let pending = match plan.pending.len() {
+        0 => "none pending".to_owned(),
+        n => format!("{n} pending ({})", history::stems(&plan.pending)),
+    };
+    let detail = format!("at version {}, {pending}; {checks}", plan.current);
+    Ok((plan, detail))
+}
+
+/// The backup folder exists (0700) and has room. A dry run creates nothing:
+/// it checks the folder's room only when the folder is already there.
+fn check_backup_room(settings: &Settings, bytes: u64, dry_run: bool) -> anyhow::Result<()> {
+    let dir = &settings.backup_dir;
+    if dry_run && !dir.is_dir() {
+        return Ok(());
+    }
+    if !dry_run {
+        backups::ensure_dir(dir)?;
+    }
+    backups::ensure_space(dir, bytes)
+}
+
+fn print_plan(settings: &Settings, engine: &dyn Engine, plan: &Plan) {
+    println!("dry run: the window would");
+    println!("  lock      {}", engine.describe_lock(settings));
+    println!("  take down {}", settings.service.describe());
+    println!(
+        "  back up   {}to {} (keep {})",
+        engine.describe_backup(),
+        settings.backup_dir.display(),
+        settings.keep_backups
+    );
+    for line in engine.describe_apply(settings, plan) {
+        println!("  apply     {line}");
+    }
+    print_bring_up(settings, plan.target());
+    println!("dry run: nothing was changed");
+}
+
+/// The dry run's last line of the plan.
+fn print_bring_up(settings: &Settings, schema_version: i32) {
+    match &settings.health_url {
+        Some(url) => println!(
+            "  bring up and wait for {} (schema_version {schema_version})",
+            redact(url)
+        ),
+        None => println!("  bring up (no health URL configured: health not checked)"),
+    }
+}
+
+/// Step 3: the service goes down, then the engine proves the database is
+/// no longer in use; if either fails, the service is brought back.
+fn take_service_down(settings: &Settings, engine: &mut dyn Engine) -> anyhow::Result<((), String)> {
+    take_down_then(&settings.service, || {
+        failpoint::hit("after-service-down")?;
+        Ok(((), engine.prove_quiet(settings)?))
+    })
+}
+
+/// Step 4's line: the verified backup, then the rotation of old ones.
+fn rotated(settings: &Settings, (verified, elapsed): Timed<Verified>) -> Timed<(Backup, String)> {
+    let result = verified.and_then(|Verified { backup, how }| {
+        let removed = settings.rotate_backups(&backup.path)?;
+        let detail = format!(
+            "{} ({}, {how}); rotated away {removed}",
+            backup.path.display(),
+            backups::human_size(backup.bytes)
+        );
+        Ok((backup, detail))
+    });
+    (result, elapsed)
+}
+
+/// Step 6: up, then healthy at `schema_version`.
+fn bring_up_at(settings: &Settings, schema_version: i32) -> anyhow::Result<((), String)> {
+    failpoint::hit("before-service-up")?;
+    let up = settings.service.bring_up()?;
+    failpoint::hit("after-service-up")?;
+    let health = match &settings.health_url {
+        Some(url) => {
+            let expected = service::Expected {
+                schema_version,
+                version: settings.repo_version.as_deref(),
+            };
+            service::wait_healthy(url, settings.health_timeout, &expected)?
+        }
+        None => "health not checked: no health URL configured (MIGRATE_HEALTH_URL)".into(),
+    };
+    Ok(((), format!("{up}; {health}")))
+}
+
+/// Steps 3–5 failed before the service took traffic: the engine undoes
+/// what it can, the service comes back on the old schema, and the error
+/// says what is true of the database now.
+fn fail_before_traffic(
+    settings: &Settings,
+    engine: &mut dyn Engine,
+    steps: &mut Steps,
+    plan: &Plan,
+    backup: Option<&Backup>,
+    error: anyhow::Error,
+) -> anyhow::Result<()> {
+    let database = engine.undo(steps, plan, backup);
+    let back = super::steps::timed(|| settings.service.bring_up());
+    steps.record_outcome("bring the service back", &back);
+    Err(error.context(format!(
+        "the maintenance window failed; {database}; service: {}",
+        outcome(&back.0)
+    )))
+}
+
+/// Step 6 failed after a committed migration: the service is brought up once
+/// more, and nothing is restored (it may have taken writes already); the
+/// error says how to roll back by hand.
+fn unhealthy_after_migration(
+    settings: &Settings,
+    error: anyhow::Error,
+    backup: &Path,
+) -> anyhow::Error {
+    // Whatever failed, the migration stands: the service must not be left
+    // down on it (bringing it up twice is harmless).
+    let up = settings.service.bring_up();
+    error.context(format!(
+        "the migration succeeded but the service is not healthy (tried to bring it up once more: {}). It was NOT \
+         restored automatically: it may already have taken writes that a restore would lose. Investigate; to roll \
+         back, stop the service and run\n  cargo xtask restore {} --database-url '{}'",
+        outcome(&up),
+        backup.display(),
+        settings.url
+    ))
+}
+
+/// Step 7.
+fn summary(steps: &Steps, plan: &Plan, backup: &Backup, window: Instant) {
+    let downtime = window.elapsed();
+    steps.record(
+        "summary",
+        downtime,
+        "ok",
+        &format!("downtime {downtime:.2?}; backup {}", backup.path.display()),
+    );
+    println!(
+        "[7/7] done: {} migration(s) applied ({}); schema version {} -> {}; downtime {:.2} s; backup {}",
+        plan.pending.len(),
+        history::stems(&plan.pending),
+        plan.current,
+        plan.target(),
+        downtime.as_secs_f64(),
+        backup.path.display()
+    );
+}

@@ -1,0 +1,301 @@
+//! The window on SQLite: the lock file is the hold, an exclusive lock on
+//! the file proves the service let go, and the backup is copied beside the
+//! migration (see [`SqliteWindow::back_up_and_migrate`]). A failed window
+//! puts the verified backup back.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use refinery_core::Migration;
+use rusqlite::Connection;
+
+use super::{
+    engine::{Engine, Plan, Verified},
+    settings::Settings,
+    steps::{Steps, Timed, timed},
+};
+use crate::{
+    engine::{
+        backups::{self, Backup},
+        sqlite,
+    },
+    failpoint,
+    history::MigrationFile,
+};
+
+pub struct SqliteWindow {
+    path: PathBuf,
+    lock_timeout: Duration,
+    /// From step 3 to step 5: the connection holding the file exclusively.
+    exclusive: Option<Connection>,
+}
+
+impl SqliteWindow {
+    pub fn new(path: &Path, lock_timeout: Duration) -> SqliteWindow {
+        SqliteWindow {
+            path: path.to_path_buf(),
+            lock_timeout,
+            exclusive: None,
+        }
+    }
+
+    fn open(&self) -> anyhow::Result<Connection> {
+        sqlite::open(&self.path, false)
+    }
+}
+
+impl Engine for SqliteWindow {
+    fn prepare_lock(&mut self, _: &Settings, create: bool) -> anyhow::Result<()> {
+        let folder = self.path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let (true, Some(folder)) = (create, folder) {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("creating the database folder {}", folder.display()))?;
+        }
+        Ok(())
+    }
+
+    fn hold_server(&mut self, _: &Settings) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
+
+    fn applied_history(&mut self, create: bool) -> anyhow::Result<Vec<Migration>> {
+        if create && !self.path.exists() {
+            sqlite::open(&self.path, true)?;
+        }
+        sqlite::applied_history(&self.open()?).with_context(|| {
+            format!(
+                "{} cannot be read (is it corrupt?): check it with `PRAGMA integrity_check`, \
+                 or restore a backup with `cargo xtask restore`",
+                self.path.display()
+            )
+        })
+    }
+
+    fn database_bytes(&mut self) -> anyhow::Result<u64> {
+        // Opening first: a missing or unreadable database is the error to report.
+        self.open()?;
+        Ok(sqlite::file_bytes(&self.path))
+    }
+
+    fn back_up_online(&mut self, dest: &Path) -> anyhow::Result<Verified> {
+        Ok(Verified {
+            backup: backups::online(&self.open()?, dest)?,
+            how: "quick_check ok",
+        })
+    }
+
+    fn check_before_downtime(&mut self, plan: &mut Plan) -> anyhow::Result<String> {
+        if plan.pending.is_empty() {
+            return Ok("nothing to rehearse".into());
+        }
+        plan.rehearsal = rehearse(&self.open()?, &plan.files, &plan.pending, &self.path)?;
+        Ok(format!(
+            "snapshot passes integrity and foreign key checks; rehearsal {}",
+            plan.rehearsal
+                .iter()
+                .map(|(m, t)| format!("{m} {:.1} ms", t.as_secs_f64() * 1000.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+
+    fn prove_quiet(&mut self, _: &Settings) -> anyhow::Result<&'static str> {
+        self.exclusive = Some(sqlite::lock_exclusively(&self.path, self.lock_timeout)?);
+        Ok("database locked exclusively")
+    }
+
+    /// Side by side, so the window costs about the larger of the two
+    /// instead of their sum. After a checkpoint, and with automatic
+    /// checkpoints off, the migration writes only the WAL and never the
+    /// main file, so the main file can be copied while the migration runs.
+    /// The migration's transaction commits only once `quick_check` passes
+    /// and the backup is verified: a failed backup means an unchanged database.
+    fn back_up_and_migrate(
+        &mut self,
+        settings: &Settings,
+        plan: &Plan,
+    ) -> (Timed<Verified>, Timed<((), String)>) {
+        let Some(mut db) = self.exclusive.take() else {
+            return not_started(anyhow::anyhow!("the database is not held exclusively"));
+        };
+        if let Err(error) = sqlite::freeze_main_file(&db) {
+            return not_started(error);
+        }
+        let dest = settings.new_backup_path();
+        let (backed_up, migrated) = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let source = &self.path;
+            let dest = &dest;
+            s.spawn(move || {
+                let _ = tx.send(timed(|| backups::copy_verified(source, dest)));
+            });
+            migrate_gated_on(&mut db, &plan.files, rx)
+        });
+        let verified = backed_up.0.map(|backup| Verified {
+            backup,
+            how: "verified byte for byte",
+        });
+        ((verified, backed_up.1), migrated)
+    }
+
+    fn undo(&mut self, steps: &Steps, _: &Plan, backup: Option<&Backup>) -> String {
+        self.exclusive = None;
+        let Some(backup) = backup else {
+            return "the database was not changed".into();
+        };
+        let restored = timed(|| {
+            backups::restore_file(&backup.path, &self.path)?;
+            Ok(backup.path.display().to_string())
+        });
+        steps.record_outcome("restore backup", &restored);
+        match restored.0 {
+            Ok(_) => format!(
+                "the database was restored from {} (verified byte for byte)",
+                backup.path.display()
+            ),
+            Err(e) => format!(
+                "RESTORING {} FAILED: {e:#} — restore it by hand before starting the service",
+                backup.path.display()
+            ),
+        }
+    }
+
+    fn migrate_step(&self) -> &'static str {
+        "migrate (beside the backup)"
+    }
+
+    fn describe_lock(&self, settings: &Settings) -> String {
+        settings.lock_path().display().to_string()
+    }
+
+    fn describe_backup(&self) -> &'static str {
+        ""
+    }
+
+    fn describe_apply(&self, _: &Settings, plan: &Plan) -> Vec<String> {
+        plan.rehearsal
+            .iter()
+            .map(|(m, t)| format!("{m} (rehearsal {:.1} ms)", t.as_secs_f64() * 1000.0))
+            .collect()
+    }
+}
+
+fn not_started(error: anyhow::Error) -> (Timed<Verified>, Timed<((), String)>) {
+    let not_started = anyhow::anyhow!("not started: the backup could not begin");
+    (
+        (Err(error), Duration::ZERO),
+        (Err(not_started), Duration::ZERO),
+    )
+}
+
+/// Step 5 on SQLite: the pending migrations in one transaction, whose
+/// commit waits for `quick_check` and for the backup thread's verified copy.
+fn migrate_gated_on(
+    db: &mut Connection,
+    files: &[MigrationFile],
+    backup_done: std::sync::mpsc::Receiver<Timed<Backup>>,
+) -> (Timed<Backup>, Timed<((), String)>) {
+    let start = Instant::now();
+    let mut backup: Option<Timed<Backup>> = None;
+    let applied = sqlite::apply_pending_gated(db, files, &mut |conn| {
+        failpoint::hit("mid-migration").map_err(|e| e.to_string())?;
+        quick_check(conn)?;
+        let received = backup_done
+            .recv()
+            .map_err(|_| "the backup thread ended without a result".to_owned())?;
+        let ok = received.0.is_ok();
+        backup = Some(received);
+        ok.then_some(())
+            .ok_or_else(|| "the backup failed, so the migration was not committed".into())
+    });
+    let applied = applied.and_then(|applied| failpoint::hit("after-migration").map(|()| applied));
+    let migrated = applied.map(|applied| {
+        let detail = format!(
+            "{} applied in one transaction; quick_check ok; committed once the backup was verified",
+            applied.len()
+        );
+        ((), detail)
+    });
+    let migrate_time = start.elapsed();
+    // The gate never ran when the SQL failed first: the backup's result is
+    // still in the channel.
+    let backup = backup.unwrap_or_else(|| {
+        backup_done.recv().unwrap_or_else(|_| {
+            let gone = anyhow::anyhow!("the backup thread ended without a result");
+            (Err(gone), Duration::ZERO)
+        })
+    });
+    (backup, (migrated, migrate_time))
+}
+
+fn quick_check(conn: &Connection) -> Result<(), String> {
+    let problems =
+        sqlite::integrity_problems(conn, "quick_check").map_err(|e| format!("quick_check: {e}"))?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "quick_check after the migration failed: {}",
+            problems.join("; ")
+        ))
+    }
+}
+
+/// A consistent snapshot (online backup API), checked, then the pending
+/// migrations applied to it one at a time through the same code as the
+/// real run. The snapshot lives in a temp folder beside the database.
+fn rehearse(
+    conn: &Connection,
+    files: &[MigrationFile],
+    pending: &[MigrationFile],
+    db: &Path,
+) -> anyhow::Result<Vec<(String, Duration)>> {
+    let dir = db
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let snapshot_dir = tempfile::Builder::new()
+        .prefix(".xtask-rehearsal-")
+        .tempdir_in(dir)
+        .with_context(|| format!("creating a rehearsal folder in {}", dir.display()))?;
+    let snapshot = snapshot_dir.path().join("snapshot.db");
+    conn.backup(
+        rusqlite::MAIN_DB,
+        &snapshot,
+        None::<fn(rusqlite::backup::Progress)>,
+    )
+    .context("taking a snapshot for the rehearsal")?;
+    let mut copy = sqlite::open(&snapshot, false)?;
+    refuse_damage(&copy)?;
+    let mut timings = Vec::new();
+    for migration in pending {
+        let upto: Vec<MigrationFile> = files
+            .iter()
+            .filter(|f| f.version <= migration.version)
+            .cloned()
+            .collect();
+        let start = Instant::now();
+        sqlite::apply_pending(&mut copy, &upto)
+            .context("the rehearsal on a snapshot failed; nothing went down")?;
+        timings.push((migration.stem(), start.elapsed()));
+    }
+    Ok(timings)
+}
+
+fn refuse_damage(copy: &Connection) -> anyhow::Result<()> {
+    let mut problems = sqlite::integrity_problems(copy, "integrity_check")
+        .context("integrity_check on the snapshot")?;
+    problems
+        .extend(sqlite::foreign_key_violations(copy).context("foreign_key_check on the snapshot")?);
+    if !problems.is_empty() {
+        bail!(
+            "the database fails its integrity or foreign key checks, before any change: {}. Restore a good backup \
+             (`cargo xtask restore`) and investigate; nothing went down",
+            problems.join("; ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! `cargo xtask migrate status`: the database's history against the files,
+//! one line per migration; exit 0 only when up to date and consistent.
+
+use anyhow::bail;
+
+use super::{engine, settings::Settings};
+use crate::history::{self, Comparison};
+
+pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    let files = history::load_for(&settings.migrations, settings.engine())?;
+    let applied = engine::open(settings, false, "migrate status")?.applied_history(false)?;
+    let comparison = history::compare(applied, &files)?;
+    println!("{}: schema version {}", settings.url, comparison.current);
+    print_lines(&comparison);
+    comparison.refuse_inconsistency()?;
+    if !comparison.pending.is_empty() {
+        bail!(
+            "{} migration(s) pending: run `cargo xtask migrate`",
+            comparison.pending.len()
+        );
+    }
+    println!("up to date");
+    Ok(())
+}
+
+fn print_lines(comparison: &Comparison) {
+    for m in &comparison.applied {
+        let changed = comparison.changed.iter().any(|f| f.version == m.version());
+        let missing = comparison
+            .missing
+            .iter()
+            .any(|x| x.version() == m.version());
+        let state = match (changed, missing) {
+            (true, _) => "CHANGED",
+            (_, true) => "MISSING",
+            _ => "applied",
+        };
+        let when = m.applied_on().map(|t| t.to_string()).unwrap_or_default();
+        println!("  {state:8} V{}__{}  {when}", m.version(), m.name());
+    }
+    for file in &comparison.skipped {
+        println!("  SKIPPED  {} (below the database's version)", file.stem());
+    }
+    for file in &comparison.pending {
+        println!("  pending  {}", file.stem());
+    }
+}
