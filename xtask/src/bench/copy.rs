@@ -31,7 +31,6 @@ use backend::dburl::{DatabaseUrl, PgUrl};
 use rusqlite::Connection;
 
 use crate::{
-    copy,
     engine::pg::{self, ScratchDatabase, Timeouts},
     engine::sqlite,
     history::{self, Engine},
@@ -41,7 +40,7 @@ pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()>
     let server = postgres
         .map(str::to_owned)
         .or_else(|| std::env::var("TEST_POSTGRES_URL").ok())
-        .or_else(|| std::env::var(crate::migrations::POSTGRES_ENV).ok())
+        .or_else(|| std::env::var(crate::migrations::check::POSTGRES_ENV).ok())
         .filter(|v| !v.is_empty())
         .context(
             "bench copy needs a Postgres server: pass --postgres URL (or set TEST_POSTGRES_URL)",
@@ -65,7 +64,7 @@ pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()>
     let ours = {
         let target = migrated_scratch(&server, &migrations, "bench_ours")?;
         let start = Instant::now();
-        copy::copy(&source, &target.url, &migrations, false)?;
+        crate::copy::transfer::copy(&source, &target.url, &migrations, false)?;
         let elapsed = start.elapsed();
         expect_rows(&target.url, secrets, logs, "db copy")?;
         elapsed

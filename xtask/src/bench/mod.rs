@@ -271,9 +271,16 @@ fn migrations(repo: &Path, count: usize, runs: usize) -> anyhow::Result<()> {
     let hundred = tempfile::TempDir::new().context("creating a temp folder")?;
     synthetic_history(history.path(), count)?;
     synthetic_history(hundred.path(), count.min(100))?;
-    crate::migrations::check(repo, hundred.path(), true, None);
+    crate::migrations::check::check(repo, hundred.path(), true, None);
     let fresh_100: Vec<Duration> = (0..runs.max(1))
-        .map(|_| fresh_time(&crate::migrations::check(repo, hundred.path(), false, None)))
+        .map(|_| {
+            fresh_time(&crate::migrations::check::check(
+                repo,
+                hundred.path(),
+                false,
+                None,
+            ))
+        })
         .collect();
     println!(
         "fresh-database check, {} migrations, in-process: median {:.1} ms over {} runs (target < 50 ms)",
@@ -281,8 +288,8 @@ fn migrations(repo: &Path, count: usize, runs: usize) -> anyhow::Result<()> {
         median_ms(fresh_100),
         runs.max(1)
     );
-    crate::migrations::check(repo, history.path(), true, None);
-    let report = crate::migrations::check(repo, history.path(), false, None);
+    crate::migrations::check::check(repo, history.path(), true, None);
+    let report = crate::migrations::check::check(repo, history.path(), false, None);
     println!(
         "migrations check on a synthetic history of {count} migrations, in-process, per check:"
     );
@@ -307,7 +314,7 @@ fn migrations(repo: &Path, count: usize, runs: usize) -> anyhow::Result<()> {
     )
 }
 
-fn fresh_time(report: &crate::migrations::Report) -> Duration {
+fn fresh_time(report: &crate::migrations::check::Report) -> Duration {
     report
         .timings()
         .into_iter()

@@ -342,11 +342,11 @@ fn check_migrations(repo: &Path) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let report = crate::migrations::check(
+    let report = crate::migrations::check::check(
         repo,
         &dir,
         false,
-        crate::migrations::postgres_server(None).as_deref(),
+        crate::migrations::check::postgres_server(None).as_deref(),
     );
     if report.failed() {
         bail!(

@@ -68,6 +68,15 @@ pub trait Engine {
     /// Steps 3–5 failed before the service took traffic: leave the database
     /// as it was before the window, where it can be; says what is true of it now.
     fn undo(&mut self, steps: &Steps, plan: &Plan, backup: Option<&Backup>) -> String;
+    /// `cargo xtask restore`: whether `backup` is a usable backup of this engine.
+    fn verify_backup(&self, backup: &std::path::Path) -> anyhow::Result<()>;
+    /// `restore`: refuse while anything else uses the database, then hold it.
+    fn hold_for_restore(&mut self) -> anyhow::Result<()>;
+    /// `restore`: keep the current contents at `dest` (None: no database yet).
+    fn keep_current(&mut self, dest: &std::path::Path) -> anyhow::Result<Option<Backup>>;
+    /// `restore`: replace the database with `backup`, all or nothing; says
+    /// how the result was checked.
+    fn restore_from(&mut self, backup: &std::path::Path) -> anyhow::Result<&'static str>;
     /// The name of step 5.
     fn migrate_step(&self) -> &'static str;
     /// The dry run's lines: the lock, the backup, the migrations.

@@ -142,6 +142,30 @@ impl Engine for PgWindow {
         }
     }
 
+    fn verify_backup(&self, backup: &std::path::Path) -> anyhow::Result<()> {
+        pg_backups::verify(backup).map(drop)
+    }
+
+    fn hold_for_restore(&mut self) -> anyhow::Result<()> {
+        let sessions = pg_backups::other_sessions(&mut self.client)?;
+        if !sessions.is_empty() {
+            bail!(
+                "refusing to restore a database in use by {}: stop the service (or set its maintenance flag) first",
+                sessions.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    fn keep_current(&mut self, dest: &std::path::Path) -> anyhow::Result<Option<Backup>> {
+        Ok(Some(pg_backups::dump(&self.url, dest)?))
+    }
+
+    fn restore_from(&mut self, backup: &std::path::Path) -> anyhow::Result<&'static str> {
+        pg_backups::restore(&self.url, backup)?;
+        Ok("in one transaction")
+    }
+
     fn migrate_step(&self) -> &'static str {
         "migrate"
     }

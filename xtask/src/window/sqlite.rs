@@ -163,6 +163,36 @@ impl Engine for SqliteWindow {
         }
     }
 
+    fn verify_backup(&self, backup: &Path) -> anyhow::Result<()> {
+        backups::verify_database(backup)
+    }
+
+    fn hold_for_restore(&mut self) -> anyhow::Result<()> {
+        if !self.path.exists() {
+            return Ok(());
+        }
+        let db = sqlite::lock_exclusively(&self.path, Duration::from_secs(1)).context(
+            "refusing to restore a database in use: stop the service (or set its maintenance flag) first",
+        )?;
+        db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .context("checkpointing the database before keeping it")?;
+        self.exclusive = Some(db);
+        Ok(())
+    }
+
+    fn keep_current(&mut self, dest: &Path) -> anyhow::Result<Option<Backup>> {
+        match self.exclusive {
+            Some(_) => Ok(Some(backups::copy_verified(&self.path, dest)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn restore_from(&mut self, backup: &Path) -> anyhow::Result<&'static str> {
+        self.exclusive = None;
+        backups::restore_file(backup, &self.path)?;
+        Ok("verified byte for byte")
+    }
+
     fn migrate_step(&self) -> &'static str {
         "migrate (beside the backup)"
     }
