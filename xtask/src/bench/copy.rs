@@ -40,7 +40,7 @@ pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()>
     let server = postgres
         .map(str::to_owned)
         .or_else(|| std::env::var("TEST_POSTGRES_URL").ok())
-        .or_else(|| std::env::var(crate::migrations::check::POSTGRES_ENV).ok())
+        .or_else(|| std::env::var(crate::migrations::parity::POSTGRES_ENV).ok())
         .filter(|v| !v.is_empty())
         .context(
             "bench copy needs a Postgres server: pass --postgres URL (or set TEST_POSTGRES_URL)",

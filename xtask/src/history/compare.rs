@@ -5,7 +5,7 @@
 use anyhow::bail;
 use refinery_core::Migration;
 
-use super::MigrationFile;
+use super::files::MigrationFile;
 
 /// The database's history against the files.
 pub struct Comparison<'a> {

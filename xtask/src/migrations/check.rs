@@ -4,14 +4,12 @@
 use std::path::Path;
 
 use anyhow::Context;
-use backend::dburl::DatabaseUrl;
-use rusqlite::Connection;
 
 use super::{
     parity::postgres_check,
     report::Outcome,
     shipped::{Shipped, immutable, latest_release},
-    upgrade::upgrade_path,
+    upgrade::{database_problems, upgrade_path},
 };
 use crate::{
     engine::sqlite,
@@ -81,22 +79,6 @@ pub fn check(repo: &Path, dir: &Path, bless: bool, postgres: Option<&str>) -> Re
     report
 }
 
-/// Where `migrations check` finds a Postgres server for its seventh check.
-pub const POSTGRES_ENV: &str = "MIGRATIONS_POSTGRES_URL";
-
-/// The server for the seventh check: `--postgres`, else
-/// `MIGRATIONS_POSTGRES_URL`, else `DATABASE_URL` when it names Postgres (the
-/// check works in a scratch database beside it and never touches it).
-pub fn postgres_server(flag: Option<&str>) -> Option<String> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    flag.map(str::to_owned)
-        .or_else(|| env(POSTGRES_ENV))
-        .or_else(|| {
-            env(backend::dburl::ENV)
-                .filter(|url| matches!(DatabaseUrl::parse(url), Ok(DatabaseUrl::Postgres(_))))
-        })
-}
-
 pub(super) fn files_check(dir: &Path) -> Outcome {
     match history::name_problems(dir) {
         Ok(problems) if problems.is_empty() => {
@@ -129,20 +111,6 @@ pub(super) fn fresh_database(files: &[MigrationFile]) -> Result<String, Vec<Stri
         return Err(problems);
     }
     schema_dump::dump(&conn).map_err(|e| vec![format!("reading the schema: {e}")])
-}
-
-/// Integrity and foreign key problems of a database.
-pub(super) fn database_problems(conn: &Connection) -> Vec<String> {
-    let mut problems = Vec::new();
-    match sqlite::integrity_problems(conn, "integrity_check") {
-        Ok(found) => problems.extend(found.into_iter().map(|p| format!("integrity_check: {p}"))),
-        Err(e) => problems.push(format!("integrity_check failed to run: {e}")),
-    }
-    match sqlite::foreign_key_violations(conn) {
-        Ok(found) => problems.extend(found.into_iter().map(|p| format!("foreign_key_check: {p}"))),
-        Err(e) => problems.push(format!("foreign_key_check failed to run: {e}")),
-    }
-    problems
 }
 
 pub(super) fn schema_snapshot(dir: &Path, fresh: &str, bless: bool) -> Outcome {

@@ -29,7 +29,7 @@
 //!                              MIGRATIONS_POSTGRES_URL), else "skipped"
 
 pub mod check;
-mod parity;
+pub mod parity;
 mod report;
 mod shipped;
 mod upgrade;
@@ -43,7 +43,8 @@ use crate::{
     history::{self},
     paths,
 };
-use check::{check, postgres_server};
+use check::check;
+use parity::postgres_server;
 
 pub fn run(repo: &Path, args: &MigrationsArgs) -> anyhow::Result<()> {
     match &args.command {

@@ -5,7 +5,7 @@ use std::{path::Path, time::Duration};
 use anyhow::Context;
 use backend::dburl::DatabaseUrl;
 
-use super::{check::POSTGRES_ENV, report::Outcome};
+use super::report::Outcome;
 use crate::{
     engine::pg,
     engine::sqlite,
@@ -90,4 +90,20 @@ pub(super) fn postgres_equivalent(
         files.len(),
         pg_schema.len()
     ))
+}
+
+/// Where `migrations check` finds a Postgres server for its seventh check.
+pub const POSTGRES_ENV: &str = "MIGRATIONS_POSTGRES_URL";
+
+/// The server for the seventh check: `--postgres`, else
+/// `MIGRATIONS_POSTGRES_URL`, else `DATABASE_URL` when it names Postgres (the
+/// check works in a scratch database beside it and never touches it).
+pub fn postgres_server(flag: Option<&str>) -> Option<String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    flag.map(str::to_owned)
+        .or_else(|| env(POSTGRES_ENV))
+        .or_else(|| {
+            env(backend::dburl::ENV)
+                .filter(|url| matches!(DatabaseUrl::parse(url), Ok(DatabaseUrl::Postgres(_))))
+        })
 }

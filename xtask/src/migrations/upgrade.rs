@@ -8,7 +8,7 @@ use std::{
 
 use rusqlite::Connection;
 
-use super::{check::database_problems, report::Outcome, shipped::Shipped};
+use super::{report::Outcome, shipped::Shipped};
 use crate::{
     engine::sqlite, history::MigrationFile, schema::dump as schema_dump, schema::sample_rows,
 };
@@ -159,4 +159,18 @@ pub(super) fn rows_excused(files: &[MigrationFile], from: i32) -> Vec<String> {
             (!why.trim().is_empty()).then(|| table.to_owned())
         })
         .collect()
+}
+
+/// Integrity and foreign key problems of a database.
+pub(super) fn database_problems(conn: &Connection) -> Vec<String> {
+    let mut problems = Vec::new();
+    match sqlite::integrity_problems(conn, "integrity_check") {
+        Ok(found) => problems.extend(found.into_iter().map(|p| format!("integrity_check: {p}"))),
+        Err(e) => problems.push(format!("integrity_check failed to run: {e}")),
+    }
+    match sqlite::foreign_key_violations(conn) {
+        Ok(found) => problems.extend(found.into_iter().map(|p| format!("foreign_key_check: {p}"))),
+        Err(e) => problems.push(format!("foreign_key_check failed to run: {e}")),
+    }
+    problems
 }

@@ -346,7 +346,7 @@ fn check_migrations(repo: &Path) -> anyhow::Result<()> {
         repo,
         &dir,
         false,
-        crate::migrations::check::postgres_server(None).as_deref(),
+        crate::migrations::parity::postgres_server(None).as_deref(),
     );
     if report.failed() {
         bail!(

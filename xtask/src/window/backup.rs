@@ -15,11 +15,7 @@
 
 use std::{path::Path, time::Instant};
 
-use super::{
-    engine::{self, Verified},
-    journal::Journal,
-    settings::Settings,
-};
+use super::{engine::Verified, journal::Journal, open::open, settings::Settings};
 use crate::{engine::backups, flags::DatabaseArgs};
 
 pub fn run(repo: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
@@ -43,7 +39,7 @@ pub fn run(repo: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
 }
 
 fn back_up(settings: &Settings) -> anyhow::Result<String> {
-    let mut engine = engine::open(settings, false, "backup")?;
+    let mut engine = open(settings, false, "backup")?;
     let bytes = engine.database_bytes()?;
     backups::ensure_dir(&settings.backup_dir)?;
     backups::ensure_space(&settings.backup_dir, bytes)?;

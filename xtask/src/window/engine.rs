@@ -7,13 +7,10 @@
 
 use std::time::Duration;
 
-use backend::dburl::DatabaseUrl;
 use refinery_core::Migration;
 
 use super::{
-    postgres::PgWindow,
     settings::Settings,
-    sqlite::SqliteWindow,
     steps::{Steps, Timed},
 };
 use crate::{engine::backups::Backup, history::MigrationFile};
@@ -83,13 +80,4 @@ pub trait Engine {
     fn describe_lock(&self, settings: &Settings) -> String;
     fn describe_backup(&self) -> &'static str;
     fn describe_apply(&self, settings: &Settings, plan: &Plan) -> Vec<String>;
-}
-
-/// The engine `settings.url` names. With `create` (and not a dry run), a
-/// Postgres database that does not exist yet is created here.
-pub fn open(settings: &Settings, create: bool, purpose: &str) -> anyhow::Result<Box<dyn Engine>> {
-    Ok(match &settings.url {
-        DatabaseUrl::Sqlite(path) => Box::new(SqliteWindow::new(path, settings.lock_timeout)),
-        DatabaseUrl::Postgres(url) => Box::new(PgWindow::connect(url, create, purpose)?),
-    })
 }

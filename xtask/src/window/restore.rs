@@ -25,11 +25,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use super::{
-    engine::{self, Engine},
-    journal::Journal,
-    settings::Settings,
-};
+use super::{engine::Engine, journal::Journal, open::open, settings::Settings};
 use crate::{engine::backups, failpoint, flags::RestoreArgs, fsutil, run_lock::MigrationLock};
 
 pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
@@ -48,7 +44,7 @@ pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
 }
 
 fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String> {
-    let mut engine = engine::open(settings, false, "restore")?;
+    let mut engine = open(settings, false, "restore")?;
     let _lock = take_lock(settings, engine.as_mut())?;
     failpoint::hit("restore-after-lock")?;
     let backup = chosen_or_newest(settings, chosen)?;

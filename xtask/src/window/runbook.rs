@@ -25,8 +25,9 @@
 use std::{path::Path, time::Instant};
 
 use super::{
-    engine::{self, Engine, Plan, Verified},
+    engine::{Engine, Plan, Verified},
     journal::Journal,
+    open::open,
     recover,
     service::{self, take_down_then},
     settings::Settings,
@@ -49,7 +50,7 @@ pub fn run(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<(
     let journal = Journal::new(&settings.backup_dir, "migrate");
     let mut steps = Steps::new(&journal, dry_run);
     // A dry run changes nothing, not even by creating the database.
-    let mut engine = engine::open(settings, create && !dry_run, "migrate")?;
+    let mut engine = open(settings, create && !dry_run, "migrate")?;
     let engine = engine.as_mut();
     // The lock comes first so that two runs started together serialize on
     // it before either reads the database; a dry run changes nothing and

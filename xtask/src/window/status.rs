@@ -3,12 +3,12 @@
 
 use anyhow::bail;
 
-use super::{engine, settings::Settings};
+use super::{open::open, settings::Settings};
 use crate::history::{self, Comparison};
 
 pub fn run(settings: &Settings) -> anyhow::Result<()> {
     let files = history::load_for(&settings.migrations, settings.engine())?;
-    let applied = engine::open(settings, false, "migrate status")?.applied_history(false)?;
+    let applied = open(settings, false, "migrate status")?.applied_history(false)?;
     let comparison = history::compare(applied, &files)?;
     println!("{}: schema version {}", settings.url, comparison.current);
     print_lines(&comparison);
