@@ -5,4 +5,5 @@
 pub mod backups;
 pub mod pg;
 pub mod pg_backups;
+mod refinery;
 pub mod sqlite;

@@ -13,13 +13,11 @@ use std::{
 use anyhow::{Context, bail};
 use backend::dburl::PgUrl;
 use postgres::{Client, NoTls};
-use refinery_core::{
-    Migrate, Migration, Runner,
-    traits::sync::{Query, Transaction},
-};
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use refinery_core::Migration;
+use time::OffsetDateTime;
 
-use crate::history::{self, MigrationFile};
+use super::refinery::{self, MigrateError};
+use crate::history::MigrationFile;
 
 pub use backend::schema::HISTORY_TABLE;
 
@@ -115,35 +113,18 @@ pub fn applied_history(client: &mut Client) -> anyhow::Result<Vec<Migration>> {
     if !exists {
         return Ok(Vec::new());
     }
-    read_history(
-        client,
-        &format!(
-            "SELECT version, name, applied_on, checksum FROM {HISTORY_TABLE} ORDER BY version"
-        ),
-    )
-    .map_err(anyhow::Error::new)
+    read_history(client, &refinery::history_query()).map_err(anyhow::Error::new)
 }
 
 fn read_history(client: &mut Client, sql: &str) -> Result<Vec<Migration>, MigrateError> {
     let mut history = Vec::new();
     for row in client.query(sql, &[])? {
-        let version: i32 = row.try_get(0)?;
-        let name: String = row.try_get(1)?;
-        let bad_row = |what: &str| {
-            MigrateError::History(format!(
-                "row for version {version} ({name}) has an invalid {what}; the table was edited \
-                 by hand: restore the database from a backup"
-            ))
-        };
-        let applied_on: Option<String> = row.try_get(2)?;
-        let checksum: Option<String> = row.try_get(3)?;
-        let applied_on = applied_on
-            .and_then(|text| OffsetDateTime::parse(&text, &Rfc3339).ok())
-            .ok_or_else(|| bad_row("applied_on"))?;
-        let checksum = checksum
-            .and_then(|text| text.parse::<u64>().ok())
-            .ok_or_else(|| bad_row("checksum"))?;
-        history.push(Migration::applied(version, name, applied_on, checksum));
+        history.push(refinery::history_row(
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        )?);
     }
     Ok(history)
 }
@@ -157,48 +138,13 @@ pub fn apply_pending(
     timeouts: Timeouts,
     before_commit: &mut dyn FnMut() -> Result<(), String>,
 ) -> anyhow::Result<Vec<Migration>> {
-    let migrations = files
-        .iter()
-        .map(MigrationFile::to_refinery)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let report = Runner::new(&migrations)
-        .set_grouped(true)
-        .run(&mut Migrator {
-            client,
-            files,
-            timeouts,
-            before_commit,
-        })
-        .map_err(|e| history::explain(e, files))?;
-    Ok(report.applied_migrations().clone())
+    let session = PgSession { client, timeouts };
+    refinery::run_grouped(session, files, &mut |_| before_commit())
 }
-
-#[derive(Debug)]
-pub enum MigrateError {
-    Postgres(postgres::Error),
-    InMigration(String, postgres::Error),
-    BeforeCommit(String),
-    History(String),
-}
-
-impl std::fmt::Display for MigrateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MigrateError::Postgres(e) => write!(f, "{}", describe(e)),
-            MigrateError::InMigration(file, e) => write!(f, "{file}: {}", describe(e)),
-            MigrateError::BeforeCommit(why) => write!(f, "rolled back before the commit: {why}"),
-            MigrateError::History(problem) => {
-                write!(f, "migration history table {HISTORY_TABLE}: {problem}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for MigrateError {}
 
 impl From<postgres::Error> for MigrateError {
     fn from(e: postgres::Error) -> Self {
-        MigrateError::Postgres(e)
+        MigrateError::Database(describe(&e))
     }
 }
 
@@ -229,55 +175,42 @@ pub fn describe(e: &postgres::Error) -> String {
     text
 }
 
-/// The connection as refinery sees it: its one transaction sets the
-/// timeouts first and passes `before_commit` last; history reads fail
-/// cleanly on a hand-edited row (refinery's own driver unwraps them).
-struct Migrator<'a> {
-    client: &'a mut Client,
-    files: &'a [MigrationFile],
+/// A Postgres connection as refinery's session: its transaction sets the
+/// timeouts first.
+struct PgSession<'c> {
+    client: &'c mut Client,
     timeouts: Timeouts,
-    before_commit: &'a mut dyn FnMut() -> Result<(), String>,
 }
 
-impl Transaction for Migrator<'_> {
-    type Error = MigrateError;
-
-    fn execute<'a, T: Iterator<Item = &'a str>>(
-        &mut self,
-        queries: T,
-    ) -> Result<usize, Self::Error> {
-        let mut tx = self.client.transaction()?;
-        tx.batch_execute(&format!(
-            "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+impl refinery::Session for PgSession<'_> {
+    fn begin(&mut self) -> Result<(), MigrateError> {
+        Ok(self.client.batch_execute(&format!(
+            "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
             self.timeouts.lock.as_millis(),
             self.timeouts.statement.as_millis()
-        ))?;
-        let mut count = 0;
-        let mut has_migrations = false;
-        for query in queries {
-            let file = self.files.iter().find(|f| f.sql == query);
-            has_migrations |= file.is_some();
-            tx.batch_execute(query).map_err(|e| match file {
-                Some(file) => MigrateError::InMigration(file.path.display().to_string(), e),
-                None => MigrateError::Postgres(e),
-            })?;
-            count += 1;
-        }
-        if has_migrations {
-            (self.before_commit)().map_err(MigrateError::BeforeCommit)?;
-        }
-        tx.commit()?;
-        Ok(count)
+        ))?)
     }
-}
 
-impl Query<Vec<Migration>> for Migrator<'_> {
-    fn query(&mut self, sql: &str) -> Result<Vec<Migration>, Self::Error> {
+    fn execute(&mut self, sql: &str) -> Result<(), String> {
+        self.client.batch_execute(sql).map_err(|e| describe(&e))
+    }
+
+    fn check(&mut self) -> Result<(), MigrateError> {
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), MigrateError> {
+        Ok(self.client.batch_execute("COMMIT")?)
+    }
+
+    fn rollback(&mut self) {
+        let _ = self.client.batch_execute("ROLLBACK");
+    }
+
+    fn read_history(&mut self, sql: &str) -> Result<Vec<Migration>, MigrateError> {
         read_history(self.client, sql)
     }
 }
-
-impl Migrate for Migrator<'_> {}
 
 /// A scratch database on the server `url` points at, dropped when this
 /// value goes: for `migrations check` and the tests.

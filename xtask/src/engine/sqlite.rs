@@ -2,17 +2,14 @@
 //! with one set of pragmas, reading the migration history without trusting it,
 //! and applying migrations through refinery in one checked transaction.
 
-use std::{fmt, path::Path, time::Duration};
+use std::{path::Path, time::Duration};
 
 use anyhow::{Context, bail};
-use refinery_core::{
-    Migrate, Migration, Runner,
-    traits::sync::{Query, Transaction},
-};
+use refinery_core::Migration;
 use rusqlite::{Connection, OpenFlags};
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::history::{self, MigrationFile};
+use super::refinery::{self, MigrateError};
+use crate::history::MigrationFile;
 
 pub use backend::schema::HISTORY_TABLE;
 
@@ -126,23 +123,12 @@ pub fn apply_pending_gated(
     files: &[MigrationFile],
     before_commit: &mut dyn FnMut(&Connection) -> Result<(), String>,
 ) -> anyhow::Result<Vec<Migration>> {
-    let migrations = files
-        .iter()
-        .map(MigrationFile::to_refinery)
-        .collect::<anyhow::Result<Vec<_>>>()?;
     conn.pragma_update(None, "foreign_keys", false)
         .context("switching foreign key enforcement off for the migration")?;
-    let outcome = Runner::new(&migrations)
-        .set_grouped(true)
-        .run(&mut Migrator {
-            conn,
-            files,
-            before_commit,
-        });
+    let outcome = refinery::run_grouped(&mut *conn, files, &mut |conn| before_commit(conn));
     conn.pragma_update(None, "foreign_keys", true)
         .context("switching foreign key enforcement back on")?;
-    let report = outcome.map_err(|e| history::explain(e, files))?;
-    Ok(report.applied_migrations().clone())
+    outcome
 }
 
 /// The migration history as recorded, oldest first; an empty list when the
@@ -156,12 +142,7 @@ pub fn applied_history(conn: &Connection) -> Result<Vec<Migration>, MigrateError
     if !exists {
         return Ok(Vec::new());
     }
-    read_history(
-        conn,
-        &format!(
-            "SELECT version, name, applied_on, checksum FROM {HISTORY_TABLE} ORDER BY version"
-        ),
-    )
+    read_history(conn, &refinery::history_query())
 }
 
 fn read_history(conn: &Connection, sql: &str) -> Result<Vec<Migration>, MigrateError> {
@@ -169,20 +150,12 @@ fn read_history(conn: &Connection, sql: &str) -> Result<Vec<Migration>, MigrateE
     let mut rows = stmt.query([])?;
     let mut history = Vec::new();
     while let Some(row) = rows.next()? {
-        let version: i32 = row.get(0)?;
-        let name: String = row.get(1)?;
-        let applied_on: String = row.get(2)?;
-        let checksum: String = row.get(3)?;
-        let bad_row = |what: &str| {
-            MigrateError::History(format!(
-                "row for version {version} ({name}) has an invalid {what}; the table was edited \
-                 by hand: restore the database from a backup"
-            ))
-        };
-        let applied_on =
-            OffsetDateTime::parse(&applied_on, &Rfc3339).map_err(|_| bad_row("applied_on"))?;
-        let checksum = checksum.parse::<u64>().map_err(|_| bad_row("checksum"))?;
-        history.push(Migration::applied(version, name, applied_on, checksum));
+        history.push(refinery::history_row(
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+        )?);
     }
     Ok(history)
 }
@@ -210,90 +183,43 @@ pub fn foreign_key_violations(conn: &Connection) -> rusqlite::Result<Vec<String>
     rows.collect()
 }
 
-/// The connection as refinery sees it: its transaction checks foreign keys
-/// before committing, and its history reads fail cleanly instead of panicking
-/// on a hand-edited row (refinery's own rusqlite driver unwraps them).
-struct Migrator<'a> {
-    conn: &'a mut Connection,
-    /// To name the file whose SQL failed: refinery passes it verbatim.
-    files: &'a [MigrationFile],
-    before_commit: &'a mut dyn FnMut(&Connection) -> Result<(), String>,
-}
-
-#[derive(Debug)]
-pub enum MigrateError {
-    Sqlite(rusqlite::Error),
-    InMigration(String, rusqlite::Error),
-    ForeignKeys(Vec<String>),
-    BeforeCommit(String),
-    History(String),
-}
-
-impl fmt::Display for MigrateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MigrateError::Sqlite(e) => write!(f, "{e}"),
-            MigrateError::InMigration(file, e) => write!(f, "{file}: {e}"),
-            MigrateError::BeforeCommit(why) => write!(f, "rolled back before the commit: {why}"),
-            MigrateError::ForeignKeys(violations) => write!(
-                f,
-                "the migration leaves {} foreign key violation(s): {}; fix the migration so \
-                 every reference points at an existing row",
-                violations.len(),
-                violations.join("; ")
-            ),
-            MigrateError::History(problem) => {
-                write!(f, "migration history table {HISTORY_TABLE}: {problem}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for MigrateError {}
-
 impl From<rusqlite::Error> for MigrateError {
     fn from(e: rusqlite::Error) -> Self {
-        MigrateError::Sqlite(e)
+        MigrateError::Database(e.to_string())
     }
 }
 
-impl Transaction for Migrator<'_> {
-    type Error = MigrateError;
+/// A SQLite connection as refinery's session: its transaction checks
+/// foreign keys before committing.
+impl refinery::Session for &mut Connection {
+    fn begin(&mut self) -> Result<(), MigrateError> {
+        Ok(self.execute_batch("BEGIN")?)
+    }
 
-    fn execute<'a, T: Iterator<Item = &'a str>>(
-        &mut self,
-        queries: T,
-    ) -> Result<usize, Self::Error> {
-        let tx = self.conn.transaction()?;
-        let mut count = 0;
-        let mut has_migrations = false;
-        for query in queries {
-            let file = self.files.iter().find(|f| f.sql == query);
-            has_migrations |= file.is_some();
-            tx.execute_batch(query).map_err(|e| match file {
-                Some(file) => MigrateError::InMigration(file.path.display().to_string(), e),
-                None => MigrateError::Sqlite(e),
-            })?;
-            count += 1;
+    fn execute(&mut self, sql: &str) -> Result<(), String> {
+        self.execute_batch(sql).map_err(|e| e.to_string())
+    }
+
+    fn check(&mut self) -> Result<(), MigrateError> {
+        let violations = foreign_key_violations(self)?;
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(MigrateError::ForeignKeys(violations))
         }
-        let violations = foreign_key_violations(&tx)?;
-        if !violations.is_empty() {
-            return Err(MigrateError::ForeignKeys(violations));
+    }
+
+    fn commit(&mut self) -> Result<(), MigrateError> {
+        Ok(self.execute_batch("COMMIT")?)
+    }
+
+    fn rollback(&mut self) {
+        if !self.is_autocommit() {
+            let _ = self.execute_batch("ROLLBACK");
         }
-        // refinery also calls this to create its history table: only the
-        // migrations' own transaction passes the gate.
-        if has_migrations {
-            (self.before_commit)(&tx).map_err(MigrateError::BeforeCommit)?;
-        }
-        tx.commit()?;
-        Ok(count)
+    }
+
+    fn read_history(&mut self, sql: &str) -> Result<Vec<Migration>, MigrateError> {
+        read_history(self, sql)
     }
 }
-
-impl Query<Vec<Migration>> for Migrator<'_> {
-    fn query(&mut self, sql: &str) -> Result<Vec<Migration>, Self::Error> {
-        read_history(self.conn, sql)
-    }
-}
-
-impl Migrate for Migrator<'_> {}

@@ -1,0 +1,196 @@
+//! refinery's side of a migration run, written once for both engines: the
+//! error type, history rows read without trusting them (refinery's own
+//! drivers unwrap, and panic on a hand-edited row), the statements of one
+//! transaction matched to the files they came from, and the grouped run.
+//! Each engine's file implements refinery's `Transaction` and `Query` with
+//! these, adding only what differs (SQLite's foreign key check, Postgres's
+//! timeouts).
+
+use std::fmt;
+
+use refinery_core::{
+    Migrate, Migration, Runner,
+    traits::sync::{Query, Transaction},
+};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use crate::history::{self, MigrationFile};
+
+pub use backend::schema::HISTORY_TABLE;
+
+/// `SELECT` of the whole history, oldest first.
+pub fn history_query() -> String {
+    format!("SELECT version, name, applied_on, checksum FROM {HISTORY_TABLE} ORDER BY version")
+}
+
+#[derive(Debug)]
+pub enum MigrateError {
+    /// The engine's own error, described as the engine describes it.
+    Database(String),
+    /// A migration's SQL failed: the file, and why.
+    InMigration(String, String),
+    ForeignKeys(Vec<String>),
+    BeforeCommit(String),
+    History(String),
+}
+
+impl fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MigrateError::Database(e) => write!(f, "{e}"),
+            MigrateError::InMigration(file, e) => write!(f, "{file}: {e}"),
+            MigrateError::BeforeCommit(why) => write!(f, "rolled back before the commit: {why}"),
+            MigrateError::ForeignKeys(violations) => write!(
+                f,
+                "the migration leaves {} foreign key violation(s): {}; fix the migration so \
+                 every reference points at an existing row",
+                violations.len(),
+                violations.join("; ")
+            ),
+            MigrateError::History(problem) => {
+                write!(f, "migration history table {HISTORY_TABLE}: {problem}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MigrateError {}
+
+/// One row of the history table, checked: an unreadable time or checksum
+/// means the table was edited by hand.
+pub fn history_row(
+    version: i32,
+    name: String,
+    applied_on: Option<String>,
+    checksum: Option<String>,
+) -> Result<Migration, MigrateError> {
+    let bad_row = |what: &str| {
+        MigrateError::History(format!(
+            "row for version {version} ({name}) has an invalid {what}; the table was edited \
+             by hand: restore the database from a backup"
+        ))
+    };
+    let applied_on = applied_on
+        .and_then(|text| OffsetDateTime::parse(&text, &Rfc3339).ok())
+        .ok_or_else(|| bad_row("applied_on"))?;
+    let checksum = checksum
+        .and_then(|text| text.parse::<u64>().ok())
+        .ok_or_else(|| bad_row("checksum"))?;
+    Ok(Migration::applied(version, name, applied_on, checksum))
+}
+
+/// What an engine's connection does for refinery; the driver below is the
+/// rest, the same for both engines. The transaction is the connection's
+/// own (`BEGIN` … `COMMIT`), so a gate can still read through it.
+pub trait Session {
+    /// Begins the transaction of a grouped run (with the engine's settings).
+    fn begin(&mut self) -> Result<(), MigrateError>;
+    fn execute(&mut self, sql: &str) -> Result<(), String>;
+    /// The engine's own checks after the statements, before the commit.
+    fn check(&mut self) -> Result<(), MigrateError>;
+    fn commit(&mut self) -> Result<(), MigrateError>;
+    /// After any failure inside the transaction; best effort (a broken
+    /// connection rolls back on its own).
+    fn rollback(&mut self);
+    /// Rows of [`history_query`]-shaped SQL, through [`history_row`].
+    fn read_history(&mut self, sql: &str) -> Result<Vec<Migration>, MigrateError>;
+}
+
+/// A caller's last word inside the migration's transaction: an error rolls
+/// everything back (the window waits here for its verified backup).
+pub type Gate<'a, S> = &'a mut dyn FnMut(&mut S) -> Result<(), String>;
+
+/// The connection as refinery sees it, for either engine.
+struct Driver<'a, S: Session> {
+    session: S,
+    files: &'a [MigrationFile],
+    before_commit: Gate<'a, S>,
+}
+
+impl<S: Session> Driver<'_, S> {
+    fn statements_checked_and_gated<'q>(
+        &mut self,
+        queries: impl Iterator<Item = &'q str>,
+    ) -> Result<usize, MigrateError> {
+        let session = &mut self.session;
+        let (count, has_migrations) = run_statements(queries, self.files, |q| session.execute(q))?;
+        session.check()?;
+        // refinery also calls this to create its history table: only the
+        // migrations' own transaction passes the gate.
+        if has_migrations {
+            (self.before_commit)(session).map_err(MigrateError::BeforeCommit)?;
+        }
+        Ok(count)
+    }
+}
+
+impl<S: Session> Transaction for Driver<'_, S> {
+    type Error = MigrateError;
+
+    fn execute<'a, T: Iterator<Item = &'a str>>(
+        &mut self,
+        queries: T,
+    ) -> Result<usize, MigrateError> {
+        self.session.begin()?;
+        let outcome = self
+            .statements_checked_and_gated(queries)
+            .and_then(|count| self.session.commit().map(|()| count));
+        if outcome.is_err() {
+            self.session.rollback();
+        }
+        outcome
+    }
+}
+
+impl<S: Session> Query<Vec<Migration>> for Driver<'_, S> {
+    fn query(&mut self, sql: &str) -> Result<Vec<Migration>, MigrateError> {
+        self.session.read_history(sql)
+    }
+}
+
+impl<S: Session> Migrate for Driver<'_, S> {}
+
+/// Runs refinery's statements of one transaction through `execute`; a
+/// failing one is named by its file (refinery passes the SQL verbatim).
+/// Returns how many ran, and whether any was a migration (refinery also
+/// runs transactions of its own, to create its table).
+fn run_statements<'q>(
+    queries: impl Iterator<Item = &'q str>,
+    files: &[MigrationFile],
+    mut execute: impl FnMut(&str) -> Result<(), String>,
+) -> Result<(usize, bool), MigrateError> {
+    let (mut count, mut has_migrations) = (0, false);
+    for query in queries {
+        let file = files.iter().find(|f| f.sql == query);
+        has_migrations |= file.is_some();
+        execute(query).map_err(|e| match file {
+            Some(file) => MigrateError::InMigration(file.path.display().to_string(), e),
+            None => MigrateError::Database(e),
+        })?;
+        count += 1;
+    }
+    Ok((count, has_migrations))
+}
+
+/// Every pending migration of `files` in one grouped run (one transaction)
+/// on `session`; the migrations applied, in order.
+pub fn run_grouped<S: Session>(
+    session: S,
+    files: &[MigrationFile],
+    before_commit: Gate<'_, S>,
+) -> anyhow::Result<Vec<Migration>> {
+    let mut driver = Driver {
+        session,
+        files,
+        before_commit,
+    };
+    let migrations = files
+        .iter()
+        .map(MigrationFile::to_refinery)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let report = Runner::new(&migrations)
+        .set_grouped(true)
+        .run(&mut driver)
+        .map_err(|e| history::explain(e, files))?;
+    Ok(report.applied_migrations().clone())
+}
