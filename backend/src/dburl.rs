@@ -6,6 +6,10 @@
 //!
 //! A Postgres URL's password never leaves this type by `Display`: logs, errors
 //! and runbook output show `postgres://user:***@host/db`.
+//!
+//! This module knows URLs and nothing else; where a database's maintenance
+//! flag lives by default (`DatabaseUrl::default_maintenance_flag`) is decided
+//! in `maintenance`, which depends on this module and not the other way round.
 
 use std::{fmt, path::PathBuf};
 
@@ -227,18 +231,6 @@ impl DatabaseUrl {
         match self {
             DatabaseUrl::Sqlite(path) => Some(path),
             DatabaseUrl::Postgres(_) => None,
-        }
-    }
-
-    /// Where the maintenance flag lives unless configured: beside a SQLite
-    /// file, or `data/<dbname>.maintenance` for Postgres (the folder the
-    /// default SQLite database uses).
-    pub fn default_maintenance_flag(&self) -> PathBuf {
-        match self {
-            DatabaseUrl::Sqlite(path) => crate::maintenance::default_flag_path(path),
-            DatabaseUrl::Postgres(pg) => {
-                PathBuf::from("data").join(format!("{}.maintenance", pg.database()))
-            }
         }
     }
 

@@ -2,22 +2,26 @@
 //!
 //! `dburl`, `maintenance` and `schema` are plain std: they are the contract the
 //! operator tooling (`cargo xtask`) shares with the service, and compile without
-//! the `server` feature. Everything else is the HTTP service itself.
+//! the `server` feature. Everything else is the HTTP service itself, layered so
+//! that imports only point down:
+//!
+//! - `app`: the router and server loop, the one module that wires the rest;
+//! - `web`: the HTTP handlers, their shared state and their error answer;
+//! - `store`: the secrets on SQLite or Postgres, behind one interface;
+//! - `config`, then the std contract at the bottom.
 
 pub mod dburl;
 pub mod maintenance;
 pub mod schema;
 
 #[cfg(feature = "server")]
-mod api;
-#[cfg(feature = "server")]
 pub mod app;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
-pub mod db;
+pub mod store;
 #[cfg(feature = "server")]
-mod pg;
+mod web;
 
 /// The release version, kept in step across the repository by `cargo xtask release`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

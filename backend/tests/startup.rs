@@ -5,32 +5,16 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::{path::Path, process::Command};
 
-use common::{agent, migrated_db};
+use common::{Backend, agent, backend_binary, backend_command, migrated_db, sqlite_url as url};
 use rusqlite::Connection;
 use tempfile::TempDir;
 
 fn backend(database_url: &str, dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backend"));
-    cmd.env_clear()
-        .env("DATABASE_URL", database_url)
-        .env("SECRETS_ADDR", "127.0.0.1:0")
-        .env("SECRETS_FRONTEND_DIR", dir.join("no-ui"))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut cmd = backend_command(backend_binary(), database_url, "127.0.0.1:0");
+    cmd.env("SECRETS_FRONTEND_DIR", dir.join("no-ui"));
     cmd
-}
-
-fn url(path: &Path) -> String {
-    format!("sqlite:///{}", path.display())
 }
 
 /// Runs a start that must fail; returns its stderr.
@@ -41,47 +25,6 @@ fn refused(mut cmd: Command) -> String {
         "the backend started but should have refused"
     );
     String::from_utf8(out.stderr).unwrap()
-}
-
-/// A started backend: the child, its base URL and everything it logged so far.
-struct Running {
-    child: Child,
-    base: String,
-    log: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn started(mut cmd: Command) -> Running {
-    let mut running = Running {
-        child: cmd.spawn().unwrap(),
-        base: String::new(),
-        log: String::new(),
-    };
-    let stderr = running.child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
-        running.log.push_str(&line);
-        running.log.push('\n');
-        if let Some(at) = line.find("listening on http://") {
-            let rest = &line[at + "listening on ".len()..];
-            running.base = rest.split_whitespace().next().unwrap().to_owned();
-            return running;
-        }
-    }
-    panic!("the backend did not start:\n{}", running.log);
 }
 
 #[test]
@@ -169,11 +112,11 @@ fn serves_a_database_ahead_of_its_build_with_a_warning() {
             [],
         )
         .unwrap();
-    let running = started(backend(&url(&db), dir.path()));
+    let running = Backend::start(backend(&url(&db), dir.path()));
     assert!(
-        running.log.contains("newer than this build"),
+        running.log().contains("newer than this build"),
         "{}",
-        running.log
+        running.log()
     );
     let mut health = agent()
         .get(format!("{}/health", running.base))
@@ -190,7 +133,7 @@ fn starts_in_maintenance_without_touching_the_database() {
     let db = migrated_db(dir.path(), None);
     let flag = backend::maintenance::default_flag_path(&db);
     std::fs::write(&flag, "").unwrap();
-    let running = started(backend(&url(&db), dir.path()));
+    let running = Backend::start(backend(&url(&db), dir.path()));
     let agent = agent();
     let health = agent
         .get(format!("{}/health", running.base))
@@ -210,27 +153,10 @@ fn starts_in_maintenance_without_touching_the_database() {
 fn the_log_never_contains_a_secret_value() {
     let dir = TempDir::new().unwrap();
     let db = migrated_db(dir.path(), None);
-    let log_path = dir.path().join("backend.log");
-    let log_file = std::fs::File::create(&log_path).unwrap();
     let mut cmd = backend(&url(&db), dir.path());
-    cmd.env("RUST_LOG", "debug").stderr(log_file);
-    let mut child = cmd.spawn().unwrap();
-    let mut base = None;
-    for _ in 0..400 {
-        let log = std::fs::read_to_string(&log_path).unwrap();
-        if let Some(at) = log.find("listening on http://") {
-            base = Some(
-                log[at + "listening on ".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .to_owned(),
-            );
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let base = base.expect("the backend did not start");
+    cmd.env("RUST_LOG", "debug");
+    let running = Backend::start(cmd);
+    let base = running.base.clone();
     let agent = agent();
     let post = |body: &str| {
         agent
@@ -266,9 +192,7 @@ fn the_log_never_contains_a_secret_value() {
             .status(),
         200
     );
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log = running.stop();
     assert!(log.contains("listening on"), "the log was captured");
     assert!(
         !log.contains("TOPSECRET"),

@@ -328,11 +328,8 @@ fn assert_untouched_or_released(
 }
 
 fn release_cmd(dir: &std::path::Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.arg("--repo")
-        .arg(dir)
-        .args(["release", "0.2.0"])
-        .env_remove("XTASK_FAILPOINT");
+    let mut cmd = xtask_command();
+    cmd.arg("--repo").arg(dir).args(["release", "0.2.0"]);
     cmd
 }
 
@@ -410,6 +407,18 @@ const PG_MIGRATE_POINTS: &[&str] = &[
     "after-service-up",
 ];
 
+/// A Postgres site with its backend serving and `V5__secret_note` pending.
+fn serving_pg_site_with_v5_pending(server: &str) -> (pg::PgSite, Backend) {
+    let site = pg::PgSite::new(server);
+    let backend = site.start_backend();
+    wait_for_health(&site.health_url(), 200);
+    site.add_migration(
+        "V5__secret_note.sql",
+        "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
+    );
+    (site, backend)
+}
+
 #[test]
 fn postgres_migrate_killed_at_every_step_ends_valid_and_a_rerun_finishes_and_cleans_up() {
     let Some(server) = pg::server(
@@ -418,13 +427,7 @@ fn postgres_migrate_killed_at_every_step_ends_valid_and_a_rerun_finishes_and_cle
         return;
     };
     for point in PG_MIGRATE_POINTS {
-        let site = pg::PgSite::new(&server);
-        let _backend = site.start_backend();
-        wait_for_health(&site.health_url(), 200);
-        site.add_migration(
-            "V5__secret_note.sql",
-            "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
-        );
+        let (site, _backend) = serving_pg_site_with_v5_pending(&server);
         let env = site.maintenance_env();
         kill_at(site.command(&["migrate"], &env_refs(&env)), point);
         // Before or after, never between: one transaction.
@@ -540,4 +543,43 @@ fn wait_for_no_sessions(db: &pg::PgDatabase) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("sessions stayed connected to {}", db.name);
+}
+
+/// What a failed Postgres window says about the database is true: before
+/// the commit it was not changed; after the commit (it used to say "not
+/// changed" there too) it is at the new version, and the backup is named.
+#[test]
+fn postgres_a_failure_after_the_commit_is_reported_as_committed() {
+    let Some(server) = pg::server("postgres_a_failure_after_the_commit_is_reported_as_committed")
+    else {
+        return;
+    };
+    for (point, committed) in [("mid-migration", false), ("after-migration", true)] {
+        let (site, _backend) = serving_pg_site_with_v5_pending(&server);
+        let env = site.maintenance_env();
+        let out = site
+            .command(&["migrate"], &env_refs(&env))
+            .env("XTASK_FAILPOINT", format!("{point}=error"))
+            .output()
+            .unwrap();
+        let report = text(&out);
+        assert!(!out.status.success(), "{point}: {report}");
+        if committed {
+            assert_eq!(site.db.versions(), [1, 2, 3, 4, 5], "{point}");
+            assert!(
+                report.contains("the migration had committed: the database is at schema version 5")
+                    && report.contains("its backup from before the window is")
+                    && !report.contains("not changed"),
+                "{point}: {report}"
+            );
+        } else {
+            assert_eq!(site.db.versions(), [1, 2, 3, 4], "{point}");
+            assert!(
+                report.contains("the database was not changed (its transaction rolled back)"),
+                "{point}: {report}"
+            );
+        }
+        assert_eq!(site.secrets().len(), 2, "{point}: rows lost");
+        wait_for_health(&site.health_url(), 200);
+    }
 }

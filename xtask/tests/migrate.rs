@@ -3,52 +3,31 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
 
+mod support;
+
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Output,
 };
 
 use rusqlite::Connection;
+use support::{
+    copy_migrations, migrations_dir as repo_migrations, sqlite_url as url, text, xtask_command,
+};
 use tempfile::TempDir;
-
-fn repo_migrations() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations")
-}
 
 /// A temp folder with a copy of the repository's first `count` migrations
 /// (all of them when None) in `migrations/`.
 fn workspace(count: Option<usize>) -> (TempDir, PathBuf) {
     let dir = TempDir::new().unwrap();
     let migrations = dir.path().join("migrations");
-    fs::create_dir(&migrations).unwrap();
-    let mut files: Vec<_> = fs::read_dir(repo_migrations())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('V'))
-        .collect();
-    files.sort_by_key(|p| version(p));
-    for file in files.iter().take(count.unwrap_or(usize::MAX)) {
-        fs::copy(file, migrations.join(file.file_name().unwrap())).unwrap();
-    }
+    copy_migrations(&migrations, count);
     (dir, migrations)
 }
 
-fn version(path: &Path) -> u32 {
-    let name = path.file_name().unwrap().to_string_lossy();
-    name[1..name.find("__").unwrap()].parse().unwrap()
-}
-
-fn url(path: &Path) -> String {
-    format!("sqlite:///{}", path.display())
-}
-
 fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap()
+    xtask_command().args(args).output().unwrap()
 }
 
 fn migrate(db: &Path, migrations: &Path, extra: &[&str]) -> Output {
@@ -62,14 +41,6 @@ fn migrate(db: &Path, migrations: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     xtask(&args)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn history(db: &Path) -> Vec<(i64, String)> {
@@ -334,7 +305,7 @@ fn malformed_urls_name_the_accepted_forms() {
 fn the_flag_wins_over_the_environment() {
     let (dir, migrations) = workspace(None);
     let flagged = dir.path().join("flag.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = xtask_command()
         .args([
             "migrate",
             "--create",

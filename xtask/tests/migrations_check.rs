@@ -6,13 +6,10 @@
 
 mod support;
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+use std::{fs, path::PathBuf, process::Output};
 
 use serde_json::Value;
+use support::{repo_root, text, xtask_command};
 use tempfile::TempDir;
 
 const V1: &str = "CREATE TABLE notes (\n    id INTEGER PRIMARY KEY,\n    body TEXT NOT NULL,\n    created_at TEXT NOT NULL\n);\n";
@@ -64,9 +61,8 @@ impl Folder {
     /// The checks of SQLite-only histories: the Postgres check (proven in
     /// tests/postgres.rs) stays out, whatever the environment says.
     fn xtask(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
+        xtask_command()
             .env_remove("MIGRATIONS_POSTGRES_URL")
-            .env_remove("DATABASE_URL")
             .arg("--repo")
             .arg(self.dir.path())
             .args(args)
@@ -97,14 +93,6 @@ impl Folder {
         );
         (report, out.status.success())
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn verdict<'a>(report: &'a Value, name: &str) -> (&'a str, String) {
@@ -143,10 +131,9 @@ fn assert_fails(folder: &Folder, check: &str, needles: &[&str]) {
 
 #[test]
 fn the_projects_own_migrations_pass() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = xtask_command()
         .args(["migrations", "check"])
-        .current_dir(root)
+        .current_dir(repo_root())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));

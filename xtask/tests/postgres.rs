@@ -69,7 +69,7 @@ fn the_window_backs_up_migrates_and_brings_the_service_back_healthy() {
     assert!(listing.status.success());
     assert!(String::from_utf8_lossy(&listing.stdout).contains("TABLE DATA public secrets"));
     assert!(!site.flag().exists(), "maintenance must be over");
-    let health: serde_json::Value = agent(Duration::from_secs(5))
+    let health: serde_json::Value = agent_with_timeout(Duration::from_secs(5))
         .get(site.health_url())
         .call()
         .unwrap()
@@ -474,7 +474,7 @@ fn db_copy_moves_every_row_verified_and_the_service_serves_it() {
         .unwrap();
     // The service answers the same on both engines.
     let sqlite_backend = source.start_backend();
-    let sqlite_list = agent(Duration::from_secs(5))
+    let sqlite_list = agent_with_timeout(Duration::from_secs(5))
         .get(format!("http://127.0.0.1:{}/api/secrets", source.port))
         .call()
         .unwrap()
@@ -484,7 +484,7 @@ fn db_copy_moves_every_row_verified_and_the_service_serves_it() {
     drop(sqlite_backend);
     let _pg_backend = target.start_backend();
     let base = format!("http://127.0.0.1:{}", target.port);
-    let pg_list = agent(Duration::from_secs(5))
+    let pg_list = agent_with_timeout(Duration::from_secs(5))
         .get(format!("{base}/api/secrets"))
         .call()
         .unwrap()
@@ -492,7 +492,7 @@ fn db_copy_moves_every_row_verified_and_the_service_serves_it() {
         .read_to_string()
         .unwrap();
     assert_eq!(pg_list, sqlite_list);
-    let gamma: serde_json::Value = agent(Duration::from_secs(5))
+    let gamma: serde_json::Value = agent_with_timeout(Duration::from_secs(5))
         .get(format!("{base}/api/secrets/gamma"))
         .call()
         .unwrap()

@@ -9,9 +9,10 @@ use std::{
     collections::BTreeMap,
     fs,
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Output,
 };
 
+use support::{text, xtask_command};
 use tempfile::TempDir;
 
 const CARGO_TOML: &str = r#"[workspace]
@@ -97,7 +98,7 @@ impl Repo {
     }
 
     fn xtask(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
+        xtask_command()
             .arg("--repo")
             .arg(self.path())
             .args(args)
@@ -133,14 +134,6 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) {
             );
         }
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn succeeds(out: &Output) -> String {
@@ -486,7 +479,7 @@ fn migrations_that_fail_on_a_fresh_database_block_the_release() {
 fn outside_a_git_work_tree_is_refused() {
     let dir = TempDir::new().unwrap();
     fs::write(dir.path().join("Cargo.toml"), CARGO_TOML).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = xtask_command()
         .args(["--repo", dir.path().to_str().unwrap(), "release", "0.2.0"])
         .output()
         .unwrap();
@@ -508,7 +501,7 @@ fn two_releases_started_together_serialize_50_times() {
     for trial in 0..50 {
         let repo = Repo::new();
         let spawn = || {
-            Command::new(env!("CARGO_BIN_EXE_xtask"))
+            xtask_command()
                 .arg("--repo")
                 .arg(repo.path())
                 .args(["release", "0.2.0"])

@@ -7,23 +7,14 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
 
-use std::{
-    fs,
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
-    sync::mpsc,
-    time::Duration,
+mod support;
+
+use std::{fs, path::Path, process::Command};
+
+use support::{
+    Backend, agent, backend_command, git, repo_root as project_root, sqlite_url, xtask_command,
 };
-
 use tempfile::TempDir;
-
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
@@ -34,12 +25,6 @@ fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    run(Command::new("git").args(args).current_dir(dir))
-        .trim_end()
-        .to_owned()
 }
 
 /// The working tree as git sees it (tracked and untracked, not ignored), in a
@@ -70,12 +55,7 @@ fn a_release_shows_in_the_ui_bundle_and_on_health() {
     let copy = copy_of_this_repository();
     let dir = copy.path();
     let before = git(dir, &["rev-parse", "HEAD"]);
-    run(Command::new(env!("CARGO_BIN_EXE_xtask")).args([
-        "--repo",
-        dir.to_str().unwrap(),
-        "release",
-        "minor",
-    ]));
+    run(xtask_command().args(["--repo", dir.to_str().unwrap(), "release", "minor"]));
     let tag = git(dir, &["describe", "--tags", "--exact-match"]);
     let version = tag.trim_start_matches('v').to_owned();
     assert_ne!(git(dir, &["rev-parse", "HEAD"]), before);
@@ -117,8 +97,8 @@ fn assert_backend_reports(dir: &Path, version: &str) {
         .env("CARGO_TARGET_DIR", &target)
         .current_dir(dir));
     let db = dir.join("check.db");
-    let url = format!("sqlite:///{}", db.display());
-    run(Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let url = sqlite_url(&db);
+    run(xtask_command()
         .args([
             "migrate",
             "--create",
@@ -128,39 +108,14 @@ fn assert_backend_reports(dir: &Path, version: &str) {
         ])
         .arg(dir.join("migrations")));
 
-    let mut child = Command::new(target.join("debug/backend"))
-        .env("DATABASE_URL", &url)
-        .env("SECRETS_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let base = loop {
-        let line = rx.recv_timeout(Duration::from_secs(30));
-        let Ok(line) = line else {
-            let _ = child.kill();
-            panic!("the released backend did not start");
-        };
-        if let Some(at) = line.find("listening on ") {
-            break line[at + "listening on ".len()..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_owned();
-        }
-    };
-    let health: Result<serde_json::Value, _> = ureq::get(format!("{base}/health"))
-        .call()
-        .and_then(|mut r| r.body_mut().read_json());
-    let _ = child.kill();
-    let _ = child.wait();
-    assert_eq!(health.unwrap()["version"], version);
+    let backend = Backend::start(backend_command(
+        &target.join("debug/backend"),
+        &url,
+        "127.0.0.1:0",
+    ));
+    let mut health = agent().get(backend.health_url()).call().unwrap();
+    assert_eq!(health.status(), 200);
+    let health: serde_json::Value = health.body_mut().read_json().unwrap();
+    drop(backend);
+    assert_eq!(health["version"], version);
 }

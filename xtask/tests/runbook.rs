@@ -313,7 +313,7 @@ fn corrupt(site: &Site) {
 fn bad_database_urls_and_files_are_refused() {
     let site = Site::new();
     let missing = site.dir.path().join("missing.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = xtask_command()
         .args([
             "migrate",
             "--database-url",
@@ -327,7 +327,7 @@ fn bad_database_urls_and_files_are_refused() {
         text(&out)
     );
     assert!(!missing.exists());
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = xtask_command()
         .args(["migrate", "--database-url", "mysql://x"])
         .output()
         .unwrap();
@@ -338,7 +338,7 @@ fn bad_database_urls_and_files_are_refused() {
     );
     let not_sqlite = site.dir.path().join("notes.db");
     fs::write(&not_sqlite, "not a database at all\n".repeat(300)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = xtask_command()
         .args([
             "migrate",
             "--database-url",
@@ -459,7 +459,7 @@ fn dry_run_rehearses_and_changes_nothing() {
 fn a_dry_run_never_creates_the_database() {
     let site = Site::new();
     let missing = site.dir.path().join("new/secrets.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = xtask_command()
         .args([
             "migrate",
             "--create",
@@ -664,7 +664,7 @@ fn writes_during_the_window_are_never_lost_and_see_only_503() {
     let client = {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
-            let agent = agent(Duration::from_secs(5));
+            let agent = agent_with_timeout(Duration::from_secs(5));
             let start = Instant::now();
             let mut log = Vec::new();
             for i in 0..20_000u32 {
@@ -918,7 +918,7 @@ fn a_read_only_database_folder_is_refused_with_its_cause() {
         .unwrap();
     assert!(remount.success());
     let before = fs::read(&db).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = xtask_command()
         .args([
             "migrate",
             "--database-url",
@@ -926,7 +926,6 @@ fn a_read_only_database_folder_is_refused_with_its_cause() {
             "--migrations",
         ])
         .arg(&site.migrations)
-        .env_remove("DATABASE_URL")
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -1,5 +1,7 @@
 //! Test fixtures: real SQLite files in temp folders, the real router on a
-//! real loopback socket, a blocking HTTP client.
+//! real loopback socket, the real binary as a process, a blocking HTTP
+//! client. What the xtask's tests use too (Postgres, the backend process,
+//! the HTTP client, the migrations) comes from the `test-support` crate.
 
 #![allow(dead_code)] // each test file uses its own subset
 
@@ -9,13 +11,19 @@ use std::{
 };
 
 use backend::{config::Config, dburl::DatabaseUrl};
-use refinery_core::{Migration, Runner, Target};
+use refinery_core::{Runner, Target};
 use rusqlite::Connection;
 use serde_json::Value;
 use tempfile::TempDir;
+#[allow(unused_imports)] // each test file uses its own subset
+pub use test_support::{
+    Backend, Engine, PgDatabase, agent, backend_command, migrations_dir, migrations_for,
+    postgres_server, sqlite_url,
+};
 
-pub fn migrations_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations")
+/// The backend binary cargo built for these tests.
+pub fn backend_binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_backend"))
 }
 
 /// A database in `dir` migrated by refinery up to `version` (None: all).
@@ -32,121 +40,6 @@ pub fn migrated_db(dir: &Path, version: Option<i32>) -> PathBuf {
         .run(&mut conn)
         .unwrap();
     path
-}
-
-/// The two engines the service runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
-
-/// `V{n}__{name}.sql` files of one folder (refinery's own loader descends
-/// into subfolders, which would mix in the Postgres twins).
-fn read_migrations(dir: &Path) -> Vec<Migration> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut found: Vec<Migration> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && p.file_name().unwrap().to_string_lossy().starts_with('V'))
-        .map(|p| {
-            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
-            Migration::unapplied(&stem, &std::fs::read_to_string(&p).unwrap()).unwrap()
-        })
-        .collect();
-    found.sort_by_key(Migration::version);
-    found
-}
-
-/// The migrations as `engine` runs them: Postgres twins replace shared files.
-pub fn migrations_for(engine: Engine) -> Vec<Migration> {
-    let mut all = read_migrations(&migrations_dir());
-    if engine == Engine::Postgres {
-        for twin in read_migrations(&migrations_dir().join("postgres")) {
-            let slot = all
-                .iter_mut()
-                .find(|m| m.version() == twin.version())
-                .unwrap();
-            *slot = twin;
-        }
-    }
-    all
-}
-
-/// The server tests may use (`TEST_POSTGRES_URL`, set by `.ci/run`); None,
-/// with the test named as skipped on stderr, when there is none. With
-/// `REQUIRE_POSTGRES=1` (CI) a missing server fails the test instead.
-pub fn postgres_server(test: &str) -> Option<String> {
-    match std::env::var("TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
-            panic!("{test}: REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED {test} on Postgres: set TEST_POSTGRES_URL=postgres://user@host/db to run it"
-            );
-            None
-        }
-    }
-}
-
-/// A database of its own on the test server, dropped afterwards.
-pub struct PgDatabase {
-    server: String,
-    pub name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    pub fn create(server: &str) -> PgDatabase {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let name = format!("backend_test_{}_{n}", std::process::id());
-        let mut admin = postgres::Client::connect(server, postgres::NoTls).unwrap();
-        // One statement per call: a multi-statement string runs as one
-        // transaction, where DROP/CREATE DATABASE are not allowed.
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let DatabaseUrl::Postgres(pg) = DatabaseUrl::parse(server).unwrap() else {
-            panic!("TEST_POSTGRES_URL is not a Postgres URL")
-        };
-        PgDatabase {
-            server: server.to_owned(),
-            url: pg.with_database(&name).connection_string().to_owned(),
-            name,
-        }
-    }
-
-    pub fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
-    }
-
-    /// Migrates to `version` (None: all) with the Postgres twins.
-    pub fn migrate(&self, version: Option<i32>) {
-        let target = version.map_or(Target::Latest, Target::Version);
-        Runner::new(&migrations_for(Engine::Postgres))
-            .set_grouped(true)
-            .set_target(target)
-            .run(&mut self.client())
-            .unwrap();
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&self.server, postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
 }
 
 pub fn config(dir: &Path, database: PathBuf) -> Config {
@@ -291,14 +184,6 @@ impl Server {
                 .send(body),
         )
     }
-}
-
-pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
 }
 
 /// An HTTP answer: status, Retry-After, body text.

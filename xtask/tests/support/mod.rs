@@ -1,26 +1,40 @@
-//! Shared fixtures of the runbook, fault and concurrency tests: a site (a
-//! temp folder with this repository's migrations V1–V4 and a database at V4
-//! holding two secrets), a real backend process, a blocking HTTP client.
+//! Shared fixtures of the xtask's tests: the xtask binary, a site (a temp
+//! folder with this repository's migrations V1–V4 and a database at V4
+//! holding two secrets), a real backend process. What the backend's tests
+//! use too (Postgres, the backend process, the HTTP client, the migrations)
+//! comes from the `test-support` crate, re-exported here.
 
 #![allow(dead_code, clippy::unwrap_used)] // each test file uses its own subset
 
 use std::{
     fs,
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
-    sync::mpsc,
-    time::Duration,
+    process::{Command, Output},
 };
 
 use rusqlite::Connection;
 use tempfile::TempDir;
+#[allow(unused_imports)] // each test file uses its own subset
+pub use test_support::{
+    Backend, agent, agent_with_timeout, backend_command, copy_migrations, free_port,
+    migrations_dir, repo_root, sqlite_url, status_of, stderr_lines, wait_for_health,
+};
 
 pub mod pg;
 
 /// An expand migration the backend (built for V4) keeps working with.
 pub const V5_INDEX: &str = "CREATE INDEX secrets_created_at ON secrets (created_at);\n";
 
+/// The xtask binary cargo built for these tests, with nothing set that would
+/// steer it from outside the test: no failpoint, no `DATABASE_URL` (a
+/// developer's own database). Every test runs the xtask through this.
+pub fn xtask_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.env_remove("XTASK_FAILPOINT").env_remove("DATABASE_URL");
+    cmd
+}
+
+/// The backend binary, which `cargo test --workspace` builds beside the xtask.
 pub fn backend_binary() -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_xtask")).with_file_name("backend");
     assert!(
@@ -29,14 +43,6 @@ pub fn backend_binary() -> PathBuf {
         path.display()
     );
     path
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A temp folder with migrations V1–V4 of this repository, a database
@@ -52,14 +58,7 @@ impl Site {
     pub fn new() -> Site {
         let dir = TempDir::new().unwrap();
         let migrations = dir.path().join("migrations");
-        fs::create_dir(&migrations).unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-        for entry in fs::read_dir(repo).unwrap() {
-            let path = entry.unwrap().path();
-            if path.file_name().unwrap().to_string_lossy().starts_with('V') {
-                fs::copy(&path, migrations.join(path.file_name().unwrap())).unwrap();
-            }
-        }
+        copy_migrations(&migrations, None);
         let site = Site {
             db: dir.path().join("secrets.db"),
             dir,
@@ -81,7 +80,7 @@ impl Site {
     }
 
     pub fn url(&self) -> String {
-        format!("sqlite:///{}", self.db.display())
+        sqlite_url(&self.db)
     }
 
     pub fn health_url(&self) -> String {
@@ -98,12 +97,10 @@ impl Site {
 
     /// The xtask command line for this site, not yet run.
     pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        let mut cmd = xtask_command();
         cmd.args(args)
             .arg("--database-url")
             .arg(self.url())
-            .env_remove("DATABASE_URL")
-            .env_remove("XTASK_FAILPOINT")
             .env("SECRETS_ADDR", format!("127.0.0.1:{}", self.port))
             .env("BACKEND", backend_binary())
             .env("SITE", self.dir.path());
@@ -125,8 +122,10 @@ impl Site {
         ]
     }
 
+    /// The real backend on this site's database and port, in its own process.
     pub fn start_backend(&self) -> Backend {
-        Backend::start(self)
+        let addr = format!("127.0.0.1:{}", self.port);
+        Backend::start(backend_command(&backend_binary(), &self.url(), &addr))
     }
 
     pub fn versions(&self) -> Vec<i64> {
@@ -231,79 +230,6 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// An HTTP client that returns error statuses instead of failing on them.
-pub fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into()
-}
-
-pub fn status_of(url: &str) -> Option<u16> {
-    agent(Duration::from_secs(2))
-        .get(url)
-        .call()
-        .ok()
-        .map(|r| r.status().as_u16())
-}
-
-/// The child's stderr, line by line, read on a thread of its own. The thread
-/// keeps draining after the receiver is gone: a full pipe would block the child.
-pub fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    rx
-}
-
-pub fn wait_for_health(url: &str, wanted: u16) {
-    for _ in 0..200 {
-        if status_of(url) == Some(wanted) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{url} never answered {wanted}");
-}
-
-/// A backend process started by the test itself.
-pub struct Backend {
-    pub child: Child,
-}
-
-impl Backend {
-    pub fn start(site: &Site) -> Backend {
-        let mut child = Command::new(backend_binary())
-            .env("DATABASE_URL", site.url())
-            .env("SECRETS_ADDR", format!("127.0.0.1:{}", site.port))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let rx = stderr_lines(&mut child);
-        let backend = Backend { child };
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
-            if line.contains("listening on") {
-                return backend;
-            }
-        }
-        panic!("the backend did not start");
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A temporary git repository on `main` whose version (0.1.0) is written in

@@ -1,19 +1,22 @@
 //! The secrets store on Postgres: the same operations and answers as the
-//! SQLite store in `db`, with the engine's own types (identity keys,
-//! `timestamptz`). Timestamps are cut to the second, as SQLite's are, so both
-//! engines return identical strings and `cargo xtask db copy` round-trips.
+//! SQLite engine, with the engine's own types (identity keys, `timestamptz`).
+//! Timestamps are cut to the second, as SQLite's are, so both engines return
+//! identical strings and `cargo xtask db copy` round-trips.
 
 use anyhow::Context;
 use postgres::{Client, NoTls, Row, error::SqlState};
 
-use crate::{
-    db::{Secret, SecretMeta, StoreError},
-    dburl::PgUrl,
-    schema,
-};
+use super::model::{Secret, SecretMeta, StoreError};
+use crate::{dburl::PgUrl, schema};
 
 /// The statement's clock, to the second (SQLite's `strftime` has no fraction).
 const NOW: &str = "date_trunc('second', now())";
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Other(e.into())
+    }
+}
 
 /// A `timestamptz` column as the API shows it: `2026-11-24T01:02:03Z`.
 fn rfc3339(column: &str) -> String {
@@ -30,6 +33,7 @@ pub fn open(url: &PgUrl) -> anyhow::Result<Client> {
     })
 }
 
+/// Highest migration version recorded in the database; 0 when none ran yet.
 pub fn applied_version(client: &mut Client) -> anyhow::Result<i64> {
     let history = schema::HISTORY_TABLE;
     let exists: bool = client
@@ -45,10 +49,12 @@ pub fn applied_version(client: &mut Client) -> anyhow::Result<i64> {
     Ok(row.get(0))
 }
 
+/// The select list `meta_from_row` reads: name and both dates as RFC 3339.
 fn meta_columns() -> String {
     format!("name, {}, {}", rfc3339("created_at"), rfc3339("expires_at"))
 }
 
+/// The `meta_columns` of `row`, starting at column `at`.
 fn meta_from_row(row: &Row, at: usize) -> SecretMeta {
     SecretMeta {
         name: row.get(at),
@@ -77,15 +83,18 @@ pub fn insert(
         ),
         &[&name, &value, &ttl_seconds],
     );
-    let row = match inserted {
-        Ok(row) => row,
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            return Err(StoreError::Duplicate);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let row = inserted.map_err(insert_error)?;
     tx.commit()?;
     Ok(meta_from_row(&row, 0))
+}
+
+/// A unique violation means a live secret holds the name: the client's to fix.
+fn insert_error(e: postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StoreError::Duplicate
+    } else {
+        e.into()
+    }
 }
 
 /// Names and dates of every live secret, by name.

@@ -1,4 +1,7 @@
-//! The secrets API: JSON in and out, never a secret value in an error or a log.
+//! The secrets API under `/api`: JSON in and out, never a secret value in an
+//! error or a log. Handlers validate the request, run one store operation
+//! through the shared state, and map the answer; they know nothing of the
+//! router they are mounted in or of maintenance mode (`guard` runs first).
 
 use axum::{
     Json, Router,
@@ -11,7 +14,8 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{app::AppState, db};
+use super::{error::ApiError, state::AppState};
+use crate::store::StoreError;
 
 /// Longest accepted secret name, in characters (also a CHECK in the schema).
 pub const MAX_NAME_LEN: usize = 128;
@@ -22,6 +26,7 @@ pub const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
 /// Request bodies above this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 2 * MAX_VALUE_BYTES;
 
+/// The API's routes, relative to `/api`, with the body-size limits.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/secrets", get(list).post(create))
@@ -52,6 +57,21 @@ fn too_large() -> ApiError {
     )
 }
 
+/// serde's messages can quote the request body, which may hold a secret,
+/// so only the status and a description of the expected shape go back.
+fn rejected_body(rejection: JsonRejection) -> ApiError {
+    const SHAPE: &str = "request body must be JSON with header `Content-Type: application/json` \
+         and the shape {\"name\": string, \"value\": string, \"ttl_seconds\": integer (optional)}";
+    // 413 and 415 say something precise; every other malformed body is a plain 400.
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, SHAPE)
+        }
+        _ => ApiError::bad_request(SHAPE),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewSecret {
@@ -60,28 +80,35 @@ struct NewSecret {
     ttl_seconds: Option<u64>,
 }
 
+/// `POST /api/secrets`: 201 with the new secret's name and dates.
 async fn create(
     State(state): State<AppState>,
     body: Result<Json<NewSecret>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(new) = body.map_err(ApiError::from_rejection)?;
+    let Json(new) = body.map_err(rejected_body)?;
     let ttl_seconds = validate(&new)?;
     let name = new.name.clone();
     let meta = state
         .with_db(move |db| db.insert(&new.name, &new.value, ttl_seconds))
         .await?
-        .map_err(|e| match e {
-            db::StoreError::Duplicate => ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "a secret named `{name}` already exists: delete it first or choose another name"
-                ),
-            ),
-            db::StoreError::Other(e) => ApiError::internal(format!("{e:#}")),
-        })?;
+        .map_err(|e| insert_failed(&name, e))?;
     Ok((StatusCode::CREATED, Json(meta)).into_response())
 }
 
+/// A duplicate name is the client's to fix (409); anything else is ours.
+fn insert_failed(name: &str, e: StoreError) -> ApiError {
+    match e {
+        StoreError::Duplicate => ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "a secret named `{name}` already exists: delete it first or choose another name"
+            ),
+        ),
+        StoreError::Other(e) => ApiError::internal(format!("{e:#}")),
+    }
+}
+
+/// `GET /api/secrets`: every live secret's name and dates, never a value.
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let secrets = state
         .with_db(|db| db.list())
@@ -90,6 +117,7 @@ async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(json!({ "secrets": secrets })).into_response())
 }
 
+/// `GET /api/secrets/{name}`: the secret with its value (the read is logged).
 async fn reveal(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -106,6 +134,7 @@ async fn reveal(
     }
 }
 
+/// `DELETE /api/secrets/{name}`: 204, or 404 when there was none.
 async fn remove(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -126,16 +155,26 @@ async fn remove(
 /// Checks a new secret; returns its expiry in seconds, if any.
 fn validate(new: &NewSecret) -> Result<Option<i64>, ApiError> {
     check_name(&new.name)?;
-    if new.value.is_empty() {
+    check_value(&new.value)?;
+    check_ttl(new.ttl_seconds)
+}
+
+fn check_value(value: &str) -> Result<(), ApiError> {
+    if value.is_empty() {
         return Err(ApiError::bad_request("`value` must not be empty"));
     }
-    if new.value.len() > MAX_VALUE_BYTES {
+    if value.len() > MAX_VALUE_BYTES {
         return Err(ApiError::bad_request(format!(
             "`value` is {} bytes; the limit is {MAX_VALUE_BYTES}",
-            new.value.len()
+            value.len()
         )));
     }
-    match new.ttl_seconds {
+    Ok(())
+}
+
+/// A TTL from 1 second to ten years, as the `i64` both engines take.
+fn check_ttl(ttl_seconds: Option<u64>) -> Result<Option<i64>, ApiError> {
+    match ttl_seconds {
         Some(0) => Err(ApiError::bad_request(
             "`ttl_seconds` must be at least 1 (omit it for no expiry)",
         )),
@@ -165,69 +204,4 @@ fn not_found(name: &str) -> ApiError {
         StatusCode::NOT_FOUND,
         format!("no secret named `{name}` (it may have expired)"),
     )
-}
-
-/// An error answer: `{"error": "..."}` with a status code.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-    retry_after: Option<u32>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-
-    pub fn unavailable(message: impl Into<String>, retry_after: u32) -> Self {
-        ApiError {
-            retry_after: Some(retry_after),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
-        }
-    }
-
-    /// Logs the cause; the client only learns that it was our fault.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(%cause, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error; see the service log",
-        )
-    }
-
-    /// serde's messages can quote the request body, which may hold a secret,
-    /// so only the status and a description of the expected shape go back.
-    fn from_rejection(rejection: JsonRejection) -> Self {
-        const SHAPE: &str = "request body must be JSON with header `Content-Type: application/json` \
-             and the shape {\"name\": string, \"value\": string, \"ttl_seconds\": integer (optional)}";
-        // 413 and 415 say something precise; every other malformed body is a plain 400.
-        match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, SHAPE)
-            }
-            _ => Self::bad_request(SHAPE),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, seconds.into());
-        }
-        response
-    }
 }

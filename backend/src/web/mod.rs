@@ -1,0 +1,15 @@
+//! The HTTP side of the service, in layers that only point downwards:
+//!
+//! - `error`: the `{"error": ...}` answer the API and its gate give on failure;
+//! - `state`: the shared connection slot and maintenance mode, over `store`;
+//! - `guard`, `health`, `api`: the handlers, which use `state` and `error`
+//!   but not each other.
+//!
+//! None of these modules assembles the router or knows about the others'
+//! routes: `app` does that, so the handlers never import the server.
+
+pub mod api;
+pub mod error;
+pub mod guard;
+pub mod health;
+pub mod state;
