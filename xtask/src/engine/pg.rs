@@ -117,16 +117,12 @@ pub fn applied_history(client: &mut Client) -> anyhow::Result<Vec<Migration>> {
 }
 
 fn read_history(client: &mut Client, sql: &str) -> Result<Vec<Migration>, MigrateError> {
-    let mut history = Vec::new();
-    for row in client.query(sql, &[])? {
-        history.push(refinery::history_row(
-            row.try_get(0)?,
-            row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
-        )?);
-    }
-    Ok(history)
+    let rows = client
+        .query(sql, &[])?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+        .collect::<Result<Vec<refinery::HistoryRow>, postgres::Error>>()?;
+    refinery::history_rows(rows)
 }
 
 /// Applies every pending migration in `files` in one transaction with the

@@ -56,9 +56,21 @@ impl fmt::Display for MigrateError {
 
 impl std::error::Error for MigrateError {}
 
+/// One row of the history table as stored: version, name, applied_on, checksum.
+pub type HistoryRow = (i32, String, Option<String>, Option<String>);
+
+/// The rows of the history table, checked.
+pub fn history_rows(rows: Vec<HistoryRow>) -> Result<Vec<Migration>, MigrateError> {
+    rows.into_iter()
+        .map(|(version, name, applied_on, checksum)| {
+            history_row(version, name, applied_on, checksum)
+        })
+        .collect()
+}
+
 /// One row of the history table, checked: an unreadable time or checksum
 /// means the table was edited by hand.
-pub fn history_row(
+fn history_row(
     version: i32,
     name: String,
     applied_on: Option<String>,

@@ -147,17 +147,10 @@ pub fn applied_history(conn: &Connection) -> Result<Vec<Migration>, MigrateError
 
 fn read_history(conn: &Connection, sql: &str) -> Result<Vec<Migration>, MigrateError> {
     let mut stmt = conn.prepare(sql)?;
-    let mut rows = stmt.query([])?;
-    let mut history = Vec::new();
-    while let Some(row) = rows.next()? {
-        history.push(refinery::history_row(
-            row.get(0)?,
-            row.get(1)?,
-            row.get(2)?,
-            row.get(3)?,
-        )?);
-    }
-    Ok(history)
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<Vec<refinery::HistoryRow>, _>>()?;
+    refinery::history_rows(rows)
 }
 
 /// What `PRAGMA integrity_check` (or `quick_check`) reports besides `ok`.
