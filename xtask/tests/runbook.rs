@@ -971,3 +971,39 @@ fn a_health_url_that_hangs_times_out() {
     );
     drop(held);
 }
+
+/// Rotation is housekeeping: an old backup that cannot be deleted (here a
+/// folder with a backup's name) is a warning after a successful window or
+/// backup, never a failure that claims the database was not changed.
+#[test]
+fn a_rotation_failure_is_a_warning_and_every_statement_stays_true() {
+    let site = Site::new();
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    let stuck = site.dir.path().join("secrets.db.20200101T000000.000Z.bak");
+    fs::create_dir(&stuck).unwrap();
+    let keep_one = [("MIGRATE_KEEP_BACKUPS", "1")];
+    let out = site.xtask(&["migrate"], &keep_one);
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(site.versions(), [1, 2, 3, 4, 5], "{report}");
+    assert!(
+        report.contains("warning: rotating old backups failed")
+            && report.contains("20200101T000000.000Z"),
+        "{report}"
+    );
+    assert!(!report.contains("not changed"), "{report}");
+    assert!(
+        site.journal().contains("[5/7] migrate"),
+        "{}",
+        site.journal()
+    );
+    let again = site.xtask(&["backup"], &keep_one);
+    let said = text(&again);
+    assert!(again.status.success(), "{said}");
+    assert!(
+        said.contains("warning: rotating old backups failed")
+            && !said.contains("no partial backup"),
+        "{said}"
+    );
+    assert!(stuck.is_dir(), "the folder is not the xtask's to delete");
+}

@@ -44,9 +44,9 @@ fn back_up(settings: &Settings) -> anyhow::Result<String> {
     backups::ensure_dir(&settings.backup_dir)?;
     backups::ensure_space(&settings.backup_dir, bytes)?;
     let Verified { backup, how } = engine.back_up_online(&settings.new_backup_path())?;
-    let removed = settings.rotate_backups(&backup.path)?;
+    let rotation = settings.rotate_backups(&backup.path);
     Ok(format!(
-        "{} ({} bytes, {how}); rotated away {removed}",
+        "{} ({} bytes, {how}); {rotation}",
         backup.path.display(),
         backup.bytes
     ))

@@ -205,14 +205,14 @@ fn take_service_down(settings: &Settings, engine: &mut dyn Engine) -> anyhow::Re
 
 /// Step 4's line: the verified backup, then the rotation of old ones.
 fn rotated(settings: &Settings, (verified, elapsed): Timed<Verified>) -> Timed<(Backup, String)> {
-    let result = verified.and_then(|Verified { backup, how }| {
-        let removed = settings.rotate_backups(&backup.path)?;
+    let result = verified.map(|Verified { backup, how }| {
+        let rotation = settings.rotate_backups(&backup.path);
         let detail = format!(
-            "{} ({}, {how}); rotated away {removed}",
+            "{} ({}, {how}); {rotation}",
             backup.path.display(),
             backups::human_size(backup.bytes)
         );
-        Ok((backup, detail))
+        (backup, detail)
     });
     (result, elapsed)
 }

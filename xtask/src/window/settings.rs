@@ -130,10 +130,22 @@ impl Settings {
         crate::engine::backups::new_path(&self.backup_dir, &self.db)
     }
 
-    /// Keeps the newest `keep_backups`, never `just_made`; returns how many went.
-    pub fn rotate_backups(&self, just_made: &Path) -> anyhow::Result<usize> {
-        crate::engine::backups::rotate(&self.backup_dir, &self.db, self.keep_backups, just_made)
-            .map(|removed| removed.len())
+    /// Keeps the newest `keep_backups`, never `just_made`; says what went.
+    /// Rotation is housekeeping: when an old backup cannot be removed, the
+    /// new one is still complete, so this warns instead of failing the run.
+    pub fn rotate_backups(&self, just_made: &Path) -> String {
+        let dir = &self.backup_dir;
+        match crate::engine::backups::rotate(dir, &self.db, self.keep_backups, just_made) {
+            Ok(removed) => format!("rotated away {}", removed.len()),
+            Err(error) => {
+                let warning = format!(
+                    "rotating old backups failed ({error:#}); the new backup is complete: remove the old \
+                     one by hand, or fix its permissions"
+                );
+                eprintln!("warning: {warning}");
+                format!("WARNING: {warning}")
+            }
+        }
     }
 }
 
