@@ -1007,3 +1007,56 @@ fn a_rotation_failure_is_a_warning_and_every_statement_stays_true() {
     );
     assert!(stuck.is_dir(), "the folder is not the xtask's to delete");
 }
+
+/// The restore command printed after an unhealthy start is safe to paste:
+/// a path with spaces, quotes and `$(…)` stays one word and runs nothing.
+#[test]
+fn the_printed_restore_command_is_quoted_and_works_when_pasted() {
+    let site = Site::new();
+    let odd = site.dir.path().join("a b $(touch PWNED) it's");
+    fs::create_dir(&odd).unwrap();
+    let db = odd.join("secrets.db");
+    fs::copy(&site.db, &db).unwrap();
+    let url = format!("sqlite:///{}", db.display());
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    let nowhere = format!("http://127.0.0.1:{}/health", free_port());
+    let out = xtask_command()
+        .args(["migrate", "--database-url", &url, "--migrations"])
+        .arg(&site.migrations)
+        .env("MIGRATE_HEALTH_URL", &nowhere)
+        .env("MIGRATE_HEALTH_TIMEOUT_SECS", "1")
+        .output()
+        .unwrap();
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    let printed = report
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("cargo xtask restore "))
+        .unwrap_or_else(|| panic!("no restore command printed:\n{report}"));
+    let pasted = printed.replacen(
+        "cargo xtask",
+        &format!("'{}'", env!("CARGO_BIN_EXE_xtask")),
+        1,
+    );
+    let restored = Command::new("sh")
+        .arg("-c")
+        .arg(&pasted)
+        .current_dir(site.dir.path())
+        .output()
+        .unwrap();
+    assert!(restored.status.success(), "{pasted}\n{}", text(&restored));
+    let conn = Connection::open(&db).unwrap();
+    let versions: i64 = conn
+        .query_row(
+            "SELECT MAX(version) FROM refinery_schema_history",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(versions, 4, "the pasted command restored the backup");
+    assert!(
+        !site.dir.path().join("PWNED").exists() && !odd.join("PWNED").exists(),
+        "the pasted command ran a substitution: {pasted}"
+    );
+}

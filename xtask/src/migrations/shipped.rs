@@ -6,6 +6,7 @@ use super::report::Outcome;
 use crate::{
     git::Git,
     history::{self, MigrationFile},
+    quote,
     release::bump,
 };
 
@@ -141,8 +142,8 @@ pub(super) fn unchanged(
             )),
             Some(file) if file.sql != old.sql || file.name != old.name => problems.push(format!(
                 "{}: changed since it shipped in {tag} — databases that ran it will refuse the new file; \
-                 restore it (`git checkout {tag} -- {}`) and put the change in a new migration",
-                file.path.display(), file.path.display()
+                 restore it (`git checkout {} -- {}`) and put the change in a new migration",
+                file.path.display(), quote::shell(tag), quote::shell(&file.path.to_string_lossy())
             )),
             Some(_) => {}
         }

@@ -38,7 +38,8 @@ use anyhow::{Context, bail};
 use semver::Version;
 
 use crate::{
-    config::ReleaseConfig, failpoint, flags::ReleaseArgs, fsutil, git::Git, run_lock::MigrationLock,
+    config::ReleaseConfig, failpoint, flags::ReleaseArgs, fsutil, git::Git, quote,
+    run_lock::MigrationLock,
 };
 
 use places::{Place, Update};
@@ -113,7 +114,11 @@ pub fn run(repo: &Path, args: &ReleaseArgs) -> anyhow::Result<()> {
             "{} is released (commit and tag are in place), but the work tree is behind it: run the same \
              command again to finish, or `git checkout HEAD -- {}` and `git reset`",
             plan.tag,
-            plan.paths().join(" ")
+            plan.paths()
+                .iter()
+                .map(|p| quote::shell(p))
+                .collect::<Vec<_>>()
+                .join(" ")
         )));
     }
     println!(

@@ -35,7 +35,7 @@ use super::{
 };
 use crate::{
     engine::backups::{self, Backup},
-    failpoint, history,
+    failpoint, history, quote,
     redact::redact,
     run_lock::MigrationLock,
 };
@@ -266,14 +266,33 @@ fn unhealthy_after_migration(
     // Whatever failed, the migration stands: the service must not be left
     // down on it (bringing it up twice is harmless).
     let up = settings.service.bring_up();
+    // On a line of its own, so that it can be pasted as it is.
+    eprintln!(
+        "to roll back, stop the service and run:\n  {}",
+        restore_command(settings, backup)
+    );
     error.context(format!(
         "the migration succeeded but the service is not healthy (tried to bring it up once more: {}). It was NOT \
          restored automatically: it may already have taken writes that a restore would lose. Investigate; to roll \
-         back, stop the service and run\n  cargo xtask restore {} --database-url '{}'",
-        outcome(&up),
-        backup.display(),
-        settings.url
+         back, stop the service and run the `cargo xtask restore` command printed above",
+        outcome(&up)
     ))
+}
+
+/// The command that rolls back to `backup`, safe to paste. A password in the
+/// URL is never printed: the line then says to put it back.
+fn restore_command(settings: &Settings, backup: &Path) -> String {
+    let url = settings.url.to_string();
+    let command = format!(
+        "cargo xtask restore {} --database-url {}",
+        quote::shell(&backup.to_string_lossy()),
+        quote::shell(&url)
+    );
+    if url.contains("***") {
+        format!("{command}\n  (with the database password in place of ***)")
+    } else {
+        command
+    }
 }
 
 /// Step 7.
