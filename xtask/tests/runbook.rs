@@ -1060,3 +1060,45 @@ fn the_printed_restore_command_is_quoted_and_works_when_pasted() {
         "the pasted command ran a substitution: {pasted}"
     );
 }
+
+/// Health settings are checked before anything goes down: a URL that is not
+/// one, or no time to answer, is refused with the database untouched.
+#[test]
+fn bad_health_settings_are_refused_before_any_downtime() {
+    let site = Site::new();
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    let before = fs::read(&site.db).unwrap();
+    for (key, value, named) in [
+        ("MIGRATE_HEALTH_URL", "not a url", "MIGRATE_HEALTH_URL"),
+        (
+            "MIGRATE_HEALTH_URL",
+            "ftp://127.0.0.1/health",
+            "MIGRATE_HEALTH_URL",
+        ),
+        (
+            "MIGRATE_HEALTH_TIMEOUT_SECS",
+            "0",
+            "MIGRATE_HEALTH_TIMEOUT_SECS",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = site.xtask(&["migrate"], &[(key, value)]);
+        let report = text(&out);
+        assert!(!out.status.success(), "{key}={value}: {report}");
+        assert!(report.contains(named), "{key}={value}: {report}");
+        assert!(
+            !report.contains("[3/7]"),
+            "{key}={value}: went down: {report}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{key}={value}: waited"
+        );
+        assert_eq!(site.versions(), [1, 2, 3, 4], "{key}={value}");
+        assert!(
+            site.backups().is_empty(),
+            "{key}={value}: a backup was taken"
+        );
+    }
+    assert_eq!(fs::read(&site.db).unwrap(), before);
+}

@@ -82,6 +82,7 @@ impl Settings {
             },
             (None, None, false) => Mode::Unmanaged,
         };
+        check_health(config.health_url.as_deref(), config.health_timeout_secs)?;
         Ok(Settings {
             migrations: migrations.map_or_else(|| paths::migrations_dir(repo), Path::to_path_buf),
             backup_dir: config.backup_dir.map_or(beside_db, PathBuf::from),
@@ -147,6 +148,33 @@ impl Settings {
             }
         }
     }
+}
+
+/// The health settings are checked before anything goes down: a typo found
+/// only after the migration committed would leave the service unverified.
+fn check_health(url: Option<&str>, timeout_secs: Option<u64>) -> anyhow::Result<()> {
+    if timeout_secs == Some(0) {
+        bail!(
+            "MIGRATE_HEALTH_TIMEOUT_SECS (health-timeout-secs) is 0: that leaves the service no time to answer; \
+             use at least 1 (default 30)"
+        );
+    }
+    let Some(url) = url else {
+        return Ok(());
+    };
+    let parsed = url.parse::<ureq::http::Uri>().ok();
+    let usable = parsed.as_ref().is_some_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|h| !h.is_empty())
+    });
+    if !usable {
+        bail!(
+            "MIGRATE_HEALTH_URL (health-url) `{}` is not an http:// or https:// URL with a host: set it to the \
+             service's health endpoint, e.g. http://127.0.0.1:8000/health",
+            crate::redact::redact(url)
+        );
+    }
+    Ok(())
 }
 
 /// `--database-url`, else `$DATABASE_URL`, else the service's default.
