@@ -1102,3 +1102,33 @@ fn bad_health_settings_are_refused_before_any_downtime() {
     }
     assert_eq!(fs::read(&site.db).unwrap(), before);
 }
+
+/// A maintenance flag an operator set before the run (with a note in it) is
+/// theirs: the window leaves it byte for byte, the service stays in
+/// maintenance, and the output says so instead of "kept" then removing it.
+#[test]
+fn an_operators_own_maintenance_flag_is_left_exactly_as_it_was() {
+    let site = Site::new();
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    let flag = site.dir.path().join("secrets.db.maintenance");
+    let note = "deploy freeze until 18:00 -- alice\n";
+    fs::write(&flag, note).unwrap();
+    let _backend = site.start_backend();
+    wait_for_health(&site.health_url(), 503);
+    let env = site.maintenance_env();
+    let out = site.xtask(&["migrate"], &env_refs(&env));
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(site.versions(), [1, 2, 3, 4, 5], "{report}");
+    assert_eq!(fs::read_to_string(&flag).unwrap(), note, "{report}");
+    assert!(
+        report.contains("set by someone else") && report.contains("stays in maintenance"),
+        "{report}"
+    );
+    assert!(!report.contains("removed maintenance flag"), "{report}");
+    assert_eq!(
+        status_of(&site.health_url()),
+        Some(503),
+        "still in maintenance"
+    );
+}

@@ -223,6 +223,9 @@ fn bring_up_at(settings: &Settings, schema_version: i32) -> anyhow::Result<((), 
     let up = settings.service.bring_up()?;
     failpoint::hit("after-service-up")?;
     let health = match &settings.health_url {
+        _ if settings.service.kept_in_maintenance() => {
+            "health not checked: the service stays in maintenance (a flag someone else set)".into()
+        }
         Some(url) => {
             let expected = service::Expected {
                 schema_version,

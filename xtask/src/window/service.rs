@@ -58,18 +58,19 @@ impl Service {
                 Ok(format!("ran `{}`", stop.join(" ")))
             }
             Mode::Maintenance { flag } => {
-                let existed = flag.exists();
+                if operators_flag(flag) {
+                    // Someone put the service in maintenance on purpose: the
+                    // flag and its note are theirs, and so is ending it.
+                    return Ok(format!(
+                        "maintenance flag {} was already set by someone else: left exactly as it is (the \
+                         service stays in maintenance after the window)",
+                        flag.display()
+                    ));
+                }
                 let note = format!("{FLAG_NOTE} (pid {})\n", std::process::id());
                 fs::write(flag, note)
                     .with_context(|| format!("creating the maintenance flag {}", flag.display()))?;
-                Ok(if existed {
-                    format!(
-                        "maintenance flag {} was already there (left by an earlier run?); kept",
-                        flag.display()
-                    )
-                } else {
-                    format!("created maintenance flag {}", flag.display())
-                })
+                Ok(format!("created maintenance flag {}", flag.display()))
             }
             Mode::Unmanaged => Ok("skipped: no stop command or maintenance mode configured".into()),
         }
@@ -84,6 +85,13 @@ impl Service {
                 Ok(format!("ran `{}`", start.join(" ")))
             }
             Mode::Maintenance { flag } => {
+                if operators_flag(flag) {
+                    return Ok(format!(
+                        "kept the maintenance flag {} that someone else set: the service stays in maintenance \
+                         until it is removed",
+                        flag.display()
+                    ));
+                }
                 match fs::remove_file(flag) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -99,6 +107,22 @@ impl Service {
                 Ok("skipped: no start command or maintenance mode configured".into())
             }
         }
+    }
+}
+
+impl Service {
+    /// Whether the service stays in maintenance after the window because an
+    /// operator's own flag is set (its health is then not the runbook's to check).
+    pub fn kept_in_maintenance(&self) -> bool {
+        matches!(&self.mode, Mode::Maintenance { flag } if operators_flag(flag))
+    }
+}
+
+/// A maintenance flag that exists and was not written by the runbook.
+fn operators_flag(flag: &std::path::Path) -> bool {
+    match fs::read(flag) {
+        Ok(text) => !text.starts_with(FLAG_NOTE.as_bytes()),
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
     }
 }
 
