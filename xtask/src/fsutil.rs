@@ -9,6 +9,28 @@ use std::{
 
 use anyhow::Context;
 
+/// Creates `dir` and its missing parents 0700: the folders the xtask makes
+/// hold secrets (the database, its backups).
+pub fn create_private_dirs(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating the folder {}", dir.display()))
+}
+
+/// Creates an empty file 0600 that must not exist yet.
+pub fn create_private_file(path: &Path) -> anyhow::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
 /// The temp file a write goes through: `.<name>.xtask-tmp` beside the target.
 pub fn temp_path(path: &Path) -> PathBuf {
     let name = path

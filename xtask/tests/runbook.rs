@@ -1132,3 +1132,53 @@ fn an_operators_own_maintenance_flag_is_left_exactly_as_it_was() {
         "still in maintenance"
     );
 }
+
+/// The live database holds every secret: `--create` makes it (and the
+/// folders it creates) private, and a database other users can read is
+/// warned about in the preflight.
+#[test]
+fn a_new_database_is_private_and_a_readable_one_is_warned_about() {
+    let site = Site::new();
+    let folder = site.dir.path().join("new").join("deeper");
+    let db = folder.join("secrets.db");
+    let url = format!("sqlite:///{}", db.display());
+    let out = xtask_command()
+        .args([
+            "migrate",
+            "--create",
+            "--database-url",
+            &url,
+            "--migrations",
+        ])
+        .arg(&site.migrations)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mode(&site.dir.path().join("new")), 0o700);
+    assert_eq!(mode(&folder), 0o700);
+    for file in ["secrets.db", "secrets.db-wal", "secrets.db-shm"] {
+        let path = folder.join(file);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+    fs::set_permissions(&db, fs::Permissions::from_mode(0o644)).unwrap();
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    let out = xtask_command()
+        .args([
+            "migrate",
+            "--dry-run",
+            "--database-url",
+            &url,
+            "--migrations",
+        ])
+        .arg(&site.migrations)
+        .output()
+        .unwrap();
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("readable by every user") && report.contains("chmod 600"),
+        "{report}"
+    );
+}

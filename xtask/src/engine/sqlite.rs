@@ -9,7 +9,7 @@ use refinery_core::Migration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::refinery::{self, MigrateError};
-use crate::history::MigrationFile;
+use crate::{fsutil, history::MigrationFile};
 
 pub use backend::schema::HISTORY_TABLE;
 
@@ -25,7 +25,7 @@ pub fn open(path: &Path, create: bool) -> anyhow::Result<Connection> {
             path.display()
         );
     }
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if !path.exists() {
         if !create {
             bail!(
@@ -34,11 +34,13 @@ pub fn open(path: &Path, create: bool) -> anyhow::Result<Connection> {
                 path.display()
             );
         }
+        // The database holds secrets: created 0600 (in a folder created
+        // 0700) before SQLite opens it, so it is never readable by others,
+        // and its -wal and -shm, which SQLite gives the database's mode, neither.
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating the database folder {}", parent.display()))?;
+            fsutil::create_private_dirs(parent)?;
         }
-        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        fsutil::create_private_file(path)?;
     }
     // No SQLITE_OPEN_URI: a path is a path, whatever characters it holds.
     let conn = Connection::open_with_flags(path, flags)
@@ -60,6 +62,13 @@ pub fn open(path: &Path, create: bool) -> anyhow::Result<Connection> {
         );
     }
     Ok(conn)
+}
+
+/// `Some(mode)` when other users of the host may read the database file.
+pub fn readable_by_others(db: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(db).ok()?.permissions().mode() & 0o777;
+    (mode & 0o004 != 0).then_some(mode)
 }
 
 /// The database's bytes, its WAL included: what a backup will hold.

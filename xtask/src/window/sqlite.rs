@@ -22,7 +22,7 @@ use crate::{
         backups::{self, Backup},
         sqlite,
     },
-    failpoint,
+    failpoint, fsutil,
     history::MigrationFile,
 };
 
@@ -51,8 +51,7 @@ impl Engine for SqliteWindow {
     fn prepare_lock(&mut self, _: &Settings, create: bool) -> anyhow::Result<()> {
         let folder = self.path.parent().filter(|p| !p.as_os_str().is_empty());
         if let (true, Some(folder)) = (create, folder) {
-            std::fs::create_dir_all(folder)
-                .with_context(|| format!("creating the database folder {}", folder.display()))?;
+            fsutil::create_private_dirs(folder)?;
         }
         Ok(())
     }
@@ -88,6 +87,13 @@ impl Engine for SqliteWindow {
     }
 
     fn check_before_downtime(&mut self, plan: &mut Plan) -> anyhow::Result<String> {
+        if let Some(mode) = sqlite::readable_by_others(&self.path) {
+            eprintln!(
+                "warning: {} is readable by every user of this host (mode {mode:03o}): anyone here can read \
+                 every secret; `chmod 600` it and its -wal and -shm (or 640 for the service's group)",
+                self.path.display()
+            );
+        }
         if plan.pending.is_empty() {
             return Ok("nothing to rehearse".into());
         }
@@ -292,6 +298,8 @@ fn rehearse(
         .tempdir_in(dir)
         .with_context(|| format!("creating a rehearsal folder in {}", dir.display()))?;
     let snapshot = snapshot_dir.path().join("snapshot.db");
+    // A full copy of the secrets: private like the database.
+    fsutil::create_private_file(&snapshot)?;
     conn.backup(
         rusqlite::MAIN_DB,
         &snapshot,
