@@ -541,3 +541,47 @@ fn two_releases_started_together_serialize_50_times() {
         assert_eq!(repo.git(&["status", "--porcelain"]), "", "trial {trial}");
     }
 }
+
+/// Recovery finishes only its own interrupted release: an edit the user made
+/// after a release is never reverted, by a dry run (which recovers nothing)
+/// or by a real run (which stops and names the file).
+#[test]
+fn recovery_never_discards_an_edit_made_after_a_release() {
+    let repo = Repo::new();
+    succeeds(&repo.xtask(&["release", "0.2.0"]));
+    let edited = repo.read("CHANGELOG.md").replacen(
+        "## [Unreleased]\n",
+        "## [Unreleased]\n\n### Fixed\n- my note, not yet committed\n",
+        1,
+    );
+    repo.write("CHANGELOG.md", &edited);
+    let before = repo.state();
+    let dry = repo.xtask(&["release", "patch", "--dry-run"]);
+    assert_eq!(repo.read("CHANGELOG.md"), edited, "{}", text(&dry));
+    assert_eq!(repo.state(), before, "a dry run changed something");
+    let message = refused(&repo, &["release", "patch"], &["CHANGELOG.md"]);
+    assert!(!message.contains("finished v0.2.0"), "{message}");
+    assert_eq!(repo.read("CHANGELOG.md"), edited);
+}
+
+/// A release interrupted before its files were renamed into place: a dry run
+/// says a recovery is pending and changes nothing; a real run finishes it.
+#[test]
+fn a_dry_run_reports_a_pending_recovery_without_performing_it() {
+    let repo = Repo::new();
+    succeeds(&repo.xtask(&["release", "0.2.0"]));
+    // What a run killed before step 5 leaves: the old contents, HEAD released.
+    repo.git(&["checkout", "HEAD^", "--", "backend/Cargo.toml"]);
+    repo.git(&["reset", "--quiet"]);
+    let before = repo.state();
+    let dry = repo.xtask(&["release", "patch", "--dry-run"]);
+    assert!(
+        text(&dry).contains("a real run would first finish v0.2.0"),
+        "{}",
+        text(&dry)
+    );
+    assert_eq!(repo.state(), before, "the dry run changed something");
+    let real = succeeds(&repo.xtask(&["release", "patch"]));
+    assert!(real.contains("finished v0.2.0"), "{real}");
+    assert!(repo.read("backend/Cargo.toml").contains("0.2.0"));
+}

@@ -78,10 +78,16 @@ pub fn run(repo: &Path, args: &ReleaseArgs) -> anyhow::Result<()> {
         )?),
         false => None,
     };
-    clean_leftovers(repo, &config, &places, &git);
-    if let Some(finished) = finish_interrupted(&git)? {
+    // A dry run changes nothing, ever: it only says what a real run would
+    // recover first.
+    if !args.dry_run {
+        clean_leftovers(repo, &config, &places, &git);
+    }
+    if let Some(finished) = finish_interrupted(repo, &git, args.dry_run)? {
         println!("{finished}");
-        return Ok(());
+        if !args.dry_run {
+            return Ok(());
+        }
     }
     let plan = preflight(repo, &config, &places, &git, &args.version)?;
     println!(
@@ -152,8 +158,55 @@ fn clean_leftovers(repo: &Path, config: &ReleaseConfig, places: &[Place], git: &
 }
 
 /// HEAD is a published release whose work tree a dead run left behind:
-/// bring the release's files up to it.
-fn finish_interrupted(git: &Git) -> anyhow::Result<Option<String>> {
+/// bring the release's files up to it — but only files that still hold
+/// exactly what they held before the release. Any other content is someone's
+/// work, which recovery never discards. A dry run only reports.
+fn finish_interrupted(repo: &Path, git: &Git, dry_run: bool) -> anyhow::Result<Option<String>> {
+    let Some(tag) = interrupted_release(git)? else {
+        return Ok(None);
+    };
+    let behind: Vec<String> = git
+        .status()?
+        .lines()
+        .filter_map(|l| l.get(3..))
+        .map(str::to_owned)
+        .collect();
+    let released = git.head_files()?;
+    if behind.is_empty() || !behind.iter().all(|f| released.contains(f)) {
+        return Ok(None);
+    }
+    let foreign: Vec<&String> = behind
+        .iter()
+        .filter(|f| !holds_release_or_pre_release_content(repo, git, f))
+        .collect();
+    if !foreign.is_empty() {
+        bail!(
+            "HEAD is release {tag}, but {} differ from both the release and the version before it: that is \
+             someone's work, so recovery leaves it alone. Commit or stash it, then run the release again",
+            foreign
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if dry_run {
+        return Ok(Some(format!(
+            "dry run: a real run would first finish {tag} (an earlier run published it but stopped before \
+             updating the work tree): {} file(s) would be brought up to it",
+            behind.len()
+        )));
+    }
+    git.checkout_head(&behind)?;
+    git.reset_index()?;
+    Ok(Some(format!(
+        "finished {tag}: an earlier run published it but stopped before updating the work tree; {} file(s) now match it",
+        behind.len()
+    )))
+}
+
+/// The tag of HEAD when HEAD is a release commit that its tag points at.
+fn interrupted_release(git: &Git) -> anyhow::Result<Option<String>> {
     if !git.is_work_tree() {
         return Ok(None);
     }
@@ -164,21 +217,18 @@ fn finish_interrupted(git: &Git) -> anyhow::Result<Option<String>> {
     else {
         return Ok(None);
     };
-    if git.tag_commit(&tag) != Some(git.head()?) {
-        return Ok(None);
-    }
-    let status = git.status()?;
-    let files = git.head_files()?;
-    let behind: Vec<&str> = status.lines().filter_map(|l| l.get(3..)).collect();
-    if behind.is_empty() || !behind.iter().all(|f| files.iter().any(|h| h == f)) {
-        return Ok(None);
-    }
-    git.checkout_head(&files)?;
-    git.reset_index()?;
-    Ok(Some(format!(
-        "finished {tag}: an earlier run published it but stopped before updating the work tree; {} file(s) now match it",
-        behind.len()
-    )))
+    Ok((git.tag_commit(&tag) == Some(git.head()?)).then_some(tag))
+}
+
+/// Whether `file` holds, byte for byte, what the release gave it (HEAD) or
+/// what it held before (HEAD's parent): all that an interrupted step 5 leaves.
+fn holds_release_or_pre_release_content(repo: &Path, git: &Git, file: &str) -> bool {
+    let Ok(now) = std::fs::read(repo.join(file)) else {
+        return false;
+    };
+    ["HEAD", "HEAD^"]
+        .iter()
+        .any(|rev| git.show_file(rev, file).is_ok_and(|then| then == now))
 }
 
 /// Step 1: every check, every failure reported together; nothing written.
