@@ -585,3 +585,66 @@ fn a_dry_run_reports_a_pending_recovery_without_performing_it() {
     assert!(real.contains("finished v0.2.0"), "{real}");
     assert!(repo.read("backend/Cargo.toml").contains("0.2.0"));
 }
+
+/// A declaration that cannot work is reported as what it is, the same by a
+/// dry run and a real run, and nothing is written: a path outside the
+/// repository, a JSON pointer without its leading `/`, a missing file (not
+/// "version drift"), a declared file that is a symbolic link.
+#[test]
+fn bad_declarations_are_named_for_what_they_are_in_dry_and_real_runs() {
+    let outside = TempDir::new().unwrap();
+    fs::write(outside.path().join("v.txt"), "v=0.1.0\n").unwrap();
+    let absolute = outside.path().join("v.txt");
+    let cases: Vec<(String, &[&str])> = vec![
+        (
+            r#"{ path = "../outside/v.txt", regex = 'v=(\S+)' }"#.into(),
+            &["../outside/v.txt", "inside the repository"],
+        ),
+        (
+            format!(
+                r#"{{ path = "{}", regex = 'v=(\S+)' }}"#,
+                absolute.display()
+            ),
+            &["inside the repository"],
+        ),
+        (
+            r#"{ path = "frontend/package.json", json = "version" }"#.into(),
+            &["frontend/package.json", "must start with `/`"],
+        ),
+        (
+            r#"{ path = "docs/missing.md", regex = 'v=(\S+)' }"#.into(),
+            &["docs/missing.md", "does not exist"],
+        ),
+        (
+            r#"{ path = "docs/link.md", regex = 'version-([0-9A-Za-z.+-]+?)-blue' }"#.into(),
+            &["docs/link.md", "symbolic link", "docs/badge.md"],
+        ),
+    ];
+    for (entry, expected) in cases {
+        let repo = Repo::new();
+        std::os::unix::fs::symlink("badge.md", repo.path().join("docs/link.md")).unwrap();
+        let toml = CARGO_TOML.replace("files = [\n", &format!("files = [\n    {entry},\n"));
+        repo.write("Cargo.toml", &toml);
+        repo.commit_all("declare it");
+        for args in [
+            &["release", "0.2.0", "--dry-run"][..],
+            &["release", "0.2.0"],
+        ] {
+            let message = refused(&repo, args, expected);
+            assert!(
+                !message.contains("drift") && !message.contains("do not agree"),
+                "{entry}: {message}"
+            );
+        }
+        let version = repo.xtask(&["version"]);
+        let said = text(&version);
+        assert!(!version.status.success(), "{entry}: {said}");
+        for needle in expected {
+            assert!(
+                said.contains(needle),
+                "{entry}: `version` should name {needle:?}:\n{said}"
+            );
+        }
+        assert!(!said.contains("drift"), "{entry}: {said}");
+    }
+}

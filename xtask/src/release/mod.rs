@@ -241,7 +241,13 @@ fn preflight(
 ) -> anyhow::Result<Plan> {
     let mut problems = Vec::new();
     let branch = check_git(git, config, &mut problems);
-    let current = match places::agreed(&places::read_all(repo, places)) {
+    let readings = places::read_all(repo, places);
+    let unreadable = places::unreadable(&readings);
+    let current = match places::agreed(&readings) {
+        _ if !unreadable.is_empty() => {
+            problems.extend(unreadable);
+            None
+        }
         Ok(v) => bump::parse(&v)
             .map_err(|e| problems.push(format!("the current version: {e}")))
             .ok(),

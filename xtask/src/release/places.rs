@@ -69,6 +69,13 @@ impl Place {
     fn parse(entry: &FileEntry) -> Result<Place, String> {
         let path = entry.path.clone();
         let fail = |why: String| Err(format!("{path}: {why}"));
+        if !inside_repository(&path) {
+            return fail(
+                "a declared file must be inside the repository: give its path relative to the repository root, \
+                 without `..`"
+                    .into(),
+            );
+        }
         if entry.count.is_some() && entry.regex.is_none() {
             return fail("`count` goes with `regex` only".into());
         }
@@ -77,7 +84,12 @@ impl Place {
                 parse_toml_path(toml).map_err(|e| format!("{path}: {e}"))?,
                 toml.clone(),
             ),
-            (None, Some(json), None) => Locator::Json(json.clone()),
+            (None, Some(json), None) if json.starts_with('/') => Locator::Json(json.clone()),
+            (None, Some(json), None) => {
+                return fail(format!(
+                    "JSON pointer `{json}` must start with `/` (RFC 6901), e.g. `/{json}`"
+                ));
+            }
             (None, None, Some(pattern)) => {
                 let re = Regex::new(pattern)
                     .map_err(|e| format!("{path}: invalid regex `{pattern}`: {e}"))?;
@@ -269,9 +281,56 @@ pub fn read_all(root: &Path, places: &[Place]) -> Vec<Reading> {
         .collect()
 }
 
+/// Whether a declared path stays inside the repository: relative, no `..`.
+fn inside_repository(path: &str) -> bool {
+    let path = Path::new(path);
+    !path.as_os_str().is_empty()
+        && path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+}
+
 fn read_text(root: &Path, path: &str) -> Result<String, String> {
-    let bytes = std::fs::read(root.join(path)).map_err(|e| format!("cannot read: {e}"))?;
+    let abs = root.join(path);
+    let meta = std::fs::symlink_metadata(&abs).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "cannot read: the file does not exist: restore it, or remove its entry from [workspace.metadata.release]"
+                .to_owned()
+        }
+        _ => format!("cannot read: {e}"),
+    })?;
+    if meta.file_type().is_symlink() {
+        // A release writes the file and commits it: through a link it would
+        // commit the link as a blob holding the version text.
+        let target =
+            std::fs::read_link(&abs).map_or_else(|_| "?".into(), |t| t.display().to_string());
+        let real = abs.canonicalize().ok().and_then(|r| {
+            let root = root.canonicalize().ok()?;
+            r.strip_prefix(root).ok().map(|p| p.display().to_string())
+        });
+        return Err(match real {
+            Some(real) => {
+                format!("is a symbolic link (to {target}): declare the real file, {real}, instead")
+            }
+            None => format!(
+                "is a symbolic link (to {target}) that leaves the repository: declare a file inside it"
+            ),
+        });
+    }
+    let bytes = std::fs::read(&abs).map_err(|e| format!("cannot read: {e}"))?;
     String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())
+}
+
+/// Places whose version cannot be read at all, each with why: a broken
+/// declaration or file, which is not the same as places that disagree.
+pub fn unreadable(readings: &[Reading]) -> Vec<String> {
+    readings
+        .iter()
+        .filter_map(|r| r.values.as_ref().err().map(|e| format!("{}: {e}", r.place)))
+        .collect()
 }
 
 /// The one version every place agrees on, or why there is none.

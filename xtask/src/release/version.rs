@@ -22,6 +22,18 @@ pub fn run(repo: &Path) -> anyhow::Result<()> {
     let config = config::release(repo)?;
     let places = Place::parse_all(&config.files)?;
     let readings = places::read_all(repo, &places);
+    let unreadable = places::unreadable(&readings);
+    if !unreadable.is_empty() {
+        println!(
+            "version: {} declared place(s) cannot be read",
+            unreadable.len()
+        );
+        print_table(&readings, &first_value(&readings).unwrap_or_default());
+        bail!(
+            "cannot read the version from:\n  {}\nFix the file, or its entry in [workspace.metadata.release] in Cargo.toml",
+            unreadable.join("\n  ")
+        );
+    }
     match places::agreed(&readings) {
         Ok(version) => {
             println!("version {version}");
