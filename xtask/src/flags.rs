@@ -155,6 +155,10 @@ pub struct ReleaseArgs {
     /// Run the preflight, print every diff and git command, change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Release even though the changelog's `## [Unreleased]` section lists no change
+    #[arg(long)]
+    pub allow_empty_changelog: bool,
 }
 
 #[derive(Debug, Args)]

@@ -248,7 +248,8 @@ fn bump_words_and_pre_releases_follow_semver() {
         ("minor", "0.2.0"),
         ("major", "1.0.0"),
     ] {
-        let out = succeeds(&repo.xtask(&["release", arg]));
+        // Releases in a row: the changelog's section is empty after the first.
+        let out = succeeds(&repo.xtask(&["release", arg, "--allow-empty-changelog"]));
         assert!(out.contains(&format!("tagged v{expected}")), "{arg}: {out}");
         assert_eq!(
             repo.git(&["describe", "--tags", "--exact-match"]),
@@ -647,4 +648,27 @@ fn bad_declarations_are_named_for_what_they_are_in_dry_and_real_runs() {
         }
         assert!(!said.contains("drift"), "{entry}: {said}");
     }
+}
+
+/// `release patch` right after a release, with nothing under
+/// `## [Unreleased]`, is refused (dry run and real run alike) unless asked for.
+#[test]
+fn an_empty_unreleased_section_is_refused_unless_allowed() {
+    let repo = Repo::new();
+    succeeds(&repo.xtask(&["release", "0.2.0"]));
+    for args in [
+        &["release", "patch", "--dry-run"][..],
+        &["release", "patch"],
+    ] {
+        refused(
+            &repo,
+            args,
+            &[
+                "`## [Unreleased]` lists no change",
+                "--allow-empty-changelog",
+            ],
+        );
+    }
+    let out = succeeds(&repo.xtask(&["release", "patch", "--allow-empty-changelog"]));
+    assert!(out.contains("tagged v0.2.1"), "{out}");
 }

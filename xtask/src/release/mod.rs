@@ -89,7 +89,7 @@ pub fn run(repo: &Path, args: &ReleaseArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let plan = preflight(repo, &config, &places, &git, &args.version)?;
+    let plan = preflight(repo, &config, &places, &git, args)?;
     println!(
         "release {} -> {} (tag {}) on branch {}: preflight passed",
         plan.current, plan.next, plan.tag, plan.branch
@@ -237,8 +237,9 @@ fn preflight(
     config: &ReleaseConfig,
     places: &[Place],
     git: &Git,
-    arg: &str,
+    args: &ReleaseArgs,
 ) -> anyhow::Result<Plan> {
+    let arg = args.version.as_str();
     let mut problems = Vec::new();
     let branch = check_git(git, config, &mut problems);
     let readings = places::read_all(repo, places);
@@ -281,7 +282,8 @@ fn preflight(
             Ok(planned) => updates = planned,
             Err(e) => problems.push(format!("{e:#}")),
         }
-        match changelog_update(repo, config, &version, tag.as_deref().unwrap_or_default()) {
+        let tag = tag.as_deref().unwrap_or_default();
+        match changelog_update(repo, config, &version, tag, args.allow_empty_changelog) {
             Ok(Some(update)) => updates.push(update),
             Ok(None) => {}
             Err(e) => problems.push(e),
@@ -366,6 +368,7 @@ fn changelog_update(
     config: &ReleaseConfig,
     version: &str,
     tag: &str,
+    allow_empty: bool,
 ) -> Result<Option<Update>, String> {
     let abs = repo.join(&config.changelog);
     if !abs.exists() {
@@ -373,7 +376,7 @@ fn changelog_update(
     }
     let old = std::fs::read_to_string(&abs)
         .map_err(|e| format!("{}: cannot read: {e}", config.changelog))?;
-    let new = changelog::release(&old, version, tag, &today_utc())
+    let new = changelog::release(&old, version, tag, &today_utc(), allow_empty)
         .map_err(|e| format!("{}: {e}", config.changelog))?;
     Ok(Some(Update {
         path: config.changelog.clone(),
