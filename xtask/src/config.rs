@@ -22,6 +22,9 @@ pub struct ReleaseConfig {
     /// Every place the version is written.
     #[serde(default = "default_files")]
     pub files: Vec<FileEntry>,
+    /// How long the pre-commit hook may run (default 300 s; the environment's
+    /// `RELEASE_HOOK_TIMEOUT_SECS` wins).
+    pub hook_timeout_secs: Option<u64>,
 }
 
 /// One place a version is written: a file and exactly one way to find it.
@@ -83,11 +86,32 @@ impl Default for ReleaseConfig {
             branches: default_branches(),
             changelog: default_changelog(),
             files: default_files(),
+            hook_timeout_secs: None,
         }
     }
 }
 
 impl ReleaseConfig {
+    /// The pre-commit hook's deadline: `RELEASE_HOOK_TIMEOUT_SECS`, else
+    /// `hook-timeout-secs`, else 300 s.
+    pub fn hook_timeout(&self) -> anyhow::Result<std::time::Duration> {
+        let env = std::env::var("RELEASE_HOOK_TIMEOUT_SECS")
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        let secs = match env {
+            Some(v) => v.trim().parse::<u64>().with_context(|| {
+                format!("RELEASE_HOOK_TIMEOUT_SECS=`{v}` is not a whole number of seconds")
+            })?,
+            None => self.hook_timeout_secs.unwrap_or(300),
+        };
+        if secs == 0 {
+            bail!(
+                "the pre-commit hook's timeout is 0 s: give it at least 1 (RELEASE_HOOK_TIMEOUT_SECS or hook-timeout-secs)"
+            );
+        }
+        Ok(std::time::Duration::from_secs(secs))
+    }
+
     pub fn branch_allowed(&self, branch: &str) -> bool {
         self.branches
             .iter()

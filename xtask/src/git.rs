@@ -103,14 +103,24 @@ impl Git {
             .map(Self::text)
     }
 
-    /// The repository's pre-commit hook, run against the staged `index`.
-    pub fn pre_commit_hook(&self, index: &Path) -> anyhow::Result<()> {
-        self.output(
-            &["hook", "run", "--ignore-missing", "pre-commit"],
-            Some(index),
-            None,
+    /// The repository's pre-commit hook, run against the staged `index`,
+    /// killed (with what it started) when it runs past `timeout`.
+    pub fn pre_commit_hook(
+        &self,
+        index: &Path,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        let mut command = std::process::Command::new("git");
+        command
+            .args(["hook", "run", "--ignore-missing", "pre-commit"])
+            .current_dir(self.sh.current_dir())
+            .env("GIT_INDEX_FILE", index);
+        crate::process::run_with_timeout(
+            &mut command,
+            "the pre-commit hook (git hook run pre-commit)",
+            timeout,
+            "RELEASE_HOOK_TIMEOUT_SECS (hook-timeout-secs in [workspace.metadata.release])",
         )
-        .map(drop)
     }
 
     pub fn commit_tree(&self, tree: &str, parent: &str, message: &str) -> anyhow::Result<String> {

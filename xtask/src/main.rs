@@ -23,6 +23,7 @@ mod flags;
 mod fsutil;
 mod git;
 mod paths;
+mod process;
 mod quote;
 mod redact;
 mod run_lock;

@@ -672,3 +672,43 @@ fn an_empty_unreleased_section_is_refused_unless_allowed() {
     let out = succeeds(&repo.xtask(&["release", "patch", "--allow-empty-changelog"]));
     assert!(out.contains("tagged v0.2.1"), "{out}");
 }
+
+/// A pre-commit hook that hangs is killed after the configured time, with
+/// what it started; the release fails naming the hook and the setting, the
+/// repository is as it was, and the release lock is free again.
+#[test]
+fn a_hanging_pre_commit_hook_times_out_and_changes_nothing() {
+    let repo = Repo::new();
+    let marker = format!("sleep 9{}", std::process::id() % 1000);
+    let hook = repo.path().join(".git/hooks/pre-commit");
+    fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    fs::write(&hook, format!("#!/bin/sh\n{marker} &\nwait\n")).unwrap();
+    make_executable(&hook);
+    let before = repo.state();
+    let started = std::time::Instant::now();
+    let out = xtask_command()
+        .arg("--repo")
+        .arg(repo.path())
+        .args(["release", "0.2.0"])
+        .env("RELEASE_HOOK_TIMEOUT_SECS", "2")
+        .output()
+        .unwrap();
+    let message = text(&out);
+    assert!(!out.status.success(), "{message}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{message}"
+    );
+    assert!(
+        message.contains("pre-commit hook") && message.contains("RELEASE_HOOK_TIMEOUT_SECS"),
+        "{message}"
+    );
+    assert_eq!(repo.state(), before, "{message}");
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "the hook's child survived");
+    fs::remove_file(&hook).unwrap();
+    succeeds(&repo.xtask(&["release", "0.2.0"]));
+}

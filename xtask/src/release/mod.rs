@@ -53,6 +53,8 @@ struct Plan {
     head: String,
     remote: Option<String>,
     updates: Vec<Update>,
+    /// How long the pre-commit hook may run.
+    hook_timeout: std::time::Duration,
 }
 
 impl Plan {
@@ -242,6 +244,10 @@ fn preflight(
     let arg = args.version.as_str();
     let mut problems = Vec::new();
     let branch = check_git(git, config, &mut problems);
+    let hook_timeout = config
+        .hook_timeout()
+        .map_err(|e| problems.push(format!("{e:#}")))
+        .unwrap_or_default();
     let readings = places::read_all(repo, places);
     let unreadable = places::unreadable(&readings);
     let current = match places::agreed(&readings) {
@@ -315,6 +321,7 @@ fn preflight(
         tag,
         branch,
         updates,
+        hook_timeout,
     })
 }
 
@@ -490,7 +497,7 @@ fn stage(git: &Git, plan: &Plan) -> anyhow::Result<Staged> {
             .map(|u| Ok((u.path.clone(), git.hash_object(&u.path, u.new.as_bytes())?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let tree = git.write_tree(&index, &plan.head, &entries)?;
-        git.pre_commit_hook(&index)
+        git.pre_commit_hook(&index, plan.hook_timeout)
             .context("the pre-commit hook refused the release")?;
         let commit = git.commit_tree(&tree, &plan.head, &plan.message())?;
         failpoint::hit("release-after-commit")?;

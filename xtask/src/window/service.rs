@@ -4,9 +4,8 @@
 
 use std::{
     fs,
-    io::Read,
     path::PathBuf,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -54,7 +53,7 @@ impl Service {
     pub fn take_down(&self) -> anyhow::Result<String> {
         match &self.mode {
             Mode::Commands { stop, .. } => {
-                run_with_timeout(stop, self.command_timeout).context("the stop command failed")?;
+                run_configured(stop, self.command_timeout).context("the stop command failed")?;
                 Ok(format!("ran `{}`", stop.join(" ")))
             }
             Mode::Maintenance { flag } => {
@@ -80,8 +79,7 @@ impl Service {
     pub fn bring_up(&self) -> anyhow::Result<String> {
         match &self.mode {
             Mode::Commands { start, .. } => {
-                run_with_timeout(start, self.command_timeout)
-                    .context("the start command failed")?;
+                run_configured(start, self.command_timeout).context("the start command failed")?;
                 Ok(format!("ran `{}`", start.join(" ")))
             }
             Mode::Maintenance { flag } => {
@@ -152,39 +150,15 @@ pub fn take_down_then<T>(
     }
 }
 
-/// Runs `command` (program and arguments, no shell) and waits at most `timeout`.
-pub fn run_with_timeout(command: &[String], timeout: Duration) -> anyhow::Result<()> {
+/// A configured stop or start command (program and arguments, no shell).
+fn run_configured(command: &[String], timeout: Duration) -> anyhow::Result<()> {
     let (program, args) = command.split_first().context("the command is empty")?;
-    let shown = command.join(" ");
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting `{shown}`: is `{program}` installed and on PATH?"))?;
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait()? {
-            if status.success() {
-                return Ok(());
-            }
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = pipe.read_to_string(&mut stderr);
-            }
-            bail!("`{shown}` exited with {status}: {}", stderr.trim());
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "`{shown}` did not finish within {} s and was killed: check the command, or raise MIGRATE_COMMAND_TIMEOUT_SECS",
-                timeout.as_secs()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::process::run_with_timeout(
+        Command::new(program).args(args),
+        &command.join(" "),
+        timeout,
+        "MIGRATE_COMMAND_TIMEOUT_SECS",
+    )
 }
 
 /// What a healthy service must report.
@@ -263,37 +237,4 @@ pub fn answers_ok(url: &str) -> bool {
                 .map(|b| (r.status().as_u16(), b))
         })
         .is_some_and(|(status, body)| status == 200 && body["status"] == "ok")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_time_out_and_report_failures() {
-        let sleep = vec!["sleep".to_owned(), "5".to_owned()];
-        let err = run_with_timeout(&sleep, Duration::from_millis(200))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("did not finish within"), "{err}");
-        let fail = vec![
-            "sh".to_owned(),
-            "-c".to_owned(),
-            "echo nope >&2; exit 3".to_owned(),
-        ];
-        let err = run_with_timeout(&fail, Duration::from_secs(5))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("nope") && err.contains("exit status: 3"),
-            "{err}"
-        );
-        let missing = vec!["no-such-program-xyz".to_owned()];
-        assert!(
-            run_with_timeout(&missing, Duration::from_secs(1))
-                .unwrap_err()
-                .to_string()
-                .contains("on PATH")
-        );
-    }
 }

@@ -1,0 +1,116 @@
+//! Running another program with a deadline: stop and start commands of the
+//! service, git's hooks. A program that hangs is killed with everything it
+//! started (its process group), and the error names it and the setting that
+//! gives it more time.
+
+use std::{
+    io::Read,
+    os::unix::process::CommandExt,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+
+/// Runs `command` (never through a shell) and waits at most `timeout`;
+/// `shown` names it in messages, `raise` is the setting that lengthens the wait.
+pub fn run_with_timeout(
+    command: &mut Command,
+    shown: &str,
+    timeout: Duration,
+    raise: &str,
+) -> anyhow::Result<()> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // Its own process group, so that a timeout kills what it started too.
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting `{shown}`: is it installed and on PATH?"))?;
+    // Read stderr as it comes: a chatty program must not block on a full pipe.
+    let stderr = child.stderr.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            kill_group(child.id());
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "`{shown}` did not finish within {} s and was killed (with everything it started): check it, \
+                 or raise {raise}",
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    if !status.success() {
+        bail!("`{shown}` exited with {status}: {}", stderr.trim());
+    }
+    Ok(())
+}
+
+/// SIGKILL to the process group `pgid` (the child's own, see above).
+fn kill_group(pgid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(words: &[&str], timeout: Duration) -> anyhow::Result<()> {
+        let (program, args) = words.split_first().expect("a program");
+        run_with_timeout(
+            Command::new(program).args(args),
+            &words.join(" "),
+            timeout,
+            "THE_SETTING",
+        )
+    }
+
+    #[test]
+    fn commands_time_out_with_their_children_and_report_failures() {
+        let marker = format!("sleep 7{}", std::process::id() % 1000);
+        let script = format!("{marker} & wait");
+        let err = run(&["sh", "-c", &script], Duration::from_millis(300))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("did not finish within") && err.contains("THE_SETTING"),
+            "{err}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let left = Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .expect("pgrep runs");
+        assert!(left.stdout.is_empty(), "the child survived: {:?}", left);
+        let err = run(
+            &["sh", "-c", "echo nope >&2; exit 3"],
+            Duration::from_secs(5),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("nope") && err.contains("exit status: 3"),
+            "{err}"
+        );
+        let err = run(&["no-such-program-xyz"], Duration::from_secs(1)).unwrap_err();
+        assert!(err.to_string().contains("on PATH"), "{err}");
+    }
+}
