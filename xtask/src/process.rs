@@ -60,6 +60,29 @@ pub fn run_with_timeout(
     Ok(())
 }
 
+/// The process that has `path` open, as `pid N (command line)`, found
+/// through /proc (Linux); None when no process does, or /proc says nothing.
+pub fn holder_of(path: &std::path::Path) -> Option<String> {
+    let wanted = path.canonicalize().ok()?;
+    let processes = std::fs::read_dir("/proc").ok()?;
+    processes.filter_map(Result::ok).find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let holds = std::fs::read_dir(entry.path().join("fd"))
+            .ok()?
+            .filter_map(Result::ok)
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == wanted));
+        holds.then(|| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let words: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
+            format!("pid {pid} (`{}`)", words.join(" "))
+        })
+    })
+}
+
 /// SIGKILL to the process group `pgid` (the child's own, see above).
 fn kill_group(pgid: u32) {
     let _ = Command::new("kill")

@@ -712,3 +712,40 @@ fn a_hanging_pre_commit_hook_times_out_and_changes_nothing() {
     fs::remove_file(&hook).unwrap();
     succeeds(&repo.xtask(&["release", "0.2.0"]));
 }
+
+/// A stale `.git/index.lock` (a killed git) is found by the preflight, dry
+/// run and real run alike, before anything is published; a live one names
+/// the process holding it.
+#[test]
+fn a_git_index_lock_is_found_in_the_preflight() {
+    let repo = Repo::new();
+    let lock = repo.path().join(".git/index.lock");
+    fs::write(&lock, "").unwrap();
+    for args in [
+        &["release", "0.2.0", "--dry-run"][..],
+        &["release", "0.2.0"],
+    ] {
+        refused(&repo, args, &["index.lock", "no process holds it", "rm "]);
+    }
+    let holder = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<\"$0\"; exec sleep 30")
+        .arg(&lock)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let message = refused(
+        &repo,
+        &["release", "0.2.0"],
+        &["index.lock", "is held by", "sleep 30"],
+    );
+    assert!(
+        message.contains(&format!("pid {}", holder.id())),
+        "{message}"
+    );
+    let mut holder = holder;
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    fs::remove_file(&lock).unwrap();
+    succeeds(&repo.xtask(&["release", "0.2.0"]));
+}

@@ -360,6 +360,9 @@ fn check_git(git: &Git, config: &ReleaseConfig, problems: &mut Vec<String>) -> O
         Ok(_) => {}
         Err(e) => problems.push(format!("{e:#}")),
     }
+    if let Some(problem) = index_lock_problem(git) {
+        problems.push(problem);
+    }
     if !git.has_identity() {
         problems.push(
             "git has no author identity: set `git config user.name` and `git config user.email`"
@@ -367,6 +370,28 @@ fn check_git(git: &Git, config: &ReleaseConfig, problems: &mut Vec<String>) -> O
         );
     }
     branch
+}
+
+/// `.git/index.lock`: git's own lock, held while a git command runs and left
+/// behind by one that was killed. The release's last step needs the index,
+/// so a lock found only then would leave a published release half done.
+fn index_lock_problem(git: &Git) -> Option<String> {
+    let lock = git.git_dir().ok()?.join("index.lock");
+    if !lock.exists() {
+        return None;
+    }
+    let shown = quote::shell(&lock.to_string_lossy());
+    Some(match crate::process::holder_of(&lock) {
+        Some(holder) => format!(
+            "{} is held by {holder}: let that git command finish, then release",
+            lock.display()
+        ),
+        None => format!(
+            "{} exists but no process holds it: a git command was killed and left it. Check that none is \
+             running (`pgrep -a git`), then remove it: rm {shown}",
+            lock.display()
+        ),
+    })
 }
 
 /// The changelog's new text, when the configured changelog exists.
