@@ -699,3 +699,52 @@ fn a_job_that_cannot_get_the_lock_names_the_session_holding_it() {
     assert!(site.xtask(&["migrate", "--job"], &[]).status.success());
     assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
 }
+
+/// A failing migration on Postgres never prints or journals a stored value:
+/// the server's DETAIL ("Key (value)=(…) is duplicated", "Failing row
+/// contains (…)") is left out; table, column and constraint are named.
+#[test]
+fn a_failing_migration_never_prints_a_stored_value() {
+    let server = server!("a_failing_migration_never_prints_a_stored_value");
+    let secret = "S3CRET-DO-NOT-PRINT";
+    let cases = [
+        (
+            "V5__unique_values.sql",
+            "CREATE UNIQUE INDEX secrets_value_u ON secrets (value);\n",
+        ),
+        (
+            "V5__bad_expiry.sql",
+            "UPDATE secrets SET expires_at = created_at - interval '1 day' WHERE name = 'd1';\n",
+        ),
+    ];
+    for (file, sql) in cases {
+        let site = PgSite::new(&server);
+        site.db
+            .client()
+            .batch_execute(&format!(
+                "INSERT INTO secrets (name, value, created_at) VALUES ('d1', '{secret}', now()), ('d2', '{secret}', now())"
+            ))
+            .unwrap();
+        site.add_migration(file, sql);
+        for args in [&["migrate"][..], &["migrate", "--job"]] {
+            let out = site.xtask(args, &[]);
+            let report = text(&out);
+            assert!(!out.status.success(), "{file} {args:?}: {report}");
+            assert!(
+                report.contains("secrets"),
+                "{file} {args:?}: the table is named: {report}"
+            );
+            assert!(
+                !report.contains(secret),
+                "{file} {args:?}: printed a value: {report}"
+            );
+        }
+        let journal =
+            std::fs::read_to_string(site.dir.path().join("migrate.journal")).unwrap_or_default();
+        assert!(
+            !journal.contains(secret),
+            "{file}: journaled a value: {journal}"
+        );
+        assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    }
+}

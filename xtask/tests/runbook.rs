@@ -1182,3 +1182,32 @@ fn a_new_database_is_private_and_a_readable_one_is_warned_about() {
         "{report}"
     );
 }
+
+/// Credentials in a stop or start command are redacted in every line the
+/// window prints, the header and the dry run's plan included.
+#[test]
+fn credentials_in_service_commands_are_never_printed() {
+    let site = Site::new();
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    let env = [
+        (
+            "MIGRATE_STOP",
+            "true http://admin:StopLEAK@127.0.0.1:9/stop",
+        ),
+        (
+            "MIGRATE_START",
+            "true http://admin:StopLEAK@127.0.0.1:9/start",
+        ),
+    ];
+    for args in [&["migrate", "--dry-run"][..], &["migrate"]] {
+        let out = site.xtask(args, &env);
+        let report = text(&out);
+        assert!(out.status.success(), "{args:?}: {report}");
+        assert!(!report.contains("StopLEAK"), "{args:?}: {report}");
+        assert!(
+            report.contains("http://***@127.0.0.1:9/stop"),
+            "{args:?}: {report}"
+        );
+    }
+    assert!(!site.journal().contains("StopLEAK"), "{}", site.journal());
+}

@@ -94,13 +94,18 @@ pub(super) fn convert(value: ValueRef<'_>, ty: &Type) -> Result<Cell, String> {
         (Text(t), &Type::BOOL) => match t {
             b"1" | b"t" | b"true" | b"TRUE" => Cell::Bool(true),
             b"0" | b"f" | b"false" | b"FALSE" => Cell::Bool(false),
-            _ => return Err(format!("`{}` is not a boolean", String::from_utf8_lossy(t))),
+            _ => {
+                return Err(format!(
+                    "a text of {} byte(s) is not a boolean (0/1, t/f, true/false)",
+                    t.len()
+                ));
+            }
         },
         (Integer(v), &Type::INT2) => {
-            Cell::I16(i16::try_from(v).map_err(|_| format!("{v} does not fit smallint"))?)
+            Cell::I16(i16::try_from(v).map_err(|_| "the value does not fit smallint".to_owned())?)
         }
         (Integer(v), &Type::INT4) => {
-            Cell::I32(i32::try_from(v).map_err(|_| format!("{v} does not fit integer"))?)
+            Cell::I32(i32::try_from(v).map_err(|_| "the value does not fit integer".to_owned())?)
         }
         (Integer(v), &Type::INT8) => Cell::I64(v),
         (Integer(v), &Type::FLOAT4) => Cell::F32(v as f32),
@@ -117,7 +122,7 @@ pub(super) fn convert(value: ValueRef<'_>, ty: &Type) -> Result<Cell, String> {
         (Text(t), &Type::TIMESTAMPTZ) => Cell::TimestampTz(parse_timestamp(&text(t)?)?),
         (Integer(v), &Type::TIMESTAMPTZ) => Cell::TimestampTz(
             OffsetDateTime::from_unix_timestamp(v)
-                .map_err(|_| format!("{v} is not a Unix time"))?,
+                .map_err(|_| "the integer is not a Unix time".to_owned())?,
         ),
         (Text(t), &Type::TIMESTAMP) => {
             let ts = parse_timestamp(&text(t)?)?.to_offset(time::UtcOffset::UTC);
@@ -128,12 +133,18 @@ pub(super) fn convert(value: ValueRef<'_>, ty: &Type) -> Result<Cell, String> {
             Cell::Date(
                 OffsetDateTime::parse(&format!("{t}T00:00:00Z"), &Rfc3339)
                     .map(OffsetDateTime::date)
-                    .map_err(|_| format!("`{t}` is not a date (YYYY-MM-DD)"))?,
+                    .map_err(|_| "the text is not a date (YYYY-MM-DD)".to_owned())?,
             )
         }
         (Text(t), &Type::JSON | &Type::JSONB) => {
             let t = text(t)?;
-            Cell::Json(serde_json::from_str(&t).map_err(|e| format!("`{t}` is not JSON: {e}"))?)
+            Cell::Json(serde_json::from_str(&t).map_err(|e| {
+                format!(
+                    "the text is not JSON (at line {}, column {})",
+                    e.line(),
+                    e.column()
+                )
+            })?)
         }
         (value, ty) => {
             return Err(format!(
@@ -163,7 +174,7 @@ pub(super) fn parse_timestamp(text: &str) -> Result<OffsetDateTime, String> {
         .or_else(|| sqlite_form(text))
         .ok_or(())
         .map_err(|_| {
-            format!("`{text}` is not a timestamp (RFC 3339, or YYYY-MM-DD HH:MM:SS in UTC)")
+            "the text is not a timestamp (RFC 3339, or YYYY-MM-DD HH:MM:SS in UTC)".to_owned()
         })
 }
 

@@ -41,11 +41,16 @@ use crate::{
 };
 
 pub fn run(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<()> {
+    // A stop command or a URL may carry credentials: the header is redacted
+    // like every step line.
     println!(
-        "migrate {} ({}; backups in {})",
-        settings.url,
-        settings.service.describe(),
-        settings.backup_dir.display()
+        "{}",
+        redact(&format!(
+            "migrate {} ({}; backups in {})",
+            settings.url,
+            settings.service.describe(),
+            settings.backup_dir.display()
+        ))
     );
     let journal = Journal::new(&settings.backup_dir, "migrate");
     let mut steps = Steps::new(&journal, dry_run);
@@ -169,7 +174,7 @@ fn check_backup_room(settings: &Settings, bytes: u64, dry_run: bool) -> anyhow::
 fn print_plan(settings: &Settings, engine: &dyn Engine, plan: &Plan) {
     println!("dry run: the window would");
     println!("  lock      {}", engine.describe_lock(settings));
-    println!("  take down {}", settings.service.describe());
+    println!("  take down {}", redact(&settings.service.describe()));
     println!(
         "  back up   {}to {} (keep {})",
         engine.describe_backup(),
