@@ -583,3 +583,38 @@ fn postgres_a_failure_after_the_commit_is_reported_as_committed() {
         wait_for_health(&site.health_url(), 200);
     }
 }
+
+/// SQLite: what a failed window says about the database is true, and it
+/// restores only what needs restoring: before the commit nothing changed
+/// (no restore); after it, the verified backup is put back.
+#[test]
+fn sqlite_a_failure_before_or_after_the_commit_is_undone_as_needed_and_said_truly() {
+    for (point, committed) in [("mid-migration", false), ("after-migration", true)] {
+        let (site, _backend, _) = serving_site();
+        let env = site.maintenance_env();
+        let out = site
+            .command(&["migrate"], &env_refs(&env))
+            .env("XTASK_FAILPOINT", format!("{point}=error"))
+            .output()
+            .unwrap();
+        let report = text(&out);
+        assert!(!out.status.success(), "{point}: {report}");
+        assert_eq!(site.versions(), [1, 2, 3, 4], "{point}: {report}");
+        assert_eq!(site.secrets().len(), 2, "{point}: rows lost");
+        if committed {
+            assert!(
+                report.contains("the migration had committed; the database was restored from"),
+                "{point}: {report}"
+            );
+            assert!(site.journal().contains("restore backup"), "{point}");
+        } else {
+            assert!(
+                report.contains("the database was not changed (its transaction rolled back)")
+                    && !report.contains("restored from"),
+                "{point}: {report}"
+            );
+            assert!(!site.journal().contains("restore backup"), "{point}");
+        }
+        wait_for_health(&site.health_url(), 200);
+    }
+}

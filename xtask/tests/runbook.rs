@@ -120,7 +120,8 @@ fn stop_and_start_commands_window() {
 }
 
 #[test]
-fn a_migration_failing_in_the_window_restores_the_backup_and_brings_the_service_back() {
+fn a_migration_failing_in_the_window_changes_nothing_restores_nothing_and_brings_the_service_back()
+{
     let site = Site::new();
     // Passes the rehearsal; fails on the row written after it (below).
     site.add_migration(
@@ -140,8 +141,11 @@ fn a_migration_failing_in_the_window_restores_the_backup_and_brings_the_service_
         report.contains("[5/7] migrate") && report.contains("UNIQUE constraint failed"),
         "{report}"
     );
+    // It rolled back: restoring the backup would only risk the file's owner,
+    // links and the writes of a busy disk, for nothing (#11).
     assert!(
-        report.contains("was restored from") && report.contains("verified byte for byte"),
+        report.contains("the database was not changed (its transaction rolled back)")
+            && !report.contains("restored from"),
         "{report}"
     );
     assert_eq!(site.versions(), [1, 2, 3, 4], "back on the old schema");
@@ -152,7 +156,7 @@ fn a_migration_failing_in_the_window_restores_the_backup_and_brings_the_service_
     );
     wait_for_health(&site.health_url(), 200);
     assert!(
-        site.journal().contains("restore backup"),
+        !site.journal().contains("restore backup"),
         "{}",
         site.journal()
     );
@@ -1210,4 +1214,51 @@ fn credentials_in_service_commands_are_never_printed() {
         );
     }
     assert!(!site.journal().contains("StopLEAK"), "{}", site.journal());
+}
+
+/// A restore keeps what the service needs to open the database: the owner,
+/// group and mode of the file it replaces, and a symbolic link at the
+/// database's path (the real file is restored, the link kept).
+#[test]
+fn restore_keeps_the_owner_mode_and_a_symlinked_path() {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        text(&uid).trim(),
+        "0",
+        "this test changes file owners: run it as root, as CI does"
+    );
+    let site = Site::new();
+    let out = site.xtask(&["backup"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let backup = site.backups().pop().unwrap();
+    let conn = Connection::open(&site.db).unwrap();
+    conn.execute_batch("INSERT INTO secrets (name, value, created_at) VALUES ('later', 'x', '2026-01-03T00:00:00Z')")
+        .unwrap();
+    drop(conn);
+    std::os::unix::fs::chown(&site.db, Some(65534), Some(65534)).unwrap();
+    fs::set_permissions(&site.db, fs::Permissions::from_mode(0o640)).unwrap();
+    let link = site.dir.path().join("link.db");
+    std::os::unix::fs::symlink(&site.db, &link).unwrap();
+    let out = xtask_command()
+        .arg("restore")
+        .arg(&backup)
+        .args(["--database-url", &format!("sqlite:///{}", link.display())])
+        .env("MIGRATE_BACKUP_DIR", site.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced"
+    );
+    let meta = fs::metadata(&site.db).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        (65534, 65534, 0o640)
+    );
+    assert_eq!(site.secrets().len(), 2, "the real file holds the backup");
 }

@@ -295,6 +295,10 @@ fn same_range(left: &File, right: &File, start: u64, end: u64) -> io::Result<boo
 /// fsync, rename, folder fsync), removes stale `-wal`/`-shm` files, and
 /// checks the result equals the backup byte for byte.
 pub fn restore_file(backup: &Path, db: &Path) -> anyhow::Result<()> {
+    // A database path that is a symbolic link: the real file is restored and
+    // the link kept, so whoever opens either path sees the restored data.
+    let db = &fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+    let owner = fs::metadata(db).ok();
     with_temp(db, |temp| {
         let mut input =
             File::open(backup).with_context(|| format!("opening backup {}", backup.display()))?;
@@ -305,6 +309,9 @@ pub fn restore_file(backup: &Path, db: &Path) -> anyhow::Result<()> {
         crate::failpoint::hit("restore-mid-copy")?;
         output.sync_all()?;
         drop(output);
+        if let Some(replaced) = &owner {
+            keep_owner_and_mode(temp, replaced, db)?;
+        }
         for suffix in ["-wal", "-shm"] {
             let stale = PathBuf::from(format!("{}{suffix}", db.display()));
             if stale.exists() {
@@ -325,6 +332,23 @@ pub fn restore_file(backup: &Path, db: &Path) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// The restored file gets the owner, group and mode of the one it replaces:
+/// the service (often another user than the one restoring) must still open it.
+fn keep_owner_and_mode(temp: &Path, replaced: &fs::Metadata, db: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    std::os::unix::fs::chown(temp, Some(replaced.uid()), Some(replaced.gid())).with_context(|| {
+        format!(
+            "giving the restored file the owner {}:{} of {} (nothing was replaced): run the restore as root or \
+             as that owner",
+            replaced.uid(),
+            replaced.gid(),
+            db.display()
+        )
+    })?;
+    fs::set_permissions(temp, fs::Permissions::from_mode(replaced.mode() & 0o7777))
+        .with_context(|| format!("setting the mode of {}", temp.display()))
 }
 
 #[cfg(test)]

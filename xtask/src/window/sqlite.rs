@@ -147,25 +147,26 @@ impl Engine for SqliteWindow {
         ((verified, backed_up.1), migrated)
     }
 
-    fn undo(&mut self, steps: &Steps, _: &Plan, backup: Option<&Backup>) -> String {
+    /// The migration commits only once its backup is verified, so a
+    /// failure before that leaves the database as it was: nothing to
+    /// restore. Only a failure after the commit (or a history that cannot
+    /// be read) puts the verified backup back.
+    fn undo(&mut self, steps: &Steps, plan: &Plan, backup: Option<&Backup>) -> String {
         self.exclusive = None;
-        let Some(backup) = backup else {
-            return "the database was not changed".into();
-        };
-        let restored = timed(|| {
-            backups::restore_file(&backup.path, &self.path)?;
-            Ok(backup.path.display().to_string())
-        });
-        steps.record_outcome("restore backup", &restored);
-        match restored.0 {
-            Ok(_) => format!(
-                "the database was restored from {} (verified byte for byte)",
-                backup.path.display()
-            ),
-            Err(e) => format!(
-                "RESTORING {} FAILED: {e:#} — restore it by hand before starting the service",
-                backup.path.display()
-            ),
+        let version = self
+            .open()
+            .and_then(|c| Ok(sqlite::applied_history(&c)?))
+            .map(|h| h.last().map_or(0, Migration::version));
+        match (version, backup) {
+            (Ok(v), _) if v == plan.current => {
+                "the database was not changed (its transaction rolled back)".into()
+            }
+            (Ok(_), None) | (Err(_), None) => {
+                "the database's state is unknown and no backup was taken: check it with `cargo xtask migrate status` \
+                 before starting the service"
+                    .into()
+            }
+            (_, Some(backup)) => self.restore_after_failure(steps, backup),
         }
     }
 
@@ -216,6 +217,29 @@ impl Engine for SqliteWindow {
             .iter()
             .map(|(m, t)| format!("{m} (rehearsal {:.1} ms)", t.as_secs_f64() * 1000.0))
             .collect()
+    }
+}
+
+impl SqliteWindow {
+    /// The migration had committed when the window failed: the verified
+    /// backup goes back.
+    fn restore_after_failure(&mut self, steps: &Steps, backup: &Backup) -> String {
+        let restored = timed(|| {
+            backups::restore_file(&backup.path, &self.path)?;
+            Ok(backup.path.display().to_string())
+        });
+        steps.record_outcome("restore backup", &restored);
+        match restored.0 {
+            Ok(_) => format!(
+                "the migration had committed; the database was restored from {} (verified byte for byte)",
+                backup.path.display()
+            ),
+            Err(e) => format!(
+                "the migration had committed and RESTORING {} FAILED: {e:#} — restore it by hand before starting \
+                 the service",
+                backup.path.display()
+            ),
+        }
     }
 }
 
