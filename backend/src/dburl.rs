@@ -41,8 +41,10 @@ pub struct PgUrl {
     /// `host` or `host:port`, as written.
     host: String,
     database: String,
-    /// Everything from `?` on, as written.
+    /// Everything from `?` on, as written, without a `password=` parameter.
     query: String,
+    /// Whether the password came as `?password=` rather than `user:password@`.
+    password_in_query: bool,
 }
 
 impl fmt::Debug for PgUrl {
@@ -86,7 +88,7 @@ impl PgUrl {
         let mut out = String::from("postgres://");
         if let Some(user) = &self.user {
             out.push_str(user);
-            if let Some(password) = password {
+            if let (Some(password), false) = (password, self.password_in_query) {
                 out.push(':');
                 out.push_str(password);
             }
@@ -96,6 +98,11 @@ impl PgUrl {
         out.push('/');
         out.push_str(&self.database);
         out.push_str(&self.query);
+        if let (Some(password), true) = (password, self.password_in_query) {
+            out.push(if self.query.is_empty() { '?' } else { '&' });
+            out.push_str("password=");
+            out.push_str(password);
+        }
         out
     }
 
@@ -103,43 +110,142 @@ impl PgUrl {
         let Some(rest) = rest.strip_prefix("//") else {
             return Err("a Postgres URL starts with postgres://");
         };
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (path, query) = match path.find('?') {
-            Some(at) => (&path[..at], &path[at..]),
-            None => (path, ""),
+        let (before_query, query) = match rest.find('?') {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, ""),
         };
-        let (credentials, host) = match authority.rfind('@') {
-            Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
-            None => (None, authority),
+        // The last `@` ends the credentials, whatever the password holds.
+        let (credentials, location) = match before_query.rfind('@') {
+            Some(at) => (Some(&before_query[..at]), &before_query[at + 1..]),
+            None => (None, before_query),
         };
+        let (host, path) = location.split_once('/').unwrap_or((location, ""));
         if host.is_empty() {
             return Err("the Postgres URL names no host");
         }
         if path.is_empty() || path.contains('/') {
             return Err("the Postgres URL must name one database: postgres://host/dbname");
         }
-        let (user, password) = match credentials {
+        let (user, mut password) = match credentials {
             None => (None, None),
             Some(c) => match c.split_once(':') {
                 Some((user, password)) => (Some(user.to_owned()), Some(password.to_owned())),
                 None => (Some(c.to_owned()), None),
             },
         };
+        if password
+            .as_deref()
+            .is_some_and(|p| p.contains('/') || p.contains('@'))
+        {
+            return Err("the password holds a raw `/` or `@`: percent-encode it (%2F, %40)");
+        }
+        let (query, query_password) = split_password_parameter(query);
+        let password_in_query = password.is_none() && query_password.is_some();
+        if password.is_none() {
+            password = query_password;
+        }
         Ok(PgUrl {
             url: url.to_owned(),
             user,
             password,
             host: host.to_owned(),
             database: path.to_owned(),
-            query: query.to_owned(),
+            query,
+            password_in_query,
         })
     }
+}
+
+/// `?sslmode=require&password=p` → (`?sslmode=require`, Some(`p`)).
+fn split_password_parameter(query: &str) -> (String, Option<String>) {
+    let Some(params) = query.strip_prefix('?') else {
+        return (query.to_owned(), None);
+    };
+    let mut password = None;
+    let kept: Vec<&str> = params
+        .split('&')
+        .filter(|param| match param.strip_prefix("password=") {
+            Some(value) => {
+                password = Some(value.to_owned());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let query = if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", kept.join("&"))
+    };
+    (query, password)
 }
 
 impl fmt::Display for PgUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render(self.password.as_ref().map(|_| "***")))
     }
+}
+
+/// Every credential in `text` masked, in every form a URL here may carry
+/// one: `scheme://user:secret@host` → `scheme://user:***@host` (a password
+/// holding `/` or `@` included: the credentials end at the last `@` before a
+/// space), and a `password=` query parameter → `password=***`. The one
+/// redaction of the service and the xtask alike.
+pub fn redact(text: &str) -> String {
+    redact_query_passwords(&redact_userinfo(text))
+}
+
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || "'\"`<>".contains(c))
+            .unwrap_or(tail.len());
+        let url = &tail[..end];
+        let before_query = url.find('?').map_or(url, |q| &url[..q]);
+        match before_query.rfind('@') {
+            Some(at) => {
+                let credentials = &url[..at];
+                match credentials.split_once(':') {
+                    Some((user, _)) if !user.contains('/') => {
+                        out.push_str(user);
+                        out.push_str(":***");
+                    }
+                    Some(_) => out.push_str("***"),
+                    None => out.push_str(credentials),
+                }
+                out.push_str(&url[at..]);
+            }
+            None => out.push_str(url),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn redact_query_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("password=") {
+        let starts_parameter = at > 0 && matches!(rest.as_bytes()[at - 1], b'?' | b'&');
+        let (head, tail) = rest.split_at(at + "password=".len());
+        out.push_str(head);
+        if starts_parameter {
+            let end = tail
+                .find(|c: char| c == '&' || c.is_whitespace() || "'\"`".contains(c))
+                .unwrap_or(tail.len());
+            out.push_str("***");
+            rest = &tail[end..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Why a `DATABASE_URL` was rejected; its message names the accepted forms.
@@ -155,30 +261,9 @@ impl fmt::Display for DbUrlError {
         write!(
             f,
             "invalid {ENV} `{}`: {}; {ACCEPTED_FORMS}",
-            redact_url(&self.url),
+            redact(&self.url),
             self.reason
         )
-    }
-}
-
-/// `scheme://user:secret@host…` → `scheme://user:***@host…`.
-fn redact_url(url: &str) -> String {
-    let Some(start) = url.find("://").map(|at| at + 3) else {
-        return url.to_owned();
-    };
-    let end = url[start..].find('/').map_or(url.len(), |at| start + at);
-    match url[start..end].rfind('@') {
-        Some(at) => {
-            let credentials = &url[start..start + at];
-            let user = credentials.split_once(':').map_or(credentials, |(u, _)| u);
-            let masked = if credentials.contains(':') {
-                ":***"
-            } else {
-                ""
-            };
-            format!("{}{user}{masked}{}", &url[..start], &url[start + at..])
-        }
-        None => url.to_owned(),
     }
 }
 
@@ -337,5 +422,35 @@ mod tests {
             !err.contains("hunter2") && err.contains("app:***@db"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_password_in_the_query_or_holding_a_slash_is_never_shown() {
+        let url = DatabaseUrl::parse("postgres://h:5432/db?user=u&password=P4ss&sslmode=disable")
+            .unwrap();
+        let DatabaseUrl::Postgres(pg) = &url else {
+            panic!("not postgres: {url:?}")
+        };
+        assert_eq!(pg.password(), Some("P4ss"));
+        assert_eq!(
+            url.to_string(),
+            "postgres://h:5432/db?user=u&sslmode=disable&password=***"
+        );
+        assert_eq!(
+            pg.without_password(),
+            "postgres://h:5432/db?user=u&sslmode=disable"
+        );
+        assert!(!format!("{url:?}").contains("P4ss"));
+        let err = DatabaseUrl::parse("postgresql://u:Raw/Sl4sh@h:5432/db")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("Sl4sh") && err.contains("percent-encode"),
+            "{err}"
+        );
+        let err = DatabaseUrl::parse("postgres://u:p@ss@h")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("p@ss") && !err.contains(":p@"), "{err}");
     }
 }

@@ -1,43 +1,38 @@
 //! Credentials never reach a terminal, a log or the journal: every line the
-//! xtask prints about a URL goes through [`redact`].
+//! xtask prints about a URL goes through [`redact`], the service's own
+//! redaction (one implementation for every URL form the parser accepts).
 
-/// `scheme://user:secret@host/…` → `scheme://***@host/…`.
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (head, tail) = rest.split_at(at + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        match tail[..end].rfind('@') {
-            Some(credentials) => {
-                out.push_str("***");
-                out.push_str(&tail[credentials..end]);
-            }
-            None => out.push_str(&tail[..end]),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
+pub use backend::dburl::redact;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn credentials_are_redacted() {
-        assert_eq!(
-            redact("http://admin:hunter2@127.0.0.1:8000/health"),
-            "http://***@127.0.0.1:8000/health"
-        );
-        assert_eq!(
-            redact("GET postgres://u:p@db/x failed"),
-            "GET postgres://***@db/x failed"
-        );
-        assert_eq!(redact("http://127.0.0.1/health"), "http://127.0.0.1/health");
+    fn every_form_of_credentials_is_redacted() {
+        for (text, shown) in [
+            (
+                "http://admin:hunter2@127.0.0.1:8000/health",
+                "http://admin:***@127.0.0.1:8000/health",
+            ),
+            (
+                "GET postgres://u:p@db/x failed",
+                "GET postgres://u:***@db/x failed",
+            ),
+            ("http://127.0.0.1/health", "http://127.0.0.1/health"),
+            ("postgres://u:pa/ss@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://h/db?user=u&password=P&sslmode=disable",
+                "postgres://h/db?user=u&password=***&sslmode=disable",
+            ),
+            (
+                "`postgres://h/db?password=P`",
+                "`postgres://h/db?password=***`",
+            ),
+            ("postgres://u:s3cr%21t@h/db", "postgres://u:***@h/db"),
+        ] {
+            assert_eq!(redact(text), shown, "{text}");
+        }
     }
 }

@@ -748,3 +748,69 @@ fn a_failing_migration_never_prints_a_stored_value() {
         assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
     }
 }
+
+/// A password given as `?password=` is never printed, journaled or passed as
+/// a program argument (where `ps` shows it): pg_dump gets it through its
+/// environment. A wrapper first on PATH records pg_dump's arguments.
+#[test]
+fn a_query_string_password_never_reaches_output_or_arguments() {
+    let server = server!("a_query_string_password_never_reaches_output_or_arguments");
+    let site = PgSite::new(&server);
+    let wrappers = tempfile::TempDir::new().unwrap();
+    let log = wrappers.path().join("args.log");
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v pg_dump"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let wrapper = wrappers.path().join("pg_dump");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\nexec {} \"$@\"\n",
+            log.display(),
+            real.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let secret = "QpLEAK2";
+    let url = format!("{}?password={secret}", site.db.url);
+    let path = format!(
+        "{}:{}",
+        wrappers.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    for args in [&["backup"][..], &["migrate", "status"]] {
+        let out = xtask_command()
+            .args(args)
+            .args(["--database-url", &url])
+            .env("MIGRATE_BACKUP_DIR", site.dir.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let shown = text(&out);
+        assert!(out.status.success(), "{args:?}: {shown}");
+        assert!(
+            !shown.contains(secret) && shown.contains("password=***"),
+            "{args:?}: {shown}"
+        );
+    }
+    let recorded = std::fs::read_to_string(&log).unwrap();
+    assert!(recorded.contains("--dbname"), "{recorded}");
+    assert!(
+        !recorded.contains(secret),
+        "pg_dump's arguments: {recorded}"
+    );
+    let journal = std::fs::read_to_string(site.dir.path().join("backup.journal"))
+        .or_else(|_| std::fs::read_to_string(site.dir.path().join("migrate.journal")))
+        .unwrap_or_default();
+    assert!(!journal.contains(secret), "{journal}");
+}

@@ -1209,7 +1209,7 @@ fn credentials_in_service_commands_are_never_printed() {
         assert!(out.status.success(), "{args:?}: {report}");
         assert!(!report.contains("StopLEAK"), "{args:?}: {report}");
         assert!(
-            report.contains("http://***@127.0.0.1:9/stop"),
+            report.contains("http://admin:***@127.0.0.1:9/stop"),
             "{args:?}: {report}"
         );
     }
