@@ -814,3 +814,58 @@ fn a_query_string_password_never_reaches_output_or_arguments() {
         .unwrap_or_default();
     assert!(!journal.contains(secret), "{journal}");
 }
+
+/// A pg_restore that stops early (here at its first COPY) and exits 1 must
+/// not leave a committed half restore: the transaction rolls back, every row
+/// is still there, and the error says what failed with pg_restore's words.
+#[test]
+fn a_failing_pg_restore_rolls_back_and_says_so() {
+    let server = server!("a_failing_pg_restore_rolls_back_and_says_so");
+    let site = PgSite::new(&server);
+    let out = site.xtask(&["backup"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let backup = site.backups().pop().unwrap();
+    let wrappers = tempfile::TempDir::new().unwrap();
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v pg_restore"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let wrapper = wrappers.path().join("pg_restore");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in --list) exec {real} \"$@\";; esac\n{real} \"$@\" | awk '/^COPY /{{exit}} {{print}}'\necho 'pg_restore: error: simulated failure' >&2\nexit 1\n",
+            real = real.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        wrappers.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let before = site.secrets();
+    let out = site
+        .command(&["restore", backup.to_str().unwrap()], &[("PATH", &path)])
+        .output()
+        .unwrap();
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains("pg_restore failed")
+            && report.contains("simulated failure")
+            && report.contains("rolled back"),
+        "{report}"
+    );
+    assert_eq!(site.secrets(), before, "{report}");
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4], "{report}");
+}

@@ -186,24 +186,46 @@ pub fn restore(url: &PgUrl, archive: &Path) -> anyhow::Result<()> {
             .stderr(Stdio::piped()),
         "psql",
     )?;
-    let fed = (|| -> io::Result<()> {
-        let mut input = psql.stdin.take().ok_or(io::ErrorKind::BrokenPipe)?;
-        let mut script = restore.stdout.take().ok_or(io::ErrorKind::BrokenPipe)?;
+    // pg_restore's stderr is read as it comes, so that it never blocks on
+    // a full pipe while its stdout is being fed to psql.
+    let restore_stderr = restore.stderr.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = io::Read::read_to_string(&mut pipe, &mut text);
+            text
+        })
+    });
+    let fed = (|| -> anyhow::Result<()> {
+        let mut input = psql.stdin.take().context("psql has no input")?;
+        let mut script = restore.stdout.take().context("pg_restore has no output")?;
         // Our own BEGIN and COMMIT, not psql's --single-transaction: that
         // one commits at the end of its input, so a run killed mid-feed
         // would commit half a restore. Here a missing COMMIT means the
         // session ends inside the transaction, and the server rolls it back.
         input.write_all(b"BEGIN;\nDROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n")?;
-        io::copy(&mut script, &mut input)?;
-        crate::failpoint::hit("mid-restore").map_err(io::Error::other)?;
+        io::copy(&mut script, &mut input).context("feeding the backup to psql")?;
+        crate::failpoint::hit("mid-restore")?;
+        // Commit only a script pg_restore delivered whole: its exit status
+        // decides, before the COMMIT is written.
+        let status = restore.wait().context("waiting for pg_restore")?;
+        if !status.success() {
+            let stderr = restore_stderr
+                .and_then(|t| t.join().ok())
+                .unwrap_or_default();
+            bail!(
+                "pg_restore failed ({status}): {}",
+                crate::redact::redact(stderr.trim())
+            );
+        }
         input.write_all(b"COMMIT;\n")?;
         Ok(())
     })();
-    let restored = finish(restore, "pg_restore");
+    // Without a COMMIT psql reaches the end of its input inside the
+    // transaction, and the server rolls it back when the session ends.
     let replayed = finish(psql, "psql");
+    let _ = restore.wait();
     replayed.context("replaying the backup (rolled back: the database is as it was)")?;
-    restored?;
-    fed.context("feeding the backup to psql")?;
+    fed.context("the restore was rolled back: the database is as it was")?;
     Ok(())
 }
 
