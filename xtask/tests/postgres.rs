@@ -555,8 +555,12 @@ fn db_copy_names_the_bad_row_and_rolls_the_target_back() {
     let log = text(&out);
     assert!(!out.status.success(), "{log}");
     assert!(log.contains("copying table secret_access_log"), "{log}");
+    // Table, rowid and column are named; the value never is (#12: values
+    // may be secrets).
     assert!(
-        log.contains("column accessed_at") && log.contains("`yesterday` is not a timestamp"),
+        log.contains("column accessed_at")
+            && log.contains("is not a timestamp")
+            && !log.contains("yesterday"),
         "{log}"
     );
     assert!(log.contains("rowid 2"), "{log}");
@@ -581,8 +585,10 @@ fn db_copy_a_dangling_reference_fails_the_key_check_and_rolls_back() {
     let out = target.copy_from(&source);
     let log = text(&out);
     assert!(!out.status.success(), "{log}");
+    // The constraint is named; the server's DETAIL, which quotes the row's
+    // values, is not printed.
     assert!(
-        log.contains("secret_access_log_secret_id_fkey") && log.contains("(secret_id)=(999)"),
+        log.contains("secret_access_log_secret_id_fkey") && !log.contains("(secret_id)=(999)"),
         "{log}"
     );
     assert!(log.contains("rolled back"), "{log}");
