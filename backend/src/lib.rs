@@ -1,6 +1,6 @@
 //! The secrets service.
 //!
-//! `dburl`, `maintenance` and `schema` are plain std: they are the contract the
+//! `dburl`, `db_error`, `maintenance` and `schema` are plain std: they are the contract the
 //! operator tooling (`cargo xtask`) shares with the service, and compile without
 //! the `server` feature. Everything else is the HTTP service itself, layered so
 //! that imports only point down:
@@ -10,6 +10,7 @@
 //! - `store`: the secrets on SQLite or Postgres, behind one interface;
 //! - `config`, then the std contract at the bottom.
 
+pub mod db_error;
 pub mod dburl;
 pub mod maintenance;
 pub mod schema;

@@ -31,6 +31,7 @@ both!(
     expiry_is_stored_and_expired_secrets_vanish,
     reveals_are_logged_and_deletes_cascade_to_the_log,
     bad_input_is_refused_with_a_message_and_no_echo,
+    only_the_name_constraint_means_already_exists,
 );
 
 /// A server on `engine`, or return: the test was skipped (and said so).
@@ -216,4 +217,26 @@ fn bad_input_is_refused_with_a_message_and_no_echo(engine: Engine) {
         json!([]),
         "nothing was stored"
     );
+}
+
+/// 409 "already exists" only when the name's own constraint is violated;
+/// any other unique violation (here an index an operator added on values)
+/// is a 500 with a log line, never a false 409, and no value in the body.
+fn only_the_name_constraint_means_already_exists(engine: Engine) {
+    let server = server_on!(engine, "only_the_name_constraint_means_already_exists");
+    server.sql("CREATE UNIQUE INDEX secrets_value_unique ON secrets (value)");
+    let first = server.post_json(
+        "/api/secrets",
+        &json!({"name": "k1", "value": "same-value"}),
+    );
+    assert_eq!(first.status, 201);
+    let second = server.post_json(
+        "/api/secrets",
+        &json!({"name": "k2", "value": "same-value"}),
+    );
+    assert_eq!(second.status, 500, "{}", second.body);
+    assert!(!second.body.contains("already exists"), "{}", second.body);
+    assert!(!second.body.contains("same-value"), "{}", second.body);
+    let taken = server.post_json("/api/secrets", &json!({"name": "k1", "value": "other"}));
+    assert_eq!(taken.status, 409, "{}", taken.body);
 }

@@ -14,7 +14,24 @@ const NOW: &str = "date_trunc('second', now())";
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
-        StoreError::Other(e.into())
+        StoreError::Other(anyhow::anyhow!(describe(&e)))
+    }
+}
+
+/// The error for the log: the server's words and names, never a value (the
+/// client's own Display appends DETAIL, which quotes rows).
+pub fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => crate::db_error::describe(&crate::db_error::Parts {
+            severity: db.severity(),
+            message: db.message(),
+            table: db.table(),
+            column: db.column(),
+            constraint: db.constraint(),
+            datatype: db.datatype(),
+            place: db.where_(),
+        }),
+        None => e.to_string(),
     }
 }
 
@@ -88,9 +105,16 @@ pub fn insert(
     Ok(meta_from_row(&row, 0))
 }
 
-/// A unique violation means a live secret holds the name: the client's to fix.
+/// The constraint Postgres names for `name TEXT UNIQUE` (migrations/postgres/V1).
+const NAME_CONSTRAINT: &str = "secrets_name_key";
+
+/// The name's own constraint means a live secret holds the name: the
+/// client's to fix. Any other violation (the key, an index an operator
+/// added) is the server's: a 500, never a false "already exists".
 fn insert_error(e: postgres::Error) -> StoreError {
-    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+    let name_taken = e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+        && e.as_db_error().and_then(|db| db.constraint()) == Some(NAME_CONSTRAINT);
+    if name_taken {
         StoreError::Duplicate
     } else {
         e.into()

@@ -100,17 +100,21 @@ pub fn insert(
     Ok(meta)
 }
 
-/// A UNIQUE violation means a live secret holds the name: the client's to fix.
+/// The name's own UNIQUE constraint means a live secret holds the name: the
+/// client's to fix. Any other violation (the key, an index an operator
+/// added) is the server's: a 500, never a false "already exists".
 fn insert_error(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
-        Some(ErrorCode::ConstraintViolation) if is_unique_violation(&e) => StoreError::Duplicate,
+        Some(ErrorCode::ConstraintViolation) if is_name_taken(&e) => StoreError::Duplicate,
         _ => StoreError::Other(e.into()),
     }
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+/// SQLite names the columns of the violated constraint in its message.
+fn is_name_taken(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, Some(message))
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            && message.ends_with("UNIQUE constraint failed: secrets.name"))
 }
 
 /// Names and dates of every live secret, by name.

@@ -150,26 +150,16 @@ pub fn describe(e: &postgres::Error) -> String {
     let Some(db) = e.as_db_error() else {
         return e.to_string();
     };
-    // The server's DETAIL ("Key (value)=(…) is duplicated", "Failing row
-    // contains (…)"), the value a data error quotes, and COPY's context line
-    // carry stored values: secrets. Only names are kept: table, column,
-    // constraint, type.
-    let mut text = format!("{}: {}", db.severity(), without_values(db.message()));
-    let names: Vec<String> = [
-        ("table", db.table()),
-        ("column", db.column()),
-        ("constraint", db.constraint()),
-        ("type", db.datatype()),
-    ]
-    .iter()
-    .filter_map(|(what, name)| name.map(|n| format!("{what} {n}")))
-    .collect();
-    if !names.is_empty() {
-        text.push_str(&format!(" ({})", names.join(", ")));
-    }
-    if let Some(place) = db.where_() {
-        text.push_str(&format!(" [{}]", without_values(place)));
-    }
+    // Never the server's DETAIL, nor data it quotes: values are secrets.
+    let mut text = backend::db_error::describe(&backend::db_error::Parts {
+        severity: db.severity(),
+        message: db.message(),
+        table: db.table(),
+        column: db.column(),
+        constraint: db.constraint(),
+        datatype: db.datatype(),
+        place: db.where_(),
+    });
     match db.code().code() {
         "55P03" => text.push_str(
             ". A table lock was not granted within lock_timeout: a long transaction holds it. \
@@ -182,13 +172,6 @@ pub fn describe(e: &postgres::Error) -> String {
         _ => {}
     }
     text
-}
-
-/// `text` cut before the first `: "` — where a server message starts quoting
-/// data (`invalid input syntax for type integer: "…"`, `COPY t, line 1,
-/// column value: "…"`).
-fn without_values(text: &str) -> &str {
-    text.split(": \"").next().unwrap_or(text)
 }
 
 /// A Postgres connection as refinery's session: its transaction sets the
