@@ -28,6 +28,16 @@ pub fn path_for(db: &Path) -> PathBuf {
     PathBuf::from(format!("{}.migrate.lock", db.display()))
 }
 
+/// Who holds the lock at `path` right now, if anyone does (a lock file
+/// nobody holds names nobody, whatever text it keeps).
+pub fn current_holder(path: &Path) -> Option<String> {
+    let mut file = File::open(path).ok()?;
+    match file.try_lock_shared() {
+        Err(TryLockError::WouldBlock) => Some(read_holder(&mut file)).filter(|h| !h.is_empty()),
+        _ => None,
+    }
+}
+
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))

@@ -33,7 +33,14 @@ const RESTORE_POINTS: &[&str] = &[
 ];
 
 /// Runs the command until it reports the paused failpoint, then SIGKILLs it.
-fn kill_at(mut cmd: std::process::Command, point: &str) {
+fn kill_at(cmd: std::process::Command, point: &str) {
+    let mut child = paused_at(cmd, point);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// Starts the command and returns it paused at the failpoint `point`.
+fn paused_at(mut cmd: std::process::Command, point: &str) -> std::process::Child {
     let mut child = cmd
         .env("XTASK_FAILPOINT", format!("{point}=pause"))
         .stdout(Stdio::null())
@@ -53,8 +60,7 @@ fn kill_at(mut cmd: std::process::Command, point: &str) {
             }
         }
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child
 }
 
 fn leftovers(site: &Site) -> Vec<String> {
@@ -617,4 +623,43 @@ fn sqlite_a_failure_before_or_after_the_commit_is_undone_as_needed_and_said_trul
         }
         wait_for_health(&site.health_url(), 200);
     }
+}
+
+/// During someone else's window, `backup` and `migrate status` say the
+/// database is locked by the running migration and name it, instead of
+/// calling it corrupt and advising a restore (#11).
+#[test]
+fn commands_during_a_window_name_the_running_migration() {
+    let site = Site::new();
+    site.add_migration(
+        "V5__index_created_at.sql",
+        "CREATE INDEX secrets_created_at ON secrets (created_at);\n",
+    );
+    let mut window = paused_at(site.command(&["migrate"], &[]), "mid-backup");
+    for args in [&["backup"][..], &["migrate", "status"]] {
+        let out = site.xtask(args, &[]);
+        let said = text(&out);
+        assert!(!out.status.success(), "{args:?}: {said}");
+        assert!(
+            said.contains("cargo xtask migrate by pid"),
+            "{args:?}: {said}"
+        );
+        assert!(
+            !said.contains("corrupt") && !said.contains("restore a backup"),
+            "{args:?}: {said}"
+        );
+    }
+    window.kill().unwrap();
+    window.wait().unwrap();
+    // Mid-migration the database can be read: status is true for now, and
+    // says a migration is running.
+    let mut window = paused_at(site.command(&["migrate"], &[]), "mid-migration");
+    let out = site.xtask(&["migrate", "status"], &[]);
+    assert!(
+        text(&out).contains("holds the migration lock right now: cargo xtask migrate by pid"),
+        "{}",
+        text(&out)
+    );
+    window.kill().unwrap();
+    window.wait().unwrap();
 }

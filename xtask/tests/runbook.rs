@@ -1262,3 +1262,43 @@ fn restore_keeps_the_owner_mode_and_a_symlinked_path() {
     );
     assert_eq!(site.secrets().len(), 2, "the real file holds the backup");
 }
+
+/// A healthy database on a read-only filesystem is not called corrupt (and
+/// no restore is advised): the message says what is wrong.
+#[test]
+fn a_read_only_database_is_not_called_corrupt() {
+    let site = Site::new();
+    let folder = site.dir.path().join("ro");
+    fs::create_dir(&folder).unwrap();
+    fs::copy(&site.db, folder.join("secrets.db")).unwrap();
+    let path = folder.to_str().unwrap();
+    let mounted = Command::new("mount")
+        .args(["--bind", path, path])
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "bind mount (the tests run as root, as CI does)"
+    );
+    let remounted = Command::new("mount")
+        .args(["-o", "remount,ro,bind", path])
+        .status()
+        .unwrap();
+    let url = format!("sqlite:///{}/secrets.db", path);
+    let out = xtask_command()
+        .args(["migrate", "status", "--database-url", &url])
+        .output()
+        .unwrap();
+    let _ = Command::new("umount").arg(path).status();
+    assert!(remounted.success(), "read-only remount");
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("cannot be opened for writing") && said.contains("read-only"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("corrupt") && !said.contains("restore a backup"),
+        "{said}"
+    );
+}

@@ -6,7 +6,7 @@ use std::{path::Path, time::Duration};
 
 use anyhow::{Context, bail};
 use refinery_core::Migration;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::refinery::{self, MigrateError};
 use crate::{fsutil, history::MigrationFile};
@@ -48,13 +48,7 @@ pub fn open(path: &Path, create: bool) -> anyhow::Result<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .with_context(|| {
-            format!(
-                "{} is not a usable SQLite database (wrong file, or corrupt): \
-                 check DATABASE_URL, or restore a backup",
-                path.display()
-            )
-        })?;
+        .map_err(|e| unusable(path, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         bail!(
             "{}: could not switch to WAL journal mode (got `{mode}`)",
@@ -111,6 +105,36 @@ pub fn freeze_main_file(db: &Connection) -> anyhow::Result<()> {
     db.pragma_update(None, "wal_autocheckpoint", 0)
         .context("turning automatic checkpoints off")?;
     Ok(())
+}
+
+/// Why a database cannot be used, told truly: a busy or read-only database
+/// is not a corrupt one, and only a corrupt one needs a restore.
+fn unusable(path: &Path, e: rusqlite::Error) -> anyhow::Error {
+    let shown = path.display();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            match crate::run_lock::current_holder(&crate::run_lock::path_for(path)) {
+                Some(holder) => anyhow::anyhow!(
+                    "{shown} is locked by a running {holder}: wait for it to finish, then run this again"
+                ),
+                None => anyhow::anyhow!(
+                    "{shown} is locked by another process (the service in the middle of a write, or another \
+                     tool): try again, or find it with `fuser {}`",
+                    crate::quote::shell(&path.to_string_lossy())
+                ),
+            }
+        }
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+            anyhow::anyhow!(
+                "{shown} cannot be opened for writing ({e}): SQLite's WAL mode needs to write the database and \
+             its folder; check their permissions and that the filesystem is not read-only"
+            )
+        }
+        _ => anyhow::anyhow!(
+            "{shown} is not a usable SQLite database (wrong file, or corrupt: {e}): check DATABASE_URL, or \
+             restore a backup"
+        ),
+    }
 }
 
 /// Applies every pending migration in `files` in one transaction, with foreign

@@ -15,7 +15,7 @@
 
 use std::{path::Path, time::Instant};
 
-use super::{engine::Verified, journal::Journal, open::open, settings::Settings};
+use super::{engine::Verified, journal::Journal, lock, open::open, settings::Settings};
 use crate::{engine::backups, flags::DatabaseArgs};
 
 pub fn run(repo: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
@@ -40,6 +40,9 @@ pub fn run(repo: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
 
 fn back_up(settings: &Settings) -> anyhow::Result<String> {
     let mut engine = open(settings, false, "backup")?;
+    // Before anything else: a window, a restore or another backup may be
+    // running, and the lock says which.
+    let _lock = lock::take(settings, engine.as_mut(), "cargo xtask backup")?;
     let bytes = engine.database_bytes()?;
     backups::ensure_dir(&settings.backup_dir)?;
     backups::ensure_space(&settings.backup_dir, bytes)?;

@@ -17,6 +17,7 @@ pub mod backup;
 mod engine;
 mod job;
 mod journal;
+mod lock;
 mod open;
 mod postgres;
 mod recover;

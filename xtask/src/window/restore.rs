@@ -25,8 +25,8 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use super::{engine::Engine, journal::Journal, open::open, settings::Settings};
-use crate::{engine::backups, failpoint, flags::RestoreArgs, fsutil, run_lock::MigrationLock};
+use super::{journal::Journal, lock, open::open, settings::Settings};
+use crate::{engine::backups, failpoint, flags::RestoreArgs};
 
 pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
     let settings = Settings::load(repo, args.database_url.as_deref(), None)?;
@@ -45,7 +45,7 @@ pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
 
 fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String> {
     let mut engine = open(settings, false, "restore")?;
-    let _lock = take_lock(settings, engine.as_mut())?;
+    let _lock = lock::take(settings, engine.as_mut(), "cargo xtask restore")?;
     failpoint::hit("restore-after-lock")?;
     let backup = chosen_or_newest(settings, chosen)?;
     engine.verify_backup(&backup).with_context(|| {
@@ -76,22 +76,6 @@ fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String>
         settings.url,
         backup.display()
     ))
-}
-
-/// The lock file (a dead restore's unfinished copy is removed), then the
-/// engine's server-side lock.
-fn take_lock(settings: &Settings, engine: &mut dyn Engine) -> anyhow::Result<MigrationLock> {
-    engine.prepare_lock(settings, false)?;
-    let lock = MigrationLock::acquire(&settings.lock_path(), "cargo xtask restore")?;
-    if let Some(holder) = &lock.stale {
-        eprintln!("warning: took over a lock left by a run that is gone ({holder})");
-        let leftover = fsutil::temp_path(&settings.db);
-        if leftover.is_file() && std::fs::remove_file(&leftover).is_ok() {
-            eprintln!("recovered: removed the unfinished {}", leftover.display());
-        }
-    }
-    engine.hold_server(settings)?;
-    Ok(lock)
 }
 
 fn chosen_or_newest(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<PathBuf> {

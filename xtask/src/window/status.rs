@@ -12,6 +12,11 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     let comparison = history::compare(applied, &files)?;
     println!("{}: schema version {}", settings.url, comparison.current);
     print_lines(&comparison);
+    if let Some(holder) = crate::run_lock::current_holder(&settings.lock_path()) {
+        println!(
+            "a run holds the migration lock right now: {holder}; this status may change when it ends"
+        );
+    }
     comparison.refuse_inconsistency()?;
     if !comparison.pending.is_empty() {
         bail!(
