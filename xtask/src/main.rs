@@ -27,6 +27,7 @@ mod process;
 mod quote;
 mod redact;
 mod run_lock;
+mod stamp;
 
 use std::process::ExitCode;
 

@@ -77,7 +77,7 @@ impl MigrationLock {
             "{purpose} by pid {} on {} since {}",
             std::process::id(),
             hostname(),
-            crate::engine::backups::timestamp()
+            crate::stamp::timestamp()
         );
         file.set_len(0)?;
         file.seek(SeekFrom::Start(0))?;

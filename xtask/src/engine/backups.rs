@@ -24,20 +24,7 @@ pub struct Backup {
     pub bytes: u64,
 }
 
-/// `20261124T001500.123Z`: sorts in time order as text.
-pub fn timestamp() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.millisecond()
-    )
-}
+use crate::stamp::timestamp;
 
 /// `12 KiB`, `3 MiB`: a backup's size for a status line.
 pub fn human_size(bytes: u64) -> String {

@@ -31,7 +31,7 @@ impl Journal {
     pub fn record(&self, step: &str, elapsed: Duration, outcome: &str, details: &str) {
         let line = format!(
             "{}\t{}\t{step}\t{:.3}s\t{outcome}\t{}\n",
-            crate::engine::backups::timestamp(),
+            crate::stamp::timestamp(),
             self.run,
             elapsed.as_secs_f64(),
             details.replace(['\n', '\t'], " ")
