@@ -1302,3 +1302,49 @@ fn a_read_only_database_is_not_called_corrupt() {
         "{said}"
     );
 }
+
+/// Temp files never accumulate: a successful backup leaves none (no `-wal`
+/// or `-shm` named after its temp file), a rejected restore source gets none
+/// beside it, and what a killed backup or restore left is removed by the
+/// next backup or restore, which says so.
+#[test]
+fn temp_files_never_accumulate() {
+    let site = Site::new();
+    let strays = |site: &Site| -> Vec<String> {
+        fs::read_dir(site.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                n.contains(".xtask-tmp")
+                    || (n.contains(".bak") && (n.ends_with("-wal") || n.ends_with("-shm")))
+            })
+            .collect()
+    };
+    let out = site.xtask(&["backup"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(strays(&site), Vec::<String>::new(), "after a backup");
+    let junk = site.dir.path().join("not-a-backup.bak");
+    fs::write(&junk, "this is not a database").unwrap();
+    let out = site.xtask(&["restore", junk.to_str().unwrap()], &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let beside: Vec<String> = ["-wal", "-shm"]
+        .iter()
+        .map(|s| format!("not-a-backup.bak{s}"))
+        .filter(|n| site.dir.path().join(n).exists())
+        .collect();
+    assert!(beside.is_empty(), "a rejected source got {beside:?}");
+    // What killed runs leave: a full-size temp backup with its journal, an
+    // unfinished pre-restore copy.
+    for name in [
+        ".secrets.db.20260101T000000.000Z.bak.xtask-tmp",
+        ".secrets.db.20260101T000000.000Z.bak.xtask-tmp-journal",
+        ".secrets.db.20260101T000000.000Z.pre-restore.bak.xtask-tmp",
+    ] {
+        fs::write(site.dir.path().join(name), "left by a dead run").unwrap();
+    }
+    let out = site.xtask(&["backup"], &[]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("recovered: removed"), "{said}");
+    assert_eq!(strays(&site), Vec::<String>::new(), "{said}");
+}

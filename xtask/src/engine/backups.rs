@@ -191,6 +191,7 @@ pub fn online(conn: &Connection, dest: &Path) -> anyhow::Result<Backup> {
             .with_context(|| format!("flushing {}", temp.display()))?;
         fs::set_permissions(temp, fs::Permissions::from_mode(0o600))?;
         verify_database(temp)?;
+        remove_sidecars(temp);
         let bytes = fs::metadata(temp)?.len();
         publish(temp, dest)?;
         Ok(Backup {
@@ -198,6 +199,13 @@ pub fn online(conn: &Connection, dest: &Path) -> anyhow::Result<Backup> {
             bytes,
         })
     })
+}
+
+/// SQLite's `-journal`, `-wal` and `-shm` of a closed database file.
+fn remove_sidecars(db: &Path) {
+    for suffix in ["-journal", "-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", db.display()));
+    }
 }
 
 /// Runs `write` on the temp path beside `dest`; on failure the temp file is
@@ -209,7 +217,8 @@ pub fn with_temp<T>(
     let temp = fsutil::temp_path(dest);
     let result = write(&temp);
     if result.is_err() {
-        let _ = fs::remove_file(temp);
+        let _ = fs::remove_file(&temp);
+        remove_sidecars(&temp);
     }
     result
 }
@@ -221,13 +230,10 @@ pub fn publish(temp: &Path, dest: &Path) -> anyhow::Result<()> {
     fsutil::sync_dir(dest.parent().unwrap_or(Path::new(".")))
 }
 
-/// `PRAGMA quick_check` on a database file, opened read-only.
+/// `PRAGMA quick_check` on a database file, opened immutable: nothing is
+/// written beside it (no `-wal`, no `-shm`), whatever file it turns out to be.
 pub fn verify_database(path: &Path) -> anyhow::Result<()> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .with_context(|| format!("opening {}", path.display()))?;
+    let conn = open_immutable(path)?;
     let problems = sqlite::integrity_problems(&conn, "quick_check")
         .with_context(|| format!("{} is not a readable SQLite database", path.display()))?;
     if !problems.is_empty() {
@@ -238,6 +244,54 @@ pub fn verify_database(path: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `file:<path>?immutable=1`, every byte outside the URI's unreserved set
+/// percent-encoded, so a path is a path whatever it holds.
+fn open_immutable(path: &Path) -> anyhow::Result<Connection> {
+    use std::os::unix::ffi::OsStrExt;
+    let absolute =
+        std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
+    let mut uri = String::from("file:");
+    for byte in absolute.as_os_str().as_bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                uri.push(char::from(*byte))
+            }
+            _ => uri.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    uri.push_str("?immutable=1");
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    Connection::open_with_flags(&uri, flags).with_context(|| format!("opening {}", path.display()))
+}
+
+/// Removes what runs that died left in `dirs`: temp backups and copies
+/// (`….bak.xtask-tmp` and their `-journal`, `-wal`, `-shm`) and the
+/// database's own restore temp. Only for a caller holding the lock, so no
+/// live run owns them; returns one line per file removed.
+pub fn remove_dead_temps(dirs: &[&Path], db: &Path) -> Vec<String> {
+    let db_temp = format!(".{}.xtask-tmp", db_file_name(db));
+    let mut done = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let dead = name.contains(".bak.xtask-tmp") || name.starts_with(&db_temp);
+            let path = entry.path();
+            if dead && path.is_file() && fs::remove_file(&path).is_ok() {
+                done.push(format!(
+                    "removed {} left by a run that did not finish",
+                    path.display()
+                ));
+            }
+        }
+    }
+    done
 }
 
 /// Whether two files hold the same bytes. The halves are compared on two

@@ -1,11 +1,11 @@
 //! The lock `backup` and `restore` take, the same as the window's: a lock
-//! file (one run at a time on this host; a dead run's unfinished copy is
-//! removed when its lock is found stale), then the engine's server-side lock.
+//! file (one run at a time on this host; what dead runs left is removed
+//! once it is held), then the engine's server-side lock.
 //! So a rotation never deletes a backup a restore is reading, and a backup
 //! never copies a database a window is changing.
 
 use super::{engine::Engine, settings::Settings};
-use crate::{fsutil, run_lock::MigrationLock};
+use crate::{engine::backups, run_lock::MigrationLock};
 
 pub fn take(
     settings: &Settings,
@@ -16,10 +16,16 @@ pub fn take(
     let lock = MigrationLock::acquire(&settings.lock_path(), purpose)?;
     if let Some(holder) = &lock.stale {
         eprintln!("warning: took over a lock left by a run that is gone ({holder})");
-        let leftover = fsutil::temp_path(&settings.db);
-        if leftover.is_file() && std::fs::remove_file(&leftover).is_ok() {
-            eprintln!("recovered: removed the unfinished {}", leftover.display());
-        }
+    }
+    // Holding the lock, no live run owns a temp file: what is there is a
+    // dead run's, and goes now rather than piling up.
+    let db_dir = settings.db.parent().filter(|p| !p.as_os_str().is_empty());
+    let dirs = [
+        settings.backup_dir.as_path(),
+        db_dir.unwrap_or(std::path::Path::new(".")),
+    ];
+    for line in backups::remove_dead_temps(&dirs, &settings.db) {
+        eprintln!("recovered: {line}");
     }
     engine.hold_server(settings)?;
     Ok(lock)

@@ -7,16 +7,16 @@
 use std::{fs, path::Path};
 
 use crate::{
-    fsutil,
+    engine::backups,
     window::service::{self, Mode},
     window::settings::Settings,
 };
 
 /// Removes what a dead run left; returns one line per thing done.
 pub fn leftovers(settings: &Settings) -> Vec<String> {
-    let mut done = Vec::new();
-    let db_temp = fsutil::temp_path(&settings.db);
-    remove_file(&db_temp, &mut done);
+    let db_dir = settings.db.parent().filter(|p| !p.as_os_str().is_empty());
+    let db_dir = db_dir.unwrap_or(Path::new("."));
+    let mut done = backups::remove_dead_temps(&[&settings.backup_dir, db_dir], &settings.db);
     for dir in [
         &settings.backup_dir,
         &settings.db.parent().unwrap_or(Path::new(".")).to_path_buf(),
@@ -27,12 +27,8 @@ pub fn leftovers(settings: &Settings) -> Vec<String> {
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            if name.starts_with(".xtask-rehearsal-") {
-                if fs::remove_dir_all(&path).is_ok() {
-                    done.push(format!("removed the rehearsal folder {}", path.display()));
-                }
-            } else if name.ends_with(".bak.xtask-tmp") {
-                remove_file(&path, &mut done);
+            if name.starts_with(".xtask-rehearsal-") && fs::remove_dir_all(&path).is_ok() {
+                done.push(format!("removed the rehearsal folder {}", path.display()));
             }
         }
     }
@@ -41,12 +37,6 @@ pub fn leftovers(settings: &Settings) -> Vec<String> {
         done.push("nothing was left behind".into());
     }
     done
-}
-
-fn remove_file(path: &Path, done: &mut Vec<String>) {
-    if path.is_file() && fs::remove_file(path).is_ok() {
-        done.push(format!("removed the unfinished {}", path.display()));
-    }
 }
 
 /// A dead run may have left the service down: end maintenance it started,
