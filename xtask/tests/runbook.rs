@@ -1348,3 +1348,38 @@ fn temp_files_never_accumulate() {
     assert!(said.contains("recovered: removed"), "{said}");
     assert_eq!(strays(&site), Vec::<String>::new(), "{said}");
 }
+
+/// Backups are ordered by fact: one named by a clock a year ahead is not
+/// taken for the newest by `restore` nor kept over real ones by rotation;
+/// `restore` without an argument says which it chose and why.
+#[test]
+fn backups_are_ordered_by_fact_not_by_the_clock() {
+    let site = Site::new();
+    let out = site.xtask(&["backup"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    // What a run with its clock far ahead would have left (an older state).
+    let ahead = site.dir.path().join("secrets.db.20991231T000000.000Z.bak");
+    fs::copy(site.backups()[0].clone(), &ahead).unwrap();
+    let conn = Connection::open(&site.db).unwrap();
+    conn.execute_batch("INSERT INTO secrets (name, value, created_at) VALUES ('newer', 'x', '2026-01-03T00:00:00Z')")
+        .unwrap();
+    drop(conn);
+    let out = site.xtask(&["backup"], &[("MIGRATE_KEEP_BACKUPS", "2")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !ahead.exists(),
+        "rotation kept the clock-ahead backup over a real one"
+    );
+    let out = site.xtask(&["restore"], &[]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("the last taken of the 2 backup(s)") && said.contains("by sequence number"),
+        "{said}"
+    );
+    assert_eq!(
+        site.secrets().len(),
+        3,
+        "the newest backup (with `newer`) was restored: {said}"
+    );
+}

@@ -41,19 +41,44 @@ fn db_file_name(db: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// `<db file>.<UTC timestamp>.bak` in `dir`.
+/// `<db file>.<sequence>.<UTC timestamp>.bak` in `dir`. The sequence number,
+/// one above the highest there, orders backups by fact: a clock that jumped
+/// (a day ahead, or back) cannot make an old backup look new.
 pub fn new_path(dir: &Path, db: &Path) -> PathBuf {
-    dir.join(format!("{}.{}.bak", db_file_name(db), timestamp()))
+    let last = list(dir, db)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| order_of(&p.file_name()?.to_string_lossy(), db))
+        .map(|(sequence, _)| sequence)
+        .max()
+        .unwrap_or(0);
+    dir.join(format!(
+        "{}.{:06}.{}.bak",
+        db_file_name(db),
+        last + 1,
+        timestamp()
+    ))
 }
 
-/// Whether `name` is a backup of `db` by the naming pattern (and nothing else).
-fn is_backup_of(name: &str, db: &Path) -> bool {
-    let Some(stamp) = name
-        .strip_prefix(&format!("{}.", db_file_name(db)))
-        .and_then(|rest| rest.strip_suffix(".bak"))
-    else {
-        return false;
+/// A backup's place in the order, by its name: the sequence number (0 for
+/// names from before sequence numbers), then the stamp. None: not a backup
+/// of `db` (a pre-restore copy, anything else).
+fn order_of(name: &str, db: &Path) -> Option<(u64, String)> {
+    let rest = name
+        .strip_prefix(&format!("{}.", db_file_name(db)))?
+        .strip_suffix(".bak")?;
+    let (sequence, stamp) = match rest.split_once('.') {
+        Some((sequence, stamp)) if sequence.len() == 6 && is_stamp(stamp) => {
+            (sequence.parse().ok()?, stamp)
+        }
+        _ if is_stamp(rest) => (0, rest),
+        _ => return None,
     };
+    Some((sequence, stamp.to_owned()))
+}
+
+/// `20261124T001500.123Z`.
+fn is_stamp(stamp: &str) -> bool {
     let bytes = stamp.as_bytes();
     stamp.len() == 20
         && bytes[8] == b'T'
@@ -65,18 +90,17 @@ fn is_backup_of(name: &str, db: &Path) -> bool {
             .all(|(i, b)| matches!(i, 8 | 15 | 19) || b.is_ascii_digit())
 }
 
-/// Backups of `db` in `dir`, oldest first.
+/// Backups of `db` in `dir`, oldest first (by sequence number, then stamp).
 pub fn list(dir: &Path, db: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Ok(Vec::new());
     };
-    let mut found: Vec<PathBuf> = entries
+    let mut found: Vec<((u64, String), PathBuf)> = entries
         .filter_map(Result::ok)
-        .filter(|e| is_backup_of(&e.file_name().to_string_lossy(), db))
-        .map(|e| e.path())
+        .filter_map(|e| Some((order_of(&e.file_name().to_string_lossy(), db)?, e.path())))
         .collect();
     found.sort();
-    Ok(found)
+    Ok(found.into_iter().map(|(_, path)| path).collect())
 }
 
 /// Deletes the oldest backups of `db` beyond `keep`; never `just_made`, never
@@ -223,10 +247,18 @@ pub fn with_temp<T>(
     result
 }
 
-/// Renames a finished temp file to its final name, durably.
+/// Gives a finished temp file its final name, durably, and never over an
+/// existing file: a link fails where the name is taken (two backups in one
+/// millisecond, a clock gone back), and then nothing was overwritten.
 pub fn publish(temp: &Path, dest: &Path) -> anyhow::Result<()> {
-    fs::rename(temp, dest)
-        .with_context(|| format!("renaming {} to {}", temp.display(), dest.display()))?;
+    fs::hard_link(temp, dest).with_context(|| {
+        format!(
+            "publishing {} as {}: a file of that name exists (nothing was overwritten); run again",
+            temp.display(),
+            dest.display()
+        )
+    })?;
+    fs::remove_file(temp).with_context(|| format!("removing {}", temp.display()))?;
     fsutil::sync_dir(dest.parent().unwrap_or(Path::new(".")))
 }
 
@@ -396,6 +428,10 @@ fn keep_owner_and_mode(temp: &Path, replaced: &fs::Metadata, db: &Path) -> anyho
 mod tests {
     use super::*;
 
+    fn is_backup_of(name: &str, db: &Path) -> bool {
+        order_of(name, db).is_some()
+    }
+
     #[test]
     fn only_files_of_the_naming_pattern_are_backups() {
         let db = Path::new("/srv/secrets.db");
@@ -413,6 +449,44 @@ mod tests {
         assert!(
             is_backup_of(&format!("secrets.db.{stamp}.bak"), db),
             "{stamp}"
+        );
+        assert!(is_backup_of(&format!("secrets.db.000042.{stamp}.bak"), db));
+        assert!(!is_backup_of(&format!("secrets.db.42.{stamp}.bak"), db));
+        assert!(!is_backup_of(
+            &format!("secrets.db.000042.{stamp}.pre-restore.bak"),
+            db
+        ));
+    }
+
+    #[test]
+    fn the_order_is_the_sequence_whatever_the_clock_said() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = dir.path().join("s.db");
+        for name in [
+            "s.db.20991231T000000.000Z.bak",
+            "s.db.000002.20200101T000000.000Z.bak",
+            "s.db.000001.20991231T000000.000Z.bak",
+        ] {
+            fs::write(dir.path().join(name), "").unwrap();
+        }
+        let names: Vec<String> = list(dir.path(), &db)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "s.db.20991231T000000.000Z.bak",
+                "s.db.000001.20991231T000000.000Z.bak",
+                "s.db.000002.20200101T000000.000Z.bak"
+            ]
+        );
+        let next = new_path(dir.path(), &db);
+        assert!(
+            next.to_string_lossy().contains("s.db.000003."),
+            "{}",
+            next.display()
         );
     }
 

@@ -1,6 +1,6 @@
 //! Backups of a Postgres database: `pg_dump --format=custom` into a 0600
 //! temp file, checked by reading its table of contents back with
-//! `pg_restore --list`, then renamed to `<dbname>.pg.<UTC timestamp>.bak`.
+//! `pg_restore --list`, then renamed to `<dbname>.pg.<sequence>.<UTC timestamp>.bak`.
 //! A restore replays an archive with `pg_restore | psql`, inside one
 //! transaction that first drops the public schema and commits only after the
 //! whole script went through: the database ends exactly as dumped, or (on any

@@ -93,14 +93,24 @@ fn chosen_or_newest(settings: &Settings, chosen: Option<&Path>) -> anyhow::Resul
     Ok(backup)
 }
 
+/// The newest backup by sequence number (the order backups were taken, not
+/// what a clock wrote in their names); says which one and why.
 fn newest(settings: &Settings) -> anyhow::Result<PathBuf> {
-    backups::list(&settings.backup_dir, &settings.db)?
-        .pop()
-        .with_context(|| {
-            format!(
-                "no backups of {} in {}: pass one explicitly",
-                settings.db.display(),
-                settings.backup_dir.display()
-            )
-        })
+    let all = backups::list(&settings.backup_dir, &settings.db)?;
+    let chosen = all.last().cloned().with_context(|| {
+        format!(
+            "no backups of {} in {}: pass one explicitly",
+            settings.db.display(),
+            settings.backup_dir.display()
+        )
+    })?;
+    println!(
+        "no backup given: restoring {}, the last taken of the {} backup(s) of {} in {} (by sequence number, \
+         not by the clock)",
+        chosen.display(),
+        all.len(),
+        settings.db.display(),
+        settings.backup_dir.display()
+    );
+    Ok(chosen)
 }

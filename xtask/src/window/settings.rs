@@ -50,7 +50,7 @@ impl Settings {
                 let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
                 (path.clone(), folder.unwrap_or(Path::new(".")).to_path_buf())
             }
-            // Backups of a Postgres database are named `<dbname>.pg.<stamp>.bak`
+            // Backups of a Postgres database are named `<dbname>.pg.<sequence>.<stamp>.bak`
             // and go to `data/` (where the default SQLite database lives) unless
             // configured; the same name keys the local lock file.
             DatabaseUrl::Postgres(pg) => (
