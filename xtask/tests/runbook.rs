@@ -1383,3 +1383,68 @@ fn backups_are_ordered_by_fact_not_by_the_clock() {
         "the newest backup (with `newer`) was restored: {said}"
     );
 }
+
+/// An online backup finishes under steady writes: a writer committing as
+/// fast as it can (far above 100 commits/s) does not restart it. Bounded:
+/// the backup must finish within 60 s (its idle time is well under 1 s).
+#[test]
+fn an_online_backup_finishes_under_steady_writes() {
+    let site = Site::new();
+    let conn = Connection::open(&site.db).unwrap();
+    let value = "v".repeat(16 * 1024);
+    conn.execute_batch("BEGIN").unwrap();
+    // About 64 MB: a paged backup takes many steps, each a chance to restart.
+    for i in 0..4000 {
+        conn.execute(
+            "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, '2026-01-01T00:00:00Z')",
+            rusqlite::params![format!("bulk-{i}"), &value],
+        )
+        .unwrap();
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    drop(conn);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (db, stop) = (site.db.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let conn = Connection::open(&db).unwrap();
+            conn.busy_timeout(Duration::from_secs(5)).unwrap();
+            let mut commits = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                conn.execute(
+                    "INSERT INTO secrets (name, value, created_at) VALUES (?1, 'w', '2026-01-01T00:00:00Z')",
+                    [format!("w-{commits}")],
+                )
+                .unwrap();
+                commits += 1;
+            }
+            commits
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let mut backup = site.command(&["backup"], &[]).spawn().unwrap();
+    let finished = loop {
+        if let Some(status) = backup.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = backup.kill();
+            let _ = backup.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let commits = writer.join().unwrap();
+    let status = finished
+        .unwrap_or_else(|| panic!("the backup did not finish in 60 s under {commits} commits"));
+    assert!(status.success());
+    assert!(commits > 100, "the writer committed only {commits} times");
+    let newest = site.backups().pop().unwrap();
+    let copy = Connection::open(&newest).unwrap();
+    let ok: String = copy
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}

@@ -17,6 +17,10 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::{engine::sqlite, fsutil};
 
+/// How long an online backup may wait for a moment when its one read
+/// transaction can start.
+const SNAPSHOT_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A finished backup.
 #[derive(Debug, Clone)]
 pub struct Backup {
@@ -204,12 +208,8 @@ pub fn copy_verified(src: &Path, dest: &Path) -> anyhow::Result<Backup> {
 pub fn online(conn: &Connection, dest: &Path) -> anyhow::Result<Backup> {
     with_temp(dest, |temp| {
         create_private(temp).with_context(|| format!("creating {}", temp.display()))?;
-        conn.backup(
-            rusqlite::MAIN_DB,
-            temp,
-            None::<fn(rusqlite::backup::Progress)>,
-        )
-        .with_context(|| format!("online backup to {}", temp.display()))?;
+        sqlite::snapshot(conn, temp, SNAPSHOT_WITHIN)
+            .with_context(|| format!("online backup to {}", temp.display()))?;
         File::open(temp)
             .and_then(|f| f.sync_all())
             .with_context(|| format!("flushing {}", temp.display()))?;

@@ -65,6 +65,34 @@ pub fn readable_by_others(db: &Path) -> Option<u32> {
     (mode & 0o004 != 0).then_some(mode)
 }
 
+/// A consistent copy of `conn`'s database into the (new, empty) file `dest`,
+/// in one backup step: one read transaction over the whole file, beside which
+/// WAL lets writers go on, so a steady write load cannot restart it (a paged
+/// backup starts over after every write). Retried while the source is busy,
+/// for at most `within`.
+pub fn snapshot(conn: &Connection, dest: &Path, within: Duration) -> anyhow::Result<()> {
+    use rusqlite::backup::{Backup, StepResult};
+    let mut target =
+        Connection::open(dest).with_context(|| format!("opening {}", dest.display()))?;
+    let backup = Backup::new(conn, &mut target).context("starting the snapshot")?;
+    let start = std::time::Instant::now();
+    loop {
+        match backup.step(-1).context("copying the snapshot")? {
+            StepResult::Done => return Ok(()),
+            StepResult::More | StepResult::Busy | StepResult::Locked
+                if start.elapsed() < within =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => bail!(
+                "no consistent snapshot within {} s ({other:?}): the database stayed locked by a writer; \
+                 run again when it is quieter",
+                within.as_secs()
+            ),
+        }
+    }
+}
+
 /// The database's bytes, its WAL included: what a backup will hold.
 pub fn file_bytes(db: &Path) -> u64 {
     let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));

@@ -324,12 +324,8 @@ fn rehearse(
     let snapshot = snapshot_dir.path().join("snapshot.db");
     // A full copy of the secrets: private like the database.
     fsutil::create_private_file(&snapshot)?;
-    conn.backup(
-        rusqlite::MAIN_DB,
-        &snapshot,
-        None::<fn(rusqlite::backup::Progress)>,
-    )
-    .context("taking a snapshot for the rehearsal")?;
+    sqlite::snapshot(conn, &snapshot, Duration::from_secs(30))
+        .context("taking a snapshot for the rehearsal")?;
     let mut copy = sqlite::open(&snapshot, false)?;
     refuse_damage(&copy)?;
     let mut timings = Vec::new();
