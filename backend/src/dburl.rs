@@ -164,12 +164,12 @@ fn split_password_parameter(query: &str) -> (String, Option<String>) {
     let mut password = None;
     let kept: Vec<&str> = params
         .split('&')
-        .filter(|param| match param.strip_prefix("password=") {
-            Some(value) => {
+        .filter(|param| match param.split_once('=') {
+            Some((key, value)) if is_password_key(key) => {
                 password = Some(value.to_owned());
                 false
             }
-            None => true,
+            _ => true,
         })
         .collect();
     let query = if kept.is_empty() {
@@ -205,8 +205,8 @@ fn redact_userinfo(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || "'\"`<>".contains(c))
             .unwrap_or(tail.len());
         let url = &tail[..end];
-        let before_query = url.find('?').map_or(url, |q| &url[..q]);
-        match before_query.rfind('@') {
+        // The last `@` of the whole URL: a password may hold a raw `?`.
+        match url.rfind('@') {
             Some(at) => {
                 let credentials = &url[..at];
                 match credentials.split_once(':') {
@@ -229,23 +229,61 @@ fn redact_userinfo(text: &str) -> String {
 
 fn redact_query_passwords(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("password=") {
-        let starts_parameter = at > 0 && matches!(rest.as_bytes()[at - 1], b'?' | b'&');
-        let (head, tail) = rest.split_at(at + "password=".len());
-        out.push_str(head);
-        if starts_parameter {
-            let end = tail
+    let mut at = 0;
+    while at < text.len() {
+        // A parameter starts the text, or follows `?`, `&` or white space.
+        let starts =
+            at == 0 || matches!(text.as_bytes()[at - 1], b'?' | b'&' | b' ' | b'\t' | b'\n');
+        let key_end = text[at..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '%' || c == '_'))
+            .map_or(text.len(), |n| at + n);
+        if starts
+            && key_end > at
+            && text[key_end..].starts_with('=')
+            && is_password_key(&text[at..key_end])
+        {
+            let value_start = key_end + 1;
+            let value_end = text[value_start..]
                 .find(|c: char| c == '&' || c.is_whitespace() || "'\"`".contains(c))
-                .unwrap_or(tail.len());
+                .map_or(text.len(), |n| value_start + n);
+            out.push_str(&text[at..value_start]);
             out.push_str("***");
-            rest = &tail[end..];
+            at = value_end;
         } else {
-            rest = tail;
+            let next = text[at..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&text[at..at + next]);
+            at += next;
         }
     }
-    out.push_str(rest);
     out
+}
+
+/// `password`, in any case and any percent-encoding (libpq decodes keys).
+fn is_password_key(key: &str) -> bool {
+    percent_decode(key).eq_ignore_ascii_case("password")
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Why a `DATABASE_URL` was rejected; its message names the accepted forms.

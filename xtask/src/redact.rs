@@ -31,6 +31,19 @@ mod tests {
                 "`postgres://h/db?password=***`",
             ),
             ("postgres://u:s3cr%21t@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://h/db?pass%77ord=P",
+                "postgres://h/db?pass%77ord=***",
+            ),
+            (
+                "postgres://h/db?PASSWORD=P&x=1",
+                "postgres://h/db?PASSWORD=***&x=1",
+            ),
+            (
+                "invalid `postgres://u:ab?SEKq@h/db`",
+                "invalid `postgres://u:***@h/db`",
+            ),
+            ("host=h password=P dbname=d", "host=h password=*** dbname=d"),
         ] {
             assert_eq!(redact(text), shown, "{text}");
         }
