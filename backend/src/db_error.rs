@@ -7,6 +7,8 @@
 /// The parts of a server error, as the Postgres client exposes them.
 #[derive(Debug, Default)]
 pub struct Parts<'a> {
+    /// The SQLSTATE (`23505`): data (22) and integrity (23) errors quote data.
+    pub code: &'a str,
     pub severity: &'a str,
     pub message: &'a str,
     pub table: Option<&'a str>,
@@ -19,7 +21,16 @@ pub struct Parts<'a> {
 
 /// `ERROR: duplicate key value violates unique constraint "x" (table secrets, constraint x)`.
 pub fn describe(parts: &Parts) -> String {
-    let mut text = format!("{}: {}", parts.severity, without_values(parts.message));
+    let message = without_values(parts.message);
+    let message = if parts.code.starts_with("22") || parts.code.starts_with("23") {
+        mask_quoted_except(
+            message,
+            &[parts.table, parts.column, parts.constraint, parts.datatype],
+        )
+    } else {
+        message.to_owned()
+    };
+    let mut text = format!("{}: {message}", parts.severity);
     let names: Vec<String> = [
         ("table", parts.table),
         ("column", parts.column),
@@ -32,10 +43,33 @@ pub fn describe(parts: &Parts) -> String {
     if !names.is_empty() {
         text.push_str(&format!(" ({})", names.join(", ")));
     }
+    // The context's detail after its first `:` may be data (`JSON data,
+    // line 1: <value>`, `COPY t, line 1, column c: "<value>"`).
     if let Some(place) = parts.place {
-        text.push_str(&format!(" [{}]", without_values(place)));
+        let place = place.split(':').next().unwrap_or(place).trim();
+        text.push_str(&format!(" [{place}]"));
     }
     text
+}
+
+/// Every `"…"` in `text` that is not one of `names` becomes `"…"`.
+fn mask_quoted_except(text: &str, names: &[Option<&str>]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut parts = text.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    let rest: Vec<&str> = parts.collect();
+    for (i, part) in rest.iter().enumerate() {
+        out.push('"');
+        let quoted = i % 2 == 0 && i + 1 < rest.len();
+        if quoted && !names.iter().flatten().any(|n| n == part) {
+            out.push('…');
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 /// `text` cut before the first `: "`, where a server message starts quoting
@@ -51,6 +85,7 @@ mod tests {
     #[test]
     fn names_stay_and_values_go() {
         let line = describe(&Parts {
+            code: "22P02",
             severity: "ERROR",
             message: "invalid input syntax for type integer: \"s3cret\"",
             table: Some("secrets"),
@@ -62,6 +97,29 @@ mod tests {
         assert!(
             line.contains("table secrets") && line.contains("column id"),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn data_and_integrity_errors_quote_no_value() {
+        let json = describe(&Parts {
+            code: "22P02",
+            severity: "ERROR",
+            message: "invalid input syntax for type json",
+            place: Some("JSON data, line 1: VALSECRET-ONE"),
+            ..Parts::default()
+        });
+        assert!(!json.contains("VALSECRET"), "{json}");
+        let unique = describe(&Parts {
+            code: "23505",
+            severity: "ERROR",
+            message: "could not create unique index \"v_u\" because \"x\" \"s3cret\"",
+            constraint: Some("v_u"),
+            ..Parts::default()
+        });
+        assert!(
+            unique.contains("\"v_u\"") && !unique.contains("s3cret"),
+            "{unique}"
         );
     }
 }

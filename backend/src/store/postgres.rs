@@ -23,6 +23,7 @@ impl From<postgres::Error> for StoreError {
 pub fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => crate::db_error::describe(&crate::db_error::Parts {
+            code: db.code().code(),
             severity: db.severity(),
             message: db.message(),
             table: db.table(),

@@ -152,6 +152,7 @@ pub fn describe(e: &postgres::Error) -> String {
     };
     // Never the server's DETAIL, nor data it quotes: values are secrets.
     let mut text = backend::db_error::describe(&backend::db_error::Parts {
+        code: db.code().code(),
         severity: db.severity(),
         message: db.message(),
         table: db.table(),
