@@ -46,8 +46,8 @@ pub fn run_with_timeout(
             let _ = child.kill();
             let _ = child.wait();
             bail!(
-                "`{shown}` did not finish within {} s and was killed (with everything it started): check it, \
-                 or raise {raise}",
+                "`{shown}` did not finish within {} s and was killed with its process group (a process it \
+                 detached into a session of its own may still run): check it, or raise {raise}",
                 timeout.as_secs()
             );
         }

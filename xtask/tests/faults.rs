@@ -663,3 +663,27 @@ fn commands_during_a_window_name_the_running_migration() {
     window.kill().unwrap();
     window.wait().unwrap();
 }
+
+/// A release killed after its commit point: a dry run says a recovery is
+/// pending and changes nothing; the real run then finishes it.
+#[test]
+fn a_dry_run_after_a_killed_release_reports_the_pending_recovery() {
+    let repo = release_repo();
+    let dir = repo.path();
+    kill_at(release_cmd(dir), "release-after-rename-1");
+    let before = repository(dir);
+    let mut dry = release_cmd(dir);
+    let out = dry.arg("--dry-run").output().unwrap();
+    assert!(
+        text(&out).contains("a real run would first finish v0.2.0"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(repository(dir), before, "the dry run changed something");
+    let out = release_cmd(dir).output().unwrap();
+    assert!(
+        out.status.success() && text(&out).contains("finished v0.2.0"),
+        "{}",
+        text(&out)
+    );
+}

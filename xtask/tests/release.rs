@@ -565,26 +565,32 @@ fn recovery_never_discards_an_edit_made_after_a_release() {
     assert_eq!(repo.read("CHANGELOG.md"), edited);
 }
 
-/// A release interrupted before its files were renamed into place: a dry run
-/// says a recovery is pending and changes nothing; a real run finishes it.
+/// A file put back to its pre-release contents by hand after a finished
+/// release is someone's edit, not an interrupted release: nothing reverts
+/// it, and nothing claims "an earlier run stopped" (only a release this tool
+/// left half done is finished; see the fault tests for that case).
 #[test]
-fn a_dry_run_reports_a_pending_recovery_without_performing_it() {
+fn a_file_reverted_by_hand_is_not_taken_for_an_interrupted_release() {
     let repo = Repo::new();
     succeeds(&repo.xtask(&["release", "0.2.0"]));
-    // What a run killed before step 5 leaves: the old contents, HEAD released.
     repo.git(&["checkout", "HEAD^", "--", "backend/Cargo.toml"]);
-    repo.git(&["reset", "--quiet"]);
-    let before = repo.state();
-    let dry = repo.xtask(&["release", "patch", "--dry-run"]);
-    assert!(
-        text(&dry).contains("a real run would first finish v0.2.0"),
-        "{}",
-        text(&dry)
-    );
-    assert_eq!(repo.state(), before, "the dry run changed something");
-    let real = succeeds(&repo.xtask(&["release", "patch"]));
-    assert!(real.contains("finished v0.2.0"), "{real}");
-    assert!(repo.read("backend/Cargo.toml").contains("0.2.0"));
+    let edited = repo.read("backend/Cargo.toml");
+    for args in [
+        &["release", "patch", "--dry-run"][..],
+        &["release", "patch"],
+    ] {
+        let out = repo.xtask(args);
+        let said = text(&out);
+        assert!(
+            !said.contains("finish v0.2.0") && !said.contains("finished v0.2.0"),
+            "{args:?}: {said}"
+        );
+        assert_eq!(repo.read("backend/Cargo.toml"), edited, "{args:?}: {said}");
+        assert!(
+            !out.status.success(),
+            "{args:?}: a dirty tree is refused: {said}"
+        );
+    }
 }
 
 /// A declaration that cannot work is reported as what it is, the same by a
@@ -637,6 +643,10 @@ fn bad_declarations_are_named_for_what_they_are_in_dry_and_real_runs() {
                 "{entry}: {message}"
             );
         }
+        // A bump word is not "not a SemVer version" when the current
+        // version cannot be read: only the real problem is reported.
+        let message = refused(&repo, &["release", "patch"], expected);
+        assert!(!message.contains("not a SemVer"), "{entry}: {message}");
         let version = repo.xtask(&["version"]);
         let said = text(&version);
         assert!(!version.status.success(), "{entry}: {said}");

@@ -104,6 +104,9 @@ pub fn run(repo: &Path, args: &ReleaseArgs) -> anyhow::Result<()> {
     }
     let temps = write_temps(&plan.updates)?;
     let published = stage(&git, &plan).and_then(|staged| {
+        // Written before the commit point, removed once the work tree caught
+        // up: only a release this tool left half done is ever finished.
+        recovery::mark_pending(&git, &plan.tag)?;
         failpoint::hit("release-before-publish")?;
         git.publish(
             &plan.branch,
@@ -115,6 +118,7 @@ pub fn run(repo: &Path, args: &ReleaseArgs) -> anyhow::Result<()> {
     });
     if let Err(error) = published {
         remove_temps(&temps);
+        recovery::clear_pending(&git);
         return Err(error.context("release stopped before it was published; nothing was changed"));
     }
     if let Err(error) =
@@ -131,6 +135,7 @@ pub fn run(repo: &Path, args: &ReleaseArgs) -> anyhow::Result<()> {
                 .join(" ")
         )));
     }
+    recovery::clear_pending(&git);
     println!(
         "committed `{}` ({} files) and tagged {}",
         plan.message(),
@@ -177,7 +182,9 @@ fn preflight(
         Some(current) => bump::target(arg, current)
             .map_err(|e| problems.push(e))
             .ok(),
-        // Still check the argument's form, so that error is not hidden.
+        // Still check the argument's form, so that error is not hidden (a
+        // bump word needs the current version, whose problem is reported).
+        None if matches!(arg, "major" | "minor" | "patch" | "pre") => None,
         None => bump::parse(arg)
             .map_err(|e| problems.push(e))
             .ok()

@@ -13,7 +13,28 @@ use crate::{config::ReleaseConfig, fsutil, git::Git};
 /// The temporary index the release's tree is built in, in `.git`.
 pub(super) const INDEX: &str = "xtask-release.index";
 
-/// What a dead run left: temp files beside the declared files, its index.
+/// The release this tool started and has not finished, by tag: written just
+/// before the commit point, removed once the work tree caught up.
+const PENDING: &str = "xtask-release.pending";
+
+pub(super) fn mark_pending(git: &Git, tag: &str) -> anyhow::Result<()> {
+    let path = git.git_dir()?.join(PENDING);
+    fsutil::write_atomic(&path, tag.as_bytes())
+}
+
+pub(super) fn clear_pending(git: &Git) {
+    if let Ok(dir) = git.git_dir() {
+        let _ = std::fs::remove_file(dir.join(PENDING));
+    }
+}
+
+fn pending_tag(git: &Git) -> Option<String> {
+    let text = std::fs::read_to_string(git.git_dir().ok()?.join(PENDING)).ok()?;
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// What a dead run left: temp files beside the declared files, its index,
+/// and its pending mark when it died before publishing.
 pub(super) fn clean_leftovers(repo: &Path, config: &ReleaseConfig, places: &[Place], git: &Git) {
     let paths = places
         .iter()
@@ -31,6 +52,10 @@ pub(super) fn clean_leftovers(repo: &Path, config: &ReleaseConfig, places: &[Pla
     if let Ok(index) = git.git_dir().map(|d| d.join(INDEX)) {
         let _ = std::fs::remove_file(index);
     }
+    let published = interrupted_release(git).ok().flatten();
+    if pending_tag(git).is_some_and(|tag| Some(tag) != published) {
+        clear_pending(git);
+    }
 }
 
 /// HEAD is a published release whose work tree a dead run left behind:
@@ -45,10 +70,17 @@ pub(super) fn finish_interrupted(
     let Some(tag) = interrupted_release(git)? else {
         return Ok(None);
     };
+    // Only a release this tool left half done: a file someone put back to
+    // its old contents by hand is their work, not an interruption.
+    if pending_tag(git).as_deref() != Some(tag.as_str()) {
+        return Ok(None);
+    }
     let behind: Vec<String> = git
         .status()?
         .lines()
         .filter_map(|l| l.get(3..))
+        // The dead run's own temp files (a dry run has not removed them).
+        .filter(|f| !f.ends_with(".xtask-tmp"))
         .map(str::to_owned)
         .collect();
     let released = git.head_files()?;
