@@ -2,7 +2,8 @@
 //! the fault-injection tests (`make test-faults`). Compiled in only with the
 //! `failpoints` feature; in a normal build `hit` is an empty inline function.
 //!
-//! `XTASK_FAILPOINT=<name>=error` makes the step fail there;
+//! `XTASK_FAILPOINT=<name>=error` makes the step fail there (several,
+//! comma-separated: `a=error,b=error`);
 //! `XTASK_FAILPOINT=<name>=pause` prints `failpoint <name> reached` to stderr
 //! and waits, so the test can kill the process there with SIGKILL.
 
@@ -11,18 +12,21 @@ pub fn hit(name: &str) -> anyhow::Result<()> {
     let Ok(spec) = std::env::var("XTASK_FAILPOINT") else {
         return Ok(());
     };
-    match spec.split_once('=') {
-        Some((point, "error")) if point == name => {
-            anyhow::bail!("failpoint `{name}`: injected error")
-        }
-        Some((point, "pause")) if point == name => {
-            eprintln!("failpoint {name} reached");
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs(3600));
+    for one in spec.split(',') {
+        match one.split_once('=') {
+            Some((point, "error")) if point == name => {
+                anyhow::bail!("failpoint `{name}`: injected error")
             }
+            Some((point, "pause")) if point == name => {
+                eprintln!("failpoint {name} reached");
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                }
+            }
+            _ => {}
         }
-        _ => Ok(()),
     }
+    Ok(())
 }
 
 #[cfg(not(feature = "failpoints"))]

@@ -687,3 +687,34 @@ fn a_dry_run_after_a_killed_release_reports_the_pending_recovery() {
         text(&out)
     );
 }
+
+/// When a needed restore fails (the migration had committed, then putting
+/// the backup back failed), the run says to restore by hand before starting
+/// the service, and does not start it (#11: it used to say so and start it).
+#[test]
+fn a_failed_restore_after_a_failed_window_leaves_the_service_down() {
+    let (site, _backend, _) = serving_site();
+    let env = site.maintenance_env();
+    let out = site
+        .command(&["migrate"], &env_refs(&env))
+        .env(
+            "XTASK_FAILPOINT",
+            "after-migration=error,restore-mid-copy=error",
+        )
+        .output()
+        .unwrap();
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains("RESTORING")
+            && report.contains("before starting the service")
+            && report.contains("the service was left down"),
+        "{report}"
+    );
+    assert!(
+        flag(&site).exists(),
+        "the service was started after all: {report}"
+    );
+    assert_eq!(status_of(&site.health_url()), Some(503), "{report}");
+    assert_eq!(site.versions(), [1, 2, 3, 4, 5], "valid after: {report}");
+}

@@ -147,10 +147,8 @@ pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Fails unless `dir` has room for `bytes` plus a margin.
 pub fn ensure_space(dir: &Path, bytes: u64) -> anyhow::Result<()> {
-    let available = fs4::available_space(dir)
-        .with_context(|| format!("reading free space of {}", dir.display()))?;
-    let needed = bytes + bytes / 10 + 1024 * 1024;
-    if available < needed {
+    let needed = room_short(dir, bytes)?;
+    if let Some((available, needed)) = needed {
         bail!(
             "the backup folder {} has {} MiB free, a backup needs about {} MiB: free space or choose another folder (MIGRATE_BACKUP_DIR)",
             dir.display(),
@@ -159,6 +157,15 @@ pub fn ensure_space(dir: &Path, bytes: u64) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `Some((available, needed))` when `dir`'s filesystem lacks room for
+/// `bytes` plus a margin (10 % and 1 MiB).
+pub fn room_short(dir: &Path, bytes: u64) -> anyhow::Result<Option<(u64, u64)>> {
+    let available = fs4::available_space(dir)
+        .with_context(|| format!("reading free space of {}", dir.display()))?;
+    let needed = bytes + bytes / 10 + 1024 * 1024;
+    Ok((available < needed).then_some((available, needed)))
 }
 
 /// Creates `path` for writing with mode 0600 (the file holds secrets).

@@ -37,6 +37,30 @@ pub struct Verified {
     pub how: &'static str,
 }
 
+/// The database after a failed window: what is true of it, and whether the
+/// service may be started on it (not when a needed restore failed, or its
+/// state could not be read).
+pub struct Undone {
+    pub said: String,
+    pub service_may_start: bool,
+}
+
+impl Undone {
+    pub fn fine(said: impl Into<String>) -> Undone {
+        Undone {
+            said: said.into(),
+            service_may_start: true,
+        }
+    }
+
+    pub fn hold_the_service(said: impl Into<String>) -> Undone {
+        Undone {
+            said: said.into(),
+            service_may_start: false,
+        }
+    }
+}
+
 pub trait Engine {
     /// Step 1, before the lock file: what must exist for it.
     fn prepare_lock(&mut self, settings: &Settings, create: bool) -> anyhow::Result<()>;
@@ -63,8 +87,9 @@ pub trait Engine {
         plan: &Plan,
     ) -> (Timed<Verified>, Timed<((), String)>);
     /// Steps 3–5 failed before the service took traffic: leave the database
-    /// as it was before the window, where it can be; says what is true of it now.
-    fn undo(&mut self, steps: &Steps, plan: &Plan, backup: Option<&Backup>) -> String;
+    /// as it was before the window, where it can be; says what is true of it
+    /// now, and whether the service may start on it.
+    fn undo(&mut self, steps: &Steps, plan: &Plan, backup: Option<&Backup>) -> Undone;
     /// `cargo xtask restore`: whether `backup` is a usable backup of this engine.
     fn verify_backup(&self, backup: &std::path::Path) -> anyhow::Result<()>;
     /// `restore`: refuse while anything else uses the database, then hold it.

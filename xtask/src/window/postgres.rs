@@ -13,7 +13,7 @@ use postgres::Client;
 use refinery_core::Migration;
 
 use super::{
-    engine::{Engine, Plan, Verified},
+    engine::{Engine, Plan, Undone, Verified},
     settings::Settings,
     steps::{Steps, Timed, timed},
 };
@@ -122,23 +122,24 @@ impl Engine for PgWindow {
     /// The migration's transaction rolls back on any failure before its
     /// commit; only a failure after the commit leaves the new schema, and
     /// then the message says so instead of claiming nothing changed.
-    fn undo(&mut self, _: &Steps, plan: &Plan, backup: Option<&Backup>) -> String {
+    fn undo(&mut self, _: &Steps, plan: &Plan, backup: Option<&Backup>) -> Undone {
         let now =
             pg::applied_history(&mut self.client).map(|h| h.last().map_or(0, Migration::version));
         match now {
             Ok(version) if version == plan.current => {
-                "the database was not changed (its transaction rolled back)".into()
+                Undone::fine("the database was not changed (its transaction rolled back)")
             }
-            Ok(version) => format!(
+            Ok(version) => Undone::fine(format!(
                 "the migration had committed: the database is at schema version {version}{}",
                 backup.map_or(String::new(), |b| format!(
                     "; its backup from before the window is {}",
                     b.path.display()
                 ))
-            ),
-            Err(e) => format!(
-                "the database's schema version could not be read ({e:#}): check it with `cargo xtask migrate status`"
-            ),
+            )),
+            Err(e) => Undone::hold_the_service(format!(
+                "the database's schema version could not be read ({e:#}): check it with `cargo xtask migrate \
+                 status` before starting the service"
+            )),
         }
     }
 

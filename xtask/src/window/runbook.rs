@@ -255,10 +255,23 @@ fn fail_before_traffic(
     error: anyhow::Error,
 ) -> anyhow::Result<()> {
     let database = engine.undo(steps, plan, backup);
+    if !database.service_may_start {
+        // Saying "restore it by hand before starting the service" and then
+        // starting it would be a lie and a risk: it stays down.
+        steps.record_outcome(
+            "service left down",
+            &(Ok(database.said.clone()), Default::default()),
+        );
+        return Err(error.context(format!(
+            "the maintenance window failed; {}; the service was left down",
+            database.said
+        )));
+    }
     let back = super::steps::timed(|| settings.service.bring_up());
     steps.record_outcome("bring the service back", &back);
     Err(error.context(format!(
-        "the maintenance window failed; {database}; service: {}",
+        "the maintenance window failed; {}; service: {}",
+        database.said,
         outcome(&back.0)
     )))
 }

@@ -13,7 +13,7 @@ use refinery_core::Migration;
 use rusqlite::Connection;
 
 use super::{
-    engine::{Engine, Plan, Verified},
+    engine::{Engine, Plan, Undone, Verified},
     settings::Settings,
     steps::{Steps, Timed, timed},
 };
@@ -97,7 +97,9 @@ impl Engine for SqliteWindow {
         if plan.pending.is_empty() {
             return Ok("nothing to rehearse".into());
         }
-        plan.rehearsal = rehearse(&self.open()?, &plan.files, &plan.pending, &self.path)?;
+        let (timings, wal_bytes) = rehearse(&self.open()?, &plan.files, &plan.pending, &self.path)?;
+        plan.rehearsal = timings;
+        self.check_room_for_wal(wal_bytes)?;
         Ok(format!(
             "snapshot passes integrity and foreign key checks; rehearsal {}",
             plan.rehearsal
@@ -151,7 +153,7 @@ impl Engine for SqliteWindow {
     /// failure before that leaves the database as it was: nothing to
     /// restore. Only a failure after the commit (or a history that cannot
     /// be read) puts the verified backup back.
-    fn undo(&mut self, steps: &Steps, plan: &Plan, backup: Option<&Backup>) -> String {
+    fn undo(&mut self, steps: &Steps, plan: &Plan, backup: Option<&Backup>) -> Undone {
         self.exclusive = None;
         let version = self
             .open()
@@ -159,13 +161,12 @@ impl Engine for SqliteWindow {
             .map(|h| h.last().map_or(0, Migration::version));
         match (version, backup) {
             (Ok(v), _) if v == plan.current => {
-                "the database was not changed (its transaction rolled back)".into()
+                Undone::fine("the database was not changed (its transaction rolled back)")
             }
-            (Ok(_), None) | (Err(_), None) => {
-                "the database's state is unknown and no backup was taken: check it with `cargo xtask migrate status` \
-                 before starting the service"
-                    .into()
-            }
+            (Ok(_), None) | (Err(_), None) => Undone::hold_the_service(
+                "the database's state is unknown and no backup was taken: check it with `cargo xtask migrate \
+                 status` before starting the service",
+            ),
             (_, Some(backup)) => self.restore_after_failure(steps, backup),
         }
     }
@@ -221,24 +222,44 @@ impl Engine for SqliteWindow {
 }
 
 impl SqliteWindow {
+    /// The migration writes its WAL beside the database: the database's own
+    /// filesystem needs room for what the rehearsal wrote.
+    fn check_room_for_wal(&self, wal_bytes: u64) -> anyhow::Result<()> {
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if let Some((available, needed)) = backups::room_short(dir, wal_bytes)? {
+            bail!(
+                "the database's filesystem ({}) has {} MiB free, the migration will write about {} MiB of WAL \
+                 beside it (measured in the rehearsal): free space there first; nothing went down",
+                dir.display(),
+                available / (1 << 20),
+                needed / (1 << 20)
+            );
+        }
+        Ok(())
+    }
+
     /// The migration had committed when the window failed: the verified
     /// backup goes back.
-    fn restore_after_failure(&mut self, steps: &Steps, backup: &Backup) -> String {
+    fn restore_after_failure(&mut self, steps: &Steps, backup: &Backup) -> Undone {
         let restored = timed(|| {
             backups::restore_file(&backup.path, &self.path)?;
             Ok(backup.path.display().to_string())
         });
         steps.record_outcome("restore backup", &restored);
         match restored.0 {
-            Ok(_) => format!(
+            Ok(_) => Undone::fine(format!(
                 "the migration had committed; the database was restored from {} (verified byte for byte)",
                 backup.path.display()
-            ),
-            Err(e) => format!(
-                "the migration had committed and RESTORING {} FAILED: {e:#} — restore it by hand before starting \
-                 the service",
+            )),
+            Err(e) => Undone::hold_the_service(format!(
+                "the migration had committed and RESTORING {} FAILED: {e:#} — restore it by hand \
+                 (`cargo xtask restore`) before starting the service",
                 backup.path.display()
-            ),
+            )),
         }
     }
 }
@@ -307,12 +328,13 @@ fn quick_check(conn: &Connection) -> Result<(), String> {
 /// A consistent snapshot (online backup API), checked, then the pending
 /// migrations applied to it one at a time through the same code as the
 /// real run. The snapshot lives in a temp folder beside the database.
+/// Returns the timings and the bytes of WAL the migrations wrote.
 fn rehearse(
     conn: &Connection,
     files: &[MigrationFile],
     pending: &[MigrationFile],
     db: &Path,
-) -> anyhow::Result<Vec<(String, Duration)>> {
+) -> anyhow::Result<(Vec<(String, Duration)>, u64)> {
     let dir = db
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -328,6 +350,10 @@ fn rehearse(
         .context("taking a snapshot for the rehearsal")?;
     let mut copy = sqlite::open(&snapshot, false)?;
     refuse_damage(&copy)?;
+    // As in the window, no checkpoint: the WAL's size then is what the
+    // migration will write beside the database.
+    copy.pragma_update(None, "wal_autocheckpoint", 0)
+        .context("turning automatic checkpoints off on the snapshot")?;
     let mut timings = Vec::new();
     for migration in pending {
         let upto: Vec<MigrationFile> = files
@@ -340,7 +366,8 @@ fn rehearse(
             .context("the rehearsal on a snapshot failed; nothing went down")?;
         timings.push((migration.stem(), start.elapsed()));
     }
-    Ok(timings)
+    let wal = std::fs::metadata(format!("{}-wal", snapshot.display())).map_or(0, |m| m.len());
+    Ok((timings, wal))
 }
 
 fn refuse_damage(copy: &Connection) -> anyhow::Result<()> {
