@@ -47,6 +47,7 @@ bench: ## Speed benchmarks of the xtask (see README, "Benchmarks")
 	cargo xtask bench release
 	cargo xtask bench migrations
 	cargo xtask bench migrate --size 1GiB
+	cargo xtask bench backup --size 200MiB --rate 100
 	@if [ -n "$${TEST_POSTGRES_URL:-}" ]; then cargo xtask bench copy; else echo "bench copy skipped: set TEST_POSTGRES_URL=postgres://user@host/db (and install pgloader) to compare db copy with pgloader and psql \\copy"; fi
 
 frontend: frontend-deps ## Build the UI into frontend/dist

@@ -126,6 +126,15 @@ pub enum BenchCommand {
         #[arg(long, default_value = "1GiB")]
         size: String,
     },
+    /// Time an online backup idle and under a steady write load.
+    Backup {
+        /// Size of the synthetic database (KiB, MiB, GiB)
+        #[arg(long, default_value = "200MiB")]
+        size: String,
+        /// Commits per second of the writer during the second backup
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+    },
     /// Copy a generated SQLite database into Postgres: `db copy` against pgloader and `psql \copy`.
     Copy {
         /// Rows in the generated database

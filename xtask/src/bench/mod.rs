@@ -5,7 +5,8 @@
 //!     cargo xtask bench release [--runs N]
 //!     cargo xtask bench migrations [--count N] [--runs N]
 //!     cargo xtask bench migrate [--size 1GiB]
-//!     cargo xtask bench copy [--rows 1000000] [--postgres URL]   (see bench_copy.rs)
+//!     cargo xtask bench backup [--size 200MiB] [--rate 100]      (see backup.rs)
+//!     cargo xtask bench copy [--rows 1000000] [--postgres URL]   (see copy.rs)
 //!
 //! DESCRIPTION
 //!     `release` times, wall clock and including cargo's own start-up on a
@@ -28,6 +29,7 @@
 //!     database file, and the migration's SQL run alone. Goal: window <=
 //!     1.3 x (cp + SQL). It also reports the xtask's peak memory (GNU time).
 
+mod backup;
 mod copy;
 
 use std::{
@@ -45,6 +47,7 @@ pub fn run(repo: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Release { runs } => release(repo, *runs),
         BenchCommand::Migrations { count, runs } => migrations(repo, *count, *runs),
         BenchCommand::Migrate { size } => migrate_window(repo, size),
+        BenchCommand::Backup { size, rate } => backup::run(repo, size, *rate),
         BenchCommand::Copy { rows, postgres } => {
             crate::bench::copy::run(repo, *rows, postgres.as_deref())
         }
@@ -53,7 +56,7 @@ pub fn run(repo: &Path, args: &BenchArgs) -> anyhow::Result<()> {
 
 const INDEX_SQL: &str = "CREATE INDEX secrets_created_name ON secrets (created_at, name);\n";
 
-fn parse_size(size: &str) -> anyhow::Result<u64> {
+pub(super) fn parse_size(size: &str) -> anyhow::Result<u64> {
     let lower = size.trim().to_ascii_lowercase();
     let (number, unit) = lower.split_at(
         lower
@@ -144,7 +147,7 @@ fn migrate_window(repo: &Path, size: &str) -> anyhow::Result<()> {
 }
 
 /// This repository's schema, `secrets` filled with 16 KiB values to `bytes`.
-fn fill_database(db: &Path, migrations: &Path, bytes: u64) -> anyhow::Result<()> {
+pub(super) fn fill_database(db: &Path, migrations: &Path, bytes: u64) -> anyhow::Result<()> {
     let files = crate::history::load(migrations)?;
     let mut conn = crate::engine::sqlite::open(db, true)?;
     crate::engine::sqlite::apply_pending(&mut conn, &files)?;
