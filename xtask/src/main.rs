@@ -24,6 +24,7 @@ mod fsutil;
 mod git;
 mod paths;
 mod process;
+mod progress;
 mod quote;
 mod redact;
 mod run_lock;

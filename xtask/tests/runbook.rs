@@ -1448,3 +1448,52 @@ fn an_online_backup_finishes_under_steady_writes() {
         .unwrap();
     assert_eq!(ok, "ok");
 }
+
+/// Long steps draw progress on a terminal (here a pseudo-terminal through
+/// `script`), and only there: piped output keeps plain `[n/7]` lines.
+#[test]
+fn progress_is_drawn_on_a_terminal_only() {
+    let site = Site::new();
+    let conn = Connection::open(&site.db).unwrap();
+    let value = "p".repeat(16 * 1024);
+    conn.execute_batch("BEGIN").unwrap();
+    for i in 0..6000 {
+        conn.execute(
+            "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, '2026-01-01T00:00:00Z')",
+            rusqlite::params![format!("bulk-{i}"), &value],
+        )
+        .unwrap();
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    drop(conn);
+    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    let mut piped = site.command(&["migrate", "--dry-run"], &[]);
+    let plain = text(&piped.output().unwrap());
+    assert!(
+        !plain.contains('\r') && !plain.contains("[#") && !plain.contains("[."),
+        "{plain}"
+    );
+    let command = site.command(&["migrate"], &[]);
+    let line = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &line, "/dev/null"])
+        .env("TERM", "xterm");
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    let out = script.output().unwrap();
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    // A bar: `  back up   [#####.....] 12/94 MiB`, redrawn with `\r`.
+    let bar = shown.contains("[#") || shown.contains("[.");
+    assert!(bar && shown.contains("[4/7] back up"), "{shown}");
+    assert_eq!(site.versions(), [1, 2, 3, 4, 5]);
+}

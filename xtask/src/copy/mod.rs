@@ -28,7 +28,7 @@ mod progress;
 pub mod transfer;
 mod verify;
 
-use std::{io::IsTerminal, time::Instant};
+use std::time::Instant;
 
 use anyhow::bail;
 use backend::dburl::DatabaseUrl;
@@ -57,7 +57,7 @@ pub fn run(repo: &std::path::Path, args: &DbCopyArgs) -> anyhow::Result<()> {
         &source,
         &target,
         &migrations,
-        std::io::stderr().is_terminal(),
+        crate::progress::on_terminal(),
     )?;
     let rows: u64 = copied.iter().map(|t| t.rows).sum();
     for table in &copied {

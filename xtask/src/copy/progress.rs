@@ -1,9 +1,6 @@
 //! A progress bar per table, only when stderr is a terminal.
 
-use std::{
-    io::Write,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 /// A one-line progress bar on stderr, redrawn at most ten times a second.
 pub(super) struct Progress {
@@ -31,21 +28,7 @@ impl Progress {
     }
 
     pub(super) fn draw(&self, done: u64) {
-        const WIDTH: u64 = 30;
-        let filled = (done * WIDTH)
-            .checked_div(self.total)
-            .unwrap_or(WIDTH)
-            .min(WIDTH);
-        let bar: String = (0..WIDTH)
-            .map(|i| if i < filled { '#' } else { '.' })
-            .collect();
-        let mut err = std::io::stderr();
-        let _ = write!(
-            err,
-            "\r  {:24} [{bar}] {done}/{} rows",
-            self.table, self.total
-        );
-        let _ = err.flush();
+        crate::progress::draw(&self.table, done, self.total, crate::progress::Unit::Rows);
     }
 
     pub(super) fn done(&self, done: u64) {

@@ -24,6 +24,7 @@ use crate::{
     },
     failpoint, fsutil,
     history::MigrationFile,
+    progress,
 };
 
 pub struct SqliteWindow {
@@ -31,6 +32,8 @@ pub struct SqliteWindow {
     lock_timeout: Duration,
     /// From step 3 to step 5: the connection holding the file exclusively.
     exclusive: Option<Connection>,
+    /// The WAL the rehearsal's migrations wrote: the real run's progress total.
+    wal_estimate: u64,
 }
 
 impl SqliteWindow {
@@ -39,6 +42,7 @@ impl SqliteWindow {
             path: path.to_path_buf(),
             lock_timeout,
             exclusive: None,
+            wal_estimate: 0,
         }
     }
 
@@ -99,6 +103,7 @@ impl Engine for SqliteWindow {
         }
         let (timings, wal_bytes) = rehearse(&self.open()?, &plan.files, &plan.pending, &self.path)?;
         plan.rehearsal = timings;
+        self.wal_estimate = wal_bytes;
         self.check_room_for_wal(wal_bytes)?;
         Ok(format!(
             "snapshot passes integrity and foreign key checks; rehearsal {}",
@@ -133,6 +138,11 @@ impl Engine for SqliteWindow {
             return not_started(error);
         }
         let dest = settings.new_backup_path();
+        let size = sqlite::file_bytes(&self.path);
+        let _backup_bar = progress::watch_file("back up", &fsutil::temp_path(&dest), size);
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        let _wal_bar =
+            progress::watch_file("migrate (WAL written)", &wal, self.wal_estimate.max(1));
         let (backed_up, migrated) = std::thread::scope(|s| {
             let (tx, rx) = std::sync::mpsc::channel();
             let source = &self.path;
@@ -197,6 +207,9 @@ impl Engine for SqliteWindow {
 
     fn restore_from(&mut self, backup: &Path) -> anyhow::Result<&'static str> {
         self.exclusive = None;
+        let real = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        let size = std::fs::metadata(backup).map_or(0, |m| m.len());
+        let _bar = progress::watch_file("restore", &fsutil::temp_path(&real), size);
         backups::restore_file(backup, &self.path)?;
         Ok("verified byte for byte")
     }
@@ -346,6 +359,7 @@ fn rehearse(
     let snapshot = snapshot_dir.path().join("snapshot.db");
     // A full copy of the secrets: private like the database.
     fsutil::create_private_file(&snapshot)?;
+    let _bar = progress::watch_file("rehearsal snapshot", &snapshot, sqlite::file_bytes(db));
     sqlite::snapshot(conn, &snapshot, Duration::from_secs(30))
         .context("taking a snapshot for the rehearsal")?;
     let mut copy = sqlite::open(&snapshot, false)?;
