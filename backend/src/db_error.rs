@@ -72,6 +72,25 @@ fn mask_quoted_except(text: &str, names: &[Option<&str>]) -> String {
     out
 }
 
+/// A Postgres client error described as above (its own Display appends the
+/// server's DETAIL, which quotes rows).
+#[cfg(feature = "pg")]
+pub fn describe_postgres(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => describe(&Parts {
+            code: db.code().code(),
+            severity: db.severity(),
+            message: db.message(),
+            table: db.table(),
+            column: db.column(),
+            constraint: db.constraint(),
+            datatype: db.datatype(),
+            place: db.where_(),
+        }),
+        None => e.to_string(),
+    }
+}
+
 /// `text` cut before the first `: "`, where a server message starts quoting
 /// data (`invalid input syntax for type integer: "…"`).
 fn without_values(text: &str) -> &str {

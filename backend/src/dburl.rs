@@ -263,7 +263,8 @@ fn is_password_key(key: &str) -> bool {
     percent_decode(key).eq_ignore_ascii_case("password")
 }
 
-fn percent_decode(text: &str) -> String {
+/// `%21` → `!`: URLs escape what a password or a key may hold.
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

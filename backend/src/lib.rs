@@ -1,6 +1,7 @@
 //! The secrets service.
 //!
-//! `dburl`, `db_error`, `maintenance` and `schema` are plain std: they are the contract the
+//! `dburl`, `db_error`, `maintenance` and `schema` are plain std (with the
+//! `pg` feature, `db_error` also describes Postgres client errors): they are the contract the
 //! operator tooling (`cargo xtask`) shares with the service, and compile without
 //! the `server` feature. Everything else is the HTTP service itself, layered so
 //! that imports only point down:

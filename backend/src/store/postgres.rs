@@ -14,25 +14,7 @@ const NOW: &str = "date_trunc('second', now())";
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
-        StoreError::Other(anyhow::anyhow!(describe(&e)))
-    }
-}
-
-/// The error for the log: the server's words and names, never a value (the
-/// client's own Display appends DETAIL, which quotes rows).
-pub fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => crate::db_error::describe(&crate::db_error::Parts {
-            code: db.code().code(),
-            severity: db.severity(),
-            message: db.message(),
-            table: db.table(),
-            column: db.column(),
-            constraint: db.constraint(),
-            datatype: db.datatype(),
-            place: db.where_(),
-        }),
-        None => e.to_string(),
+        StoreError::Other(anyhow::anyhow!(crate::db_error::describe_postgres(&e)))
     }
 }
 

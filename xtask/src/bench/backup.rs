@@ -17,11 +17,11 @@ use std::{
 use anyhow::{Context, bail};
 
 pub fn run(repo: &Path, size: &str, rate: u32) -> anyhow::Result<()> {
-    let bytes = super::parse_size(size)?;
+    let bytes = super::fixtures::parse_size(size)?;
     let work = tempfile::TempDir::new().context("creating a temp folder")?;
     let migrations = crate::paths::migrations_dir(repo);
     let db = work.path().join("bench.db");
-    super::fill_database(&db, &migrations, bytes)?;
+    super::fixtures::fill_database(&db, &migrations, bytes)?;
     let db_size = std::fs::metadata(&db)?.len();
     println!("built a {} MiB database", db_size >> 20);
     let idle = time_backup(repo, &db)?;

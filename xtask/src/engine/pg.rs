@@ -151,16 +151,7 @@ pub fn describe(e: &postgres::Error) -> String {
         return e.to_string();
     };
     // Never the server's DETAIL, nor data it quotes: values are secrets.
-    let mut text = backend::db_error::describe(&backend::db_error::Parts {
-        code: db.code().code(),
-        severity: db.severity(),
-        message: db.message(),
-        table: db.table(),
-        column: db.column(),
-        constraint: db.constraint(),
-        datatype: db.datatype(),
-        place: db.where_(),
-    });
+    let mut text = backend::db_error::describe_postgres(e);
     match db.code().code() {
         "55P03" => text.push_str(
             ". A table lock was not granted within lock_timeout: a long transaction holds it. \

@@ -27,34 +27,10 @@ fn tool(program: &str, url: &PgUrl) -> Command {
     let mut command = Command::new(program);
     command.env("PGCONNECT_TIMEOUT", "10");
     match url.password() {
-        Some(password) => command.env("PGPASSWORD", percent_decode(password)),
+        Some(password) => command.env("PGPASSWORD", backend::dburl::percent_decode(password)),
         None => command.env_remove("PGPASSWORD"),
     };
     command
-}
-
-/// `%21` → `!`: URLs escape what a password may hold; PGPASSWORD must not.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn spawn(command: &mut Command, program: &str) -> anyhow::Result<Child> {
@@ -265,7 +241,7 @@ pub fn database_bytes(client: &mut Client) -> anyhow::Result<u64> {
 mod tests {
     #[test]
     fn passwords_are_percent_decoded_for_pgpassword() {
-        assert_eq!(super::percent_decode("s3cr%21t%40x"), "s3cr!t@x");
-        assert_eq!(super::percent_decode("100%"), "100%");
+        assert_eq!(backend::dburl::percent_decode("s3cr%21t%40x"), "s3cr!t@x");
+        assert_eq!(backend::dburl::percent_decode("100%"), "100%");
     }
 }
