@@ -342,11 +342,18 @@ impl DatabaseUrl {
         Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
     }
 
-    /// Reads `DATABASE_URL`, falling back to [`DEFAULT`].
+    /// Reads `DATABASE_URL`, falling back to [`DEFAULT`] when it is unset. Set
+    /// but empty (`DATABASE_URL=`) is refused: it is usually a variable that
+    /// lost its value, and the default would be another database.
     pub fn from_env() -> Result<Self, DbUrlError> {
         match std::env::var(ENV) {
-            Ok(url) if !url.is_empty() => Self::parse(&url),
-            _ => Self::parse(DEFAULT),
+            Ok(url) if url.trim().is_empty() => Err(DbUrlError {
+                url,
+                reason: "DATABASE_URL is set but empty: give a URL, or unset it to use the default \
+                         (sqlite:///data/secrets.db)",
+            }),
+            Ok(url) => Self::parse(&url),
+            Err(_) => Self::parse(DEFAULT),
         }
     }
 

@@ -12,8 +12,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub repo: Option<PathBuf>,
 
+    /// None: a bare `cargo xtask`, which prints the help (exit 0, as cargo does).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,7 +59,7 @@ pub struct DbCopyArgs {
     #[arg(long, value_name = "URL")]
     pub to: String,
 
-    /// Folder of `V{n}__{name}.sql` migrations [default: <repo>/migrations]
+    /// Folder of `V<n>__<name>.sql` migrations [default: <repo>/migrations]
     #[arg(long, value_name = "DIR")]
     pub migrations: Option<std::path::PathBuf>,
 }
@@ -75,11 +76,11 @@ pub enum MigrationsCommand {
     Check(MigrationsCheckArgs),
     /// Print the zero-downtime lint's rules as a Markdown table.
     Rules,
-    /// Create the next V{n}__{name}.sql.
+    /// Create the next V<n>__<name>.sql.
     New {
         /// snake_case name, e.g. add_secret_owner
         name: String,
-        /// Folder of `V{n}__{name}.sql` migrations [default: <repo>/migrations]
+        /// Folder of `V<n>__<name>.sql` migrations [default: <repo>/migrations]
         #[arg(long, value_name = "DIR")]
         migrations: Option<PathBuf>,
     },
@@ -87,7 +88,7 @@ pub enum MigrationsCommand {
 
 #[derive(Debug, Args)]
 pub struct MigrationsCheckArgs {
-    /// Folder of `V{n}__{name}.sql` migrations [default: <repo>/migrations]
+    /// Folder of `V<n>__<name>.sql` migrations [default: <repo>/migrations]
     #[arg(long, value_name = "DIR")]
     pub migrations: Option<PathBuf>,
 
@@ -179,7 +180,7 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
 
-    /// Folder of `V{n}__{name}.sql` migrations [default: <repo>/migrations]
+    /// Folder of `V<n>__<name>.sql` migrations [default: <repo>/migrations]
     #[arg(long, value_name = "DIR", global = true)]
     pub migrations: Option<PathBuf>,
 
@@ -234,5 +235,29 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every command's help, rendered: no `{…}` left for clap to expand
+    /// (`{n}` is its line break) and no backtick pair split across lines.
+    #[test]
+    fn every_help_text_renders_whole() {
+        let mut todo = vec![super::Cli::command()];
+        let mut problems = Vec::new();
+        while let Some(mut command) = todo.pop() {
+            let name = command.get_name().to_owned();
+            let help = command.render_long_help().to_string();
+            for line in help.lines() {
+                if line.matches('`').count() % 2 == 1 {
+                    problems.push(format!(
+                        "{name}: a backtick pair broken across lines: {line:?}"
+                    ));
+                }
+                if line.contains('{') && line.contains('}') {
+                    problems.push(format!("{name}: an unrendered template: {line:?}"));
+                }
+            }
+            todo.extend(command.get_subcommands().cloned());
+        }
+        assert_eq!(problems, Vec::<String>::new());
     }
 }

@@ -33,19 +33,25 @@ mod stamp;
 use std::process::ExitCode;
 
 use clap::Parser;
+use flags::Command;
 
 fn main() -> ExitCode {
     let cli = flags::Cli::parse();
     let repo = cli.repo.unwrap_or_else(paths::project_root);
-    let result = match cli.command {
-        flags::Command::Migrate(args) => window::run(&repo, &args),
-        flags::Command::Backup(args) => window::backup::run(&repo, &args),
-        flags::Command::Restore(args) => window::restore::run(&repo, &args),
-        flags::Command::Version => release::version::run(&repo),
-        flags::Command::Release(args) => release::run(&repo, &args),
-        flags::Command::Migrations(args) => migrations::run(&repo, &args),
-        flags::Command::Bench(args) => bench::run(&repo, &args),
-        flags::Command::Db(flags::DbArgs {
+    let Some(command) = cli.command else {
+        // A bare `cargo xtask`: the help, on stdout, and success (as cargo).
+        let _ = <flags::Cli as clap::CommandFactory>::command().print_help();
+        return ExitCode::SUCCESS;
+    };
+    let result = match command {
+        Command::Migrate(args) => window::run(&repo, &args),
+        Command::Backup(args) => window::backup::run(&repo, &args),
+        Command::Restore(args) => window::restore::run(&repo, &args),
+        Command::Version => release::version::run(&repo),
+        Command::Release(args) => release::run(&repo, &args),
+        Command::Migrations(args) => migrations::run(&repo, &args),
+        Command::Bench(args) => bench::run(&repo, &args),
+        Command::Db(flags::DbArgs {
             command: flags::DbCommand::Copy(args),
         }) => copy::run(&repo, &args),
     };

@@ -331,3 +331,21 @@ fn help_lists_each_command_with_one_line() {
         "{help}"
     );
 }
+
+/// A bare `cargo xtask` prints the help and succeeds, as cargo does; an
+/// empty `DATABASE_URL=` is refused, naming the variable, instead of
+/// silently meaning the default database (#13).
+#[test]
+fn a_bare_call_prints_help_and_an_empty_database_url_is_refused() {
+    let out = xtask_command().output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: cargo xtask"));
+    let out = xtask_command()
+        .args(["migrate", "status"])
+        .env("DATABASE_URL", "")
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("DATABASE_URL is set but empty"), "{said}");
+}
