@@ -196,7 +196,7 @@ pub struct MigrateArgs {
     /// and no maintenance mode; serialized by an advisory lock, so many instances
     /// starting it at once migrate exactly once. Exit 0: migrated or already up to
     /// date; 1: failed (rolled back); 3: refused (a contract migration is pending).
-    #[arg(long, conflicts_with_all = ["dry_run", "create"])]
+    #[arg(long, conflicts_with = "create")]
     pub job: bool,
 
     /// With --job: apply contract migrations too (only once no running instance

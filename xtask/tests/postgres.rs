@@ -887,3 +887,31 @@ fn a_failing_pg_restore_rolls_back_and_says_so() {
     assert_eq!(site.secrets(), before, "{report}");
     assert_eq!(site.db.versions(), vec![1, 2, 3, 4], "{report}");
 }
+
+/// `migrate --job --dry-run` prints the plan (each pending migration as the
+/// lint classifies it, and whether the job would refuse) and changes
+/// nothing (#12; it used to be refused as a usage error).
+#[test]
+fn a_job_dry_run_prints_the_plan_and_changes_nothing() {
+    let server = server!("a_job_dry_run_prints_the_plan_and_changes_nothing");
+    let site = PgSite::new(&server);
+    site.add_migration(
+        "V5__secret_note.sql",
+        "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
+    );
+    site.add_migration(
+        "V6__drop_note.sql",
+        "-- contract: nothing reads note yet\nALTER TABLE secrets DROP COLUMN note;\n",
+    );
+    let out = site.xtask(&["migrate", "--job", "--dry-run"], &[]);
+    let plan = text(&out);
+    assert!(out.status.success(), "{plan}");
+    assert!(
+        plan.contains("expand    V5__secret_note")
+            && plan.contains("contract  V6__drop_note")
+            && plan.contains("refuse (exit 3)")
+            && plan.contains("nothing was changed"),
+        "{plan}"
+    );
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4], "{plan}");
+}

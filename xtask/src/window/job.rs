@@ -33,15 +33,23 @@ impl std::error::Error for Refused {}
 
 /// `migrate --job`: the pending migrations, exactly once however many
 /// instances run it together, and only expand ones unless allowed.
-pub fn run(settings: &Settings, url: &PgUrl, allow_contract: bool) -> anyhow::Result<()> {
+pub fn run(
+    settings: &Settings,
+    url: &PgUrl,
+    allow_contract: bool,
+    dry_run: bool,
+) -> anyhow::Result<()> {
     let files = history::load_for(&settings.migrations, Engine::Postgres)?;
     let mut client = pg::connect(url, "migrate --job")?;
     let waited = Instant::now();
-    pg::lock(
-        &mut client,
-        settings.job_lock_wait,
-        "MIGRATE_JOB_LOCK_WAIT_SECS",
-    )?;
+    // A dry run takes no lock either: it reads, prints the plan and leaves.
+    if !dry_run {
+        pg::lock(
+            &mut client,
+            settings.job_lock_wait,
+            "MIGRATE_JOB_LOCK_WAIT_SECS",
+        )?;
+    }
     // Read the history only under the lock: an instance that waited sees
     // what the one before it applied, and has nothing left to do.
     let applied = pg::applied_history(&mut client).context("reading the migration history")?;
@@ -58,6 +66,10 @@ pub fn run(settings: &Settings, url: &PgUrl, allow_contract: bool) -> anyhow::Re
         return Ok(());
     }
     let contracts = contract_migrations(settings, &pending)?;
+    if dry_run {
+        print_plan(&pending, &contracts, allow_contract, current);
+        return Ok(());
+    }
     if !contracts.is_empty() && !allow_contract {
         return Err(Refused(format!(
             "refusing to run contract migration(s) as a rolling-deploy job: {}. Instances of the previous release \
@@ -82,6 +94,27 @@ pub fn run(settings: &Settings, url: &PgUrl, allow_contract: bool) -> anyhow::Re
         pending.last().map_or(current, |m| m.version)
     );
     Ok(())
+}
+
+/// `--job --dry-run`: what the job would apply, how the lint classifies it,
+/// and whether the job would refuse.
+fn print_plan(pending: &[MigrationFile], contracts: &[String], allow_contract: bool, current: i32) {
+    println!("dry run: the job would, at schema version {current}:");
+    for file in pending {
+        let contract = contracts.iter().find(|c| c.starts_with(&file.stem()));
+        match contract {
+            Some(why) => println!("  contract  {why}"),
+            None => println!("  expand    {}", file.stem()),
+        }
+    }
+    match (contracts.is_empty(), allow_contract) {
+        (true, _) => println!("  apply them in one transaction (exit 0)"),
+        (false, true) => println!("  apply them in one transaction (--allow-contract)"),
+        (false, false) => {
+            println!("  refuse (exit 3): contract migrations need a window or --allow-contract")
+        }
+    }
+    println!("dry run: nothing was changed");
 }
 
 /// Pending migrations the zero-downtime lint calls contract changes, in

@@ -48,7 +48,7 @@ pub fn run(repo: &Path, args: &MigrateArgs) -> anyhow::Result<()> {
     match (args.action.as_ref(), &settings.url) {
         (Some(MigrateAction::Status), _) => status::run(&settings),
         (None, DatabaseUrl::Postgres(pg)) if args.job => {
-            job::run(&settings, pg, args.allow_contract)
+            job::run(&settings, pg, args.allow_contract, args.dry_run)
         }
         (None, DatabaseUrl::Sqlite(_)) if args.job => bail!(
             "--job needs Postgres: a SQLite database serves one instance, so its migrations run in the \
