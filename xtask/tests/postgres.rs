@@ -915,3 +915,43 @@ fn a_job_dry_run_prints_the_plan_and_changes_nothing() {
     );
     assert_eq!(site.db.versions(), vec![1, 2, 3, 4], "{plan}");
 }
+
+/// Rolling a release back: the database was expanded by a newer release
+/// (V5 applied, its file unknown here). Status says "ahead by 1" and exits
+/// 0, `--job` and the window have nothing to do; an unknown migration in the
+/// middle of the history stays an error (#12).
+#[test]
+fn an_older_release_runs_on_a_database_a_newer_one_expanded() {
+    let server = server!("an_older_release_runs_on_a_database_a_newer_one_expanded");
+    let site = PgSite::new(&server);
+    site.add_migration(
+        "V5__secret_note.sql",
+        "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
+    );
+    let out = site.xtask(&["migrate", "--job"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::remove_file(site.migrations.join("V5__secret_note.sql")).unwrap();
+    for (args, expected) in [
+        (&["migrate", "status"][..], "ahead by 1"),
+        (&["migrate", "--job"], "ahead of this release by 1"),
+        (&["migrate"], "ahead of this release by 1"),
+    ] {
+        let out = site.xtask(args, &[]);
+        let said = text(&out);
+        assert!(out.status.success(), "{args:?}: {said}");
+        assert!(said.contains(expected), "{args:?}: {said}");
+    }
+    // A hole in the middle is not a newer release: still refused.
+    std::fs::remove_file(site.migrations.join("V3__secrets_check_constraints.sql")).unwrap();
+    let postgres_v3 = site
+        .migrations
+        .join("postgres/V3__secrets_check_constraints.sql");
+    let _ = std::fs::remove_file(postgres_v3);
+    let out = site.xtask(&["migrate", "status"], &[]);
+    assert!(
+        !out.status.success() && text(&out).contains("MISSING"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+}

@@ -15,8 +15,11 @@ pub struct Comparison<'a> {
     pub pending: Vec<&'a MigrationFile>,
     /// Applied, but the file's checksum or name differs now.
     pub changed: Vec<&'a MigrationFile>,
-    /// Applied, but no file has its version.
+    /// Applied, but no file has its version, in the middle of the history.
     pub missing: Vec<Migration>,
+    /// Applied, no file, and newer than every file: a newer release applied
+    /// them (this one is being rolled back to); its schema is a superset.
+    pub ahead: Vec<Migration>,
     /// Not applied, below the current version.
     pub skipped: Vec<&'a MigrationFile>,
 }
@@ -30,10 +33,13 @@ pub fn compare(applied: Vec<Migration>, files: &[MigrationFile]) -> anyhow::Resu
         pending: Vec::new(),
         changed: Vec::new(),
         missing: Vec::new(),
+        ahead: Vec::new(),
         skipped: Vec::new(),
     };
+    let newest_known = files.iter().map(|f| f.version).max().unwrap_or(0);
     for m in &applied {
         match files.iter().find(|f| f.version == m.version()) {
+            None if m.version() > newest_known => comparison.ahead.push(m.clone()),
             None => comparison.missing.push(m.clone()),
             Some(file)
                 if file.to_refinery()?.checksum() != m.checksum() || file.name != m.name() =>

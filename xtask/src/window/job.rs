@@ -58,8 +58,12 @@ pub fn run(
     let current = comparison.current;
     let pending = comparison.pending_files();
     if pending.is_empty() {
+        let ahead = match comparison.ahead.len() {
+            0 => String::new(),
+            n => format!(", ahead of this release by {n} (applied by a newer release)"),
+        };
         println!(
-            "job: {} is up to date at schema version {current}; nothing to do (waited {:.2} s for the lock)",
+            "job: {} is up to date at schema version {current}{ahead}; nothing to do (waited {:.2} s for the lock)",
             settings.url,
             waited.elapsed().as_secs_f64()
         );

@@ -142,9 +142,14 @@ fn preflight(
     let applied = engine.applied_history(create && !dry_run)?;
     let comparison = history::compare(applied, &files)?;
     comparison.refuse_inconsistency()?;
+    let ahead = match comparison.ahead.len() {
+        0 => String::new(),
+        n => format!(", ahead of this release by {n} (applied by a newer release)"),
+    };
+    let (pending, current) = (comparison.pending_files(), comparison.current);
     let mut plan = Plan {
-        pending: comparison.pending_files(),
-        current: comparison.current,
+        pending,
+        current,
         files,
         rehearsal: Vec::new(),
     };
@@ -154,7 +159,7 @@ fn preflight(
         0 => "none pending".to_owned(),
         n => format!("{n} pending ({})", history::stems(&plan.pending)),
     };
-    let detail = format!("at version {}, {pending}; {checks}", plan.current);
+    let detail = format!("at version {}{ahead}, {pending}; {checks}", plan.current);
     Ok((plan, detail))
 }
 

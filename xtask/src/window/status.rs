@@ -24,7 +24,12 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
             comparison.pending.len()
         );
     }
-    println!("up to date");
+    match comparison.ahead.len() {
+        0 => println!("up to date"),
+        n => println!(
+            "up to date, and ahead by {n} (applied by a newer release: this release's code runs on its schema)"
+        ),
+    }
     Ok(())
 }
 
@@ -42,6 +47,13 @@ fn print_lines(comparison: &Comparison) {
         };
         let when = m.applied_on().map(|t| t.to_string()).unwrap_or_default();
         println!("  {state:8} V{}__{}  {when}", m.version(), m.name());
+    }
+    for m in &comparison.ahead {
+        println!(
+            "  AHEAD    V{}__{}  (applied by a newer release)",
+            m.version(),
+            m.name()
+        );
     }
     for file in &comparison.skipped {
         println!("  SKIPPED  {} (below the database's version)", file.stem());
