@@ -205,7 +205,9 @@ fn an_edited_applied_migration_is_named() {
 
 #[test]
 fn a_vanished_applied_migration_is_named() {
-    let (_dir, db, migrations) = db_at(2);
+    // A hole in the middle of the history (a vanished newest file reads as a
+    // newer release's: "ahead", see the Postgres suite).
+    let (_dir, db, migrations) = db_at(3);
     fs::remove_file(migrations.join("V2__add_secret_expiry.sql")).unwrap();
     let message = fails_leaving_db_unchanged(&db, &migrations, &[]);
     assert!(

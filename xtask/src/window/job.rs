@@ -60,7 +60,9 @@ pub fn run(
     if pending.is_empty() {
         let ahead = match comparison.ahead.len() {
             0 => String::new(),
-            n => format!(", ahead of this release by {n} (applied by a newer release)"),
+            n => format!(
+                ", ahead of this release by {n} (applied by a newer release, or files removed here)"
+            ),
         };
         println!(
             "job: {} is up to date at schema version {current}{ahead}; nothing to do (waited {:.2} s for the lock)",

@@ -144,7 +144,9 @@ fn preflight(
     comparison.refuse_inconsistency()?;
     let ahead = match comparison.ahead.len() {
         0 => String::new(),
-        n => format!(", ahead of this release by {n} (applied by a newer release)"),
+        n => format!(
+            ", ahead of this release by {n} (applied by a newer release, or files removed here)"
+        ),
     };
     let (pending, current) = (comparison.pending_files(), comparison.current);
     let mut plan = Plan {

@@ -27,7 +27,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     match comparison.ahead.len() {
         0 => println!("up to date"),
         n => println!(
-            "up to date, and ahead by {n} (applied by a newer release: this release's code runs on its schema)"
+            "up to date, and ahead by {n} (applied by a newer release, or their files were removed from this checkout)"
         ),
     }
     Ok(())
@@ -50,7 +50,7 @@ fn print_lines(comparison: &Comparison) {
     }
     for m in &comparison.ahead {
         println!(
-            "  AHEAD    V{}__{}  (applied by a newer release)",
+            "  AHEAD    V{}__{}  (applied by a newer release, or its file was removed)",
             m.version(),
             m.name()
         );
