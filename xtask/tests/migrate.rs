@@ -351,3 +351,25 @@ fn a_bare_call_prints_help_and_an_empty_database_url_is_refused() {
     assert!(!out.status.success(), "{said}");
     assert!(said.contains("DATABASE_URL is set but empty"), "{said}");
 }
+
+/// `migrate --create --dry-run` on a database that does not exist yet
+/// prints the first deploy's plan and creates nothing (#13: it failed with
+/// "does not exist: pass --create").
+#[test]
+fn a_first_deploy_dry_run_prints_the_plan_and_creates_nothing() {
+    let (dir, migrations) = workspace(None);
+    let db = dir.path().join("new").join("secrets.db");
+    let out = migrate(&db, &migrations, &["--create", "--dry-run"]);
+    let plan = text(&out);
+    assert!(out.status.success(), "{plan}");
+    assert!(
+        plan.contains("does not exist yet")
+            && plan.contains("V1__create_secrets")
+            && plan.contains("nothing was changed"),
+        "{plan}"
+    );
+    assert!(
+        !dir.path().join("new").exists(),
+        "the dry run created something"
+    );
+}

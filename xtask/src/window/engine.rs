@@ -67,6 +67,11 @@ pub trait Engine {
     /// Step 1, after the lock file: a lock on the server, where the engine
     /// has one (runs on several hosts serialize on it); says which.
     fn hold_server(&mut self, settings: &Settings) -> anyhow::Result<Option<String>>;
+    /// Whether the database exists yet (a first deploy's dry run plans its
+    /// creation instead of reading it).
+    fn exists(&self) -> bool {
+        true
+    }
     /// Step 2: the recorded history; with `create`, a missing database is
     /// created first.
     fn applied_history(&mut self, create: bool) -> anyhow::Result<Vec<Migration>>;

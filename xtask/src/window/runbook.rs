@@ -57,6 +57,9 @@ pub fn run(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<(
     // A dry run changes nothing, not even by creating the database.
     let mut engine = open(settings, create && !dry_run, "migrate")?;
     let engine = engine.as_mut();
+    if dry_run && create && !engine.exists() {
+        return print_first_deploy(settings, engine);
+    }
     // The lock comes first so that two runs started together serialize on
     // it before either reads the database; a dry run changes nothing and
     // needs none.
@@ -193,6 +196,30 @@ fn print_plan(settings: &Settings, engine: &dyn Engine, plan: &Plan) {
     }
     print_bring_up(settings, plan.target());
     println!("dry run: nothing was changed");
+}
+
+/// `migrate --create --dry-run` for a database that does not exist yet: what
+/// the first deploy would do. Nothing is created, so there is nothing to read
+/// or rehearse on.
+fn print_first_deploy(settings: &Settings, engine: &dyn Engine) -> anyhow::Result<()> {
+    let files = history::load_for(&settings.migrations, settings.engine())?;
+    println!(
+        "dry run: {} does not exist yet; `migrate --create` would",
+        settings.url
+    );
+    println!("  create    it, 0600 (its folder 0700 if missing), at schema version 0");
+    println!("  lock      {}", engine.describe_lock(settings));
+    println!("  take down {}", redact(&settings.service.describe()));
+    println!(
+        "  back up   the new, empty database {}to {} (keep {})",
+        engine.describe_backup(),
+        settings.backup_dir.display(),
+        settings.keep_backups
+    );
+    println!("  apply     {} in one transaction", history::stems(&files));
+    print_bring_up(settings, files.last().map_or(0, |f| f.version));
+    println!("dry run: nothing was changed");
+    Ok(())
 }
 
 /// The dry run's last line of the plan.

@@ -64,6 +64,10 @@ impl Engine for SqliteWindow {
         Ok(None)
     }
 
+    fn exists(&self) -> bool {
+        self.path.exists()
+    }
+
     fn applied_history(&mut self, create: bool) -> anyhow::Result<Vec<Migration>> {
         if create && !self.path.exists() {
             sqlite::open(&self.path, true)?;
