@@ -39,6 +39,17 @@ fn kill_at(cmd: std::process::Command, point: &str) {
     child.wait().unwrap();
 }
 
+/// Runs the command made to fail at `point`; asserts it failed; its output.
+fn failing_at(mut cmd: std::process::Command, point: &str) -> String {
+    let out = cmd
+        .env("XTASK_FAILPOINT", format!("{point}=error"))
+        .output()
+        .unwrap();
+    let report = text(&out);
+    assert!(!out.status.success(), "{point}: {report}");
+    report
+}
+
 /// Starts the command and returns it paused at the failpoint `point`.
 fn paused_at(mut cmd: std::process::Command, point: &str) -> std::process::Child {
     let mut child = cmd
@@ -563,13 +574,7 @@ fn postgres_a_failure_after_the_commit_is_reported_as_committed() {
     for (point, committed) in [("mid-migration", false), ("after-migration", true)] {
         let (site, _backend) = serving_pg_site_with_v5_pending(&server);
         let env = site.maintenance_env();
-        let out = site
-            .command(&["migrate"], &env_refs(&env))
-            .env("XTASK_FAILPOINT", format!("{point}=error"))
-            .output()
-            .unwrap();
-        let report = text(&out);
-        assert!(!out.status.success(), "{point}: {report}");
+        let report = failing_at(site.command(&["migrate"], &env_refs(&env)), point);
         if committed {
             assert_eq!(site.db.versions(), [1, 2, 3, 4, 5], "{point}");
             assert!(
@@ -598,13 +603,7 @@ fn sqlite_a_failure_before_or_after_the_commit_is_undone_as_needed_and_said_trul
     for (point, committed) in [("mid-migration", false), ("after-migration", true)] {
         let (site, _backend, _) = serving_site();
         let env = site.maintenance_env();
-        let out = site
-            .command(&["migrate"], &env_refs(&env))
-            .env("XTASK_FAILPOINT", format!("{point}=error"))
-            .output()
-            .unwrap();
-        let report = text(&out);
-        assert!(!out.status.success(), "{point}: {report}");
+        let report = failing_at(site.command(&["migrate"], &env_refs(&env)), point);
         assert_eq!(site.versions(), [1, 2, 3, 4], "{point}: {report}");
         assert_eq!(site.secrets().len(), 2, "{point}: rows lost");
         if committed {

@@ -1391,19 +1391,8 @@ fn backups_are_ordered_by_fact_not_by_the_clock() {
 #[test]
 fn an_online_backup_finishes_under_steady_writes() {
     let site = Site::new();
-    let conn = Connection::open(&site.db).unwrap();
-    let value = "v".repeat(16 * 1024);
-    conn.execute_batch("BEGIN").unwrap();
     // About 64 MB: a paged backup takes many steps, each a chance to restart.
-    for i in 0..4000 {
-        conn.execute(
-            "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, '2026-01-01T00:00:00Z')",
-            rusqlite::params![format!("bulk-{i}"), &value],
-        )
-        .unwrap();
-    }
-    conn.execute_batch("COMMIT").unwrap();
-    drop(conn);
+    fill_with_16_kib_secrets(&site, 4000);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (db, stop) = (site.db.clone(), stop.clone());
@@ -1455,18 +1444,7 @@ fn an_online_backup_finishes_under_steady_writes() {
 #[test]
 fn progress_is_drawn_on_a_terminal_only() {
     let site = Site::new();
-    let conn = Connection::open(&site.db).unwrap();
-    let value = "p".repeat(16 * 1024);
-    conn.execute_batch("BEGIN").unwrap();
-    for i in 0..6000 {
-        conn.execute(
-            "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, '2026-01-01T00:00:00Z')",
-            rusqlite::params![format!("bulk-{i}"), &value],
-        )
-        .unwrap();
-    }
-    conn.execute_batch("COMMIT").unwrap();
-    drop(conn);
+    fill_with_16_kib_secrets(&site, 6000);
     site.add_migration("V5__index_created_at.sql", V5_INDEX);
     let mut piped = site.command(&["migrate", "--dry-run"], &[]);
     let plain = text(&piped.output().unwrap());
@@ -1497,4 +1475,19 @@ fn progress_is_drawn_on_a_terminal_only() {
     let bar = shown.contains("[#") || shown.contains("[.");
     assert!(bar && shown.contains("[4/7] back up"), "{shown}");
     assert_eq!(site.versions(), [1, 2, 3, 4, 5]);
+}
+
+/// `rows` more secrets of 16 KiB each, in one transaction.
+fn fill_with_16_kib_secrets(site: &Site, rows: usize) {
+    let conn = Connection::open(&site.db).unwrap();
+    let value = "v".repeat(16 * 1024);
+    conn.execute_batch("BEGIN").unwrap();
+    for i in 0..rows {
+        conn.execute(
+            "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, '2026-01-01T00:00:00Z')",
+            rusqlite::params![format!("bulk-{i}"), &value],
+        )
+        .unwrap();
+    }
+    conn.execute_batch("COMMIT").unwrap();
 }

@@ -183,14 +183,7 @@ fn check_backup_room(settings: &Settings, bytes: u64, dry_run: bool) -> anyhow::
 
 fn print_plan(settings: &Settings, engine: &dyn Engine, plan: &Plan) {
     println!("dry run: the window would");
-    println!("  lock      {}", engine.describe_lock(settings));
-    println!("  take down {}", redact(&settings.service.describe()));
-    println!(
-        "  back up   {}to {} (keep {})",
-        engine.describe_backup(),
-        settings.backup_dir.display(),
-        settings.keep_backups
-    );
+    print_hold_and_backup(settings, engine, "");
     for line in engine.describe_apply(settings, plan) {
         println!("  apply     {line}");
     }
@@ -208,18 +201,23 @@ fn print_first_deploy(settings: &Settings, engine: &dyn Engine) -> anyhow::Resul
         settings.url
     );
     println!("  create    it, 0600 (its folder 0700 if missing), at schema version 0");
-    println!("  lock      {}", engine.describe_lock(settings));
-    println!("  take down {}", redact(&settings.service.describe()));
-    println!(
-        "  back up   the new, empty database {}to {} (keep {})",
-        engine.describe_backup(),
-        settings.backup_dir.display(),
-        settings.keep_backups
-    );
+    print_hold_and_backup(settings, engine, "the new, empty database ");
     println!("  apply     {} in one transaction", history::stems(&files));
     print_bring_up(settings, files.last().map_or(0, |f| f.version));
     println!("dry run: nothing was changed");
     Ok(())
+}
+
+/// The plan's lock, take-down and backup lines (steps 1, 3 and 4).
+fn print_hold_and_backup(settings: &Settings, engine: &dyn Engine, what: &str) {
+    println!("  lock      {}", engine.describe_lock(settings));
+    println!("  take down {}", redact(&settings.service.describe()));
+    println!(
+        "  back up   {what}{}to {} (keep {})",
+        engine.describe_backup(),
+        settings.backup_dir.display(),
+        settings.keep_backups
+    );
 }
 
 /// The dry run's last line of the plan.
