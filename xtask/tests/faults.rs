@@ -195,13 +195,7 @@ fn migrate_failing_at_every_step_names_it_and_ends_valid_with_the_service_up() {
     for point in MIGRATE_POINTS {
         let (site, _backend, before) = serving_site();
         let env = site.maintenance_env();
-        let mut cmd = site.command(&["migrate"], &env_refs(&env));
-        let out = cmd
-            .env("XTASK_FAILPOINT", format!("{point}=error"))
-            .output()
-            .unwrap();
-        let report = text(&out);
-        assert!(!out.status.success(), "{point}: {report}");
+        let report = failing_at(site.command(&["migrate"], &env_refs(&env)), point);
         assert!(
             report.contains(&format!("failpoint `{point}`")) && report.contains("failed"),
             "{point}: {report}"

@@ -764,37 +764,15 @@ fn a_failing_migration_never_prints_a_stored_value() {
 fn a_query_string_password_never_reaches_output_or_arguments() {
     let server = server!("a_query_string_password_never_reaches_output_or_arguments");
     let site = PgSite::new(&server);
-    let wrappers = tempfile::TempDir::new().unwrap();
-    let log = wrappers.path().join("args.log");
-    let real = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v pg_dump"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let wrapper = wrappers.path().join("pg_dump");
-    std::fs::write(
-        &wrapper,
+    let log_dir = tempfile::TempDir::new().unwrap();
+    let log = log_dir.path().join("args.log");
+    let (_wrappers, path) = wrapped_first_on_path("pg_dump", |real| {
         format!(
-            "#!/bin/sh\necho \"$@\" >> '{}'\nexec {} \"$@\"\n",
-            log.display(),
-            real.trim()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+            "#!/bin/sh\necho \"$@\" >> '{}'\nexec {real} \"$@\"\n",
+            log.display()
+        )
+    });
     let secret = "QpLEAK2";
-    let path = format!(
-        "{}:{}",
-        wrappers.path().display(),
-        std::env::var("PATH").unwrap()
-    );
     for (url, args) in [
         (
             format!("{}?password={secret}", site.db.url),
@@ -843,34 +821,11 @@ fn a_failing_pg_restore_rolls_back_and_says_so() {
     let out = site.xtask(&["backup"], &[]);
     assert!(out.status.success(), "{}", text(&out));
     let backup = site.backups().pop().unwrap();
-    let wrappers = tempfile::TempDir::new().unwrap();
-    let real = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v pg_restore"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let wrapper = wrappers.path().join("pg_restore");
-    std::fs::write(
-        &wrapper,
+    let (_wrappers, path) = wrapped_first_on_path("pg_restore", |real| {
         format!(
-            "#!/bin/sh\ncase \"$1\" in --list) exec {real} \"$@\";; esac\n{real} \"$@\" | awk '/^COPY /{{exit}} {{print}}'\necho 'pg_restore: error: simulated failure' >&2\nexit 1\n",
-            real = real.trim()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!(
-        "{}:{}",
-        wrappers.path().display(),
-        std::env::var("PATH").unwrap()
-    );
+            "#!/bin/sh\ncase \"$1\" in --list) exec {real} \"$@\";; esac\n{real} \"$@\" | awk '/^COPY /{{exit}} {{print}}'\necho 'pg_restore: error: simulated failure' >&2\nexit 1\n"
+        )
+    });
     let before = site.secrets();
     let out = site
         .command(&["restore", backup.to_str().unwrap()], &[("PATH", &path)])
@@ -954,4 +909,31 @@ fn an_older_release_runs_on_a_database_a_newer_one_expanded() {
         text(&out)
     );
     assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+}
+
+/// A script named `program`, made by `script(real program's path)`, in a
+/// temp folder put first on PATH; the folder (keep it alive) and that PATH.
+fn wrapped_first_on_path(
+    program: &str,
+    script: impl FnOnce(&str) -> String,
+) -> (tempfile::TempDir, String) {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .unwrap();
+    let real = String::from_utf8(found.stdout).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let wrapper = dir.path().join(program);
+    std::fs::write(&wrapper, script(real.trim())).unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    (dir, path)
 }
