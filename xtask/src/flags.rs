@@ -209,6 +209,19 @@ pub struct MigrateArgs {
 pub enum MigrateAction {
     /// Applied, pending, changed or missing migrations; exit 0 only when up to date.
     Status,
+    /// Bring a database whose schema another tool built (Alembic, …) under the
+    /// migrations: record V1..VN as applied, only once its live schema is proven
+    /// to equal the schema they produce at VN; on any difference print it and
+    /// change nothing. Lock, integrity checks, backup and journal as the window.
+    Adopt {
+        /// The version the database is at [default: the one whose schema matches]
+        #[arg(long, value_name = "N")]
+        version: Option<i32>,
+
+        /// Prove the schema and print what would be recorded; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]

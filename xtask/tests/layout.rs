@@ -19,6 +19,7 @@ const XTASK_COMMANDS: &[&str] = &[
     "window/runbook.rs",
     "window/job.rs",
     "window/status.rs",
+    "window/adopt.rs",
     "window/backup.rs",
     "window/restore.rs",
     "migrations/mod.rs",

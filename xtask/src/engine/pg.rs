@@ -138,6 +138,28 @@ pub fn apply_pending(
     refinery::run_grouped(session, files, &mut |_| before_commit())
 }
 
+/// `files` up to `version` recorded as applied, their SQL not run (`migrate adopt`).
+pub fn record_applied(
+    client: &mut Client,
+    files: &[MigrationFile],
+    version: i32,
+    timeouts: Timeouts,
+) -> anyhow::Result<()> {
+    refinery::record_applied(PgSession { client, timeouts }, files, version)
+}
+
+/// Indexes of the public schema that a failed `CREATE INDEX CONCURRENTLY`
+/// left invalid: the only damage Postgres lets a schema carry silently.
+pub fn invalid_indexes(client: &mut Client) -> anyhow::Result<Vec<String>> {
+    let rows = client.query(
+        "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND NOT i.indisvalid ORDER BY 1",
+        &[],
+    )?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 impl From<postgres::Error> for MigrateError {
     fn from(e: postgres::Error) -> Self {
         MigrateError::Database(describe(&e))

@@ -9,7 +9,7 @@
 use std::fmt;
 
 use refinery_core::{
-    Migrate, Migration, Runner,
+    Migrate, Migration, Runner, Target,
     traits::sync::{Query, Transaction},
 };
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
@@ -205,4 +205,30 @@ pub fn run_grouped<S: Session>(
         .run(&mut driver)
         .map_err(|e| history::explain(e, files))?;
     Ok(report.applied_migrations().clone())
+}
+
+/// Records `files` up to `version` as applied without running their SQL,
+/// in one transaction: refinery's own fake run, so the rows (version, name,
+/// applied_on, checksum) are exactly the ones a real run writes. For
+/// `migrate adopt`, once the schema is proven to be the one they produce.
+pub fn record_applied<S: Session>(
+    session: S,
+    files: &[MigrationFile],
+    version: i32,
+) -> anyhow::Result<()> {
+    let mut driver = Driver {
+        session,
+        files,
+        before_commit: &mut |_| Ok(()),
+    };
+    let migrations = files
+        .iter()
+        .map(MigrationFile::to_refinery)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Runner::new(&migrations)
+        .set_grouped(true)
+        .set_target(Target::FakeVersion(version))
+        .run(&mut driver)
+        .map_err(|e| history::explain(e, files))?;
+    Ok(())
 }

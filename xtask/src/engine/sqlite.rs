@@ -58,6 +58,25 @@ pub fn open(path: &Path, create: bool) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// Opens a database file only to read it: its journal mode is left as it is,
+/// so the file stays byte for byte what it was (`migrate adopt` refusing).
+pub fn open_read_only(path: &Path) -> anyhow::Result<Connection> {
+    if !path.is_file() {
+        bail!(
+            "database file {} does not exist (or is not a file): check DATABASE_URL",
+            path.display()
+        );
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("opening database {} to read it", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A file that is not a database fails here, on its first read.
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+        .map_err(|e| unusable(path, e))?;
+    Ok(conn)
+}
+
 /// `Some(mode)` when other users of the host may read the database file.
 pub fn readable_by_others(db: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
@@ -190,6 +209,15 @@ pub fn apply_pending_gated(
     conn.pragma_update(None, "foreign_keys", true)
         .context("switching foreign key enforcement back on")?;
     outcome
+}
+
+/// `files` up to `version` recorded as applied, their SQL not run (`migrate adopt`).
+pub fn record_applied(
+    conn: &mut Connection,
+    files: &[MigrationFile],
+    version: i32,
+) -> anyhow::Result<()> {
+    refinery::record_applied(conn, files, version)
 }
 
 /// The migration history as recorded, oldest first; an empty list when the

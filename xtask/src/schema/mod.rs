@@ -1,6 +1,7 @@
 //! A database's schema as a comparable model, its dump, and sample rows for
 //! the upgrade-path checks.
 
+mod checks;
 pub mod dump;
 pub mod model;
 pub mod sample_rows;

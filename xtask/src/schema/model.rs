@@ -1,8 +1,10 @@
 //! The engine-neutral shape of a schema: tables, their columns and
 //! nullability, primary keys, unique keys, foreign keys and indexes. Column
-//! types are left out on purpose: the engines spell them differently
-//! (`TEXT` timestamps in SQLite, `timestamptz` in Postgres). `migrations
-//! check` compares SQLite's fresh schema with Postgres's through this.
+//! types and CHECK constraints are read too but left out of [`differences`]:
+//! the engines spell them differently (`TEXT` timestamps in SQLite,
+//! `timestamptz` in Postgres). `migrations check` compares SQLite's fresh
+//! schema with Postgres's through [`differences`]; `migrate adopt` compares
+//! two schemas of one engine through [`same_engine_differences`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +12,7 @@ use anyhow::Context;
 use postgres::GenericClient;
 use rusqlite::Connection;
 
+use super::checks;
 use crate::engine::sqlite::HISTORY_TABLE;
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -22,6 +25,10 @@ pub struct Table {
     pub foreign_keys: BTreeSet<String>,
     /// Columns of the plain (non-unique) indexes.
     pub indexes: BTreeSet<Vec<String>>,
+    /// Column name → its type as the engine spells it, and ` DEFAULT …` if any.
+    pub types: BTreeMap<String, String>,
+    /// CHECK constraints' expressions, normalised (see `checks.rs`).
+    pub checks: BTreeSet<String>,
 }
 
 pub type Schema = BTreeMap<String, Table>;
@@ -47,21 +54,33 @@ pub fn sqlite(conn: &Connection) -> anyhow::Result<Schema> {
     )?;
     for name in tables {
         let mut table = Table::default();
-        let mut stmt = conn.prepare("SELECT name, \"notnull\", pk FROM pragma_table_info(?1)")?;
+        let mut stmt = conn
+            .prepare("SELECT name, \"notnull\", pk, type, dflt_value FROM pragma_table_info(?1)")?;
         let mut pk: Vec<(i64, String)> = Vec::new();
         for row in stmt.query_map([&name], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, bool>(1)?,
                 r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         })? {
-            let (column, not_null, pk_index) = row?;
+            let (column, not_null, pk_index, declared, default) = row?;
             if pk_index > 0 {
                 pk.push((pk_index, column.clone()));
             }
+            table
+                .types
+                .insert(column.clone(), column_type(&declared, default.as_deref()));
             table.columns.insert(column, not_null || pk_index > 0);
         }
+        let sql: String = conn.query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [&name],
+            |r| r.get(0),
+        )?;
+        table.checks = checks::in_create_table(&sql);
         pk.sort();
         table.primary_key = pk.into_iter().map(|(_, c)| c).collect();
         let mut stmt = conn.prepare(
@@ -132,18 +151,29 @@ pub fn postgres(client: &mut impl GenericClient) -> anyhow::Result<Schema> {
         let name: String = row.get(0);
         let mut table = Table::default();
         for column in client.query(
-            "SELECT column_name::text, is_nullable = 'NO' FROM information_schema.columns \
+            "SELECT column_name::text, is_nullable = 'NO', \
+               (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+                WHERE a.attrelid = $2::text::regclass AND a.attname = c.column_name), \
+               column_default::text \
+             FROM information_schema.columns c \
              WHERE table_schema = 'public' AND table_name = $1",
-            &[&name],
+            &[&name, &name],
         )? {
+            let declared: Option<String> = column.get(2);
+            let default: Option<String> = column.get(3);
+            table.types.insert(
+                column.get(0),
+                column_type(&declared.unwrap_or_default(), default.as_deref()),
+            );
             table.columns.insert(column.get(0), column.get(1));
         }
         let constraints = client
             .query(
                 &format!(
-                    "SELECT c.contype::text, {}, COALESCE(cf.relname::text, ''), {}, c.confdeltype::text \
+                    "SELECT c.contype::text, {}, COALESCE(cf.relname::text, ''), {}, c.confdeltype::text, \
+                       pg_get_constraintdef(c.oid) \
                      FROM pg_constraint c LEFT JOIN pg_class cf ON cf.oid = c.confrelid \
-                     WHERE c.conrelid = $1::text::regclass AND c.contype IN ('p', 'u', 'f')",
+                     WHERE c.conrelid = $1::text::regclass AND c.contype IN ('p', 'u', 'f', 'c')",
                     columns_of("c.conkey", "c.conrelid"),
                     columns_of("c.confkey", "c.confrelid")
                 ),
@@ -157,6 +187,10 @@ pub fn postgres(client: &mut impl GenericClient) -> anyhow::Result<Schema> {
                 "p" => table.primary_key = columns,
                 "u" => {
                     table.unique.insert(columns);
+                }
+                "c" => {
+                    let definition: String = c.get(5);
+                    table.checks.extend(checks::in_create_table(&definition));
                 }
                 _ => {
                     let on_delete = match c.get::<_, String>(4).as_str() {
@@ -257,6 +291,41 @@ pub fn differences(a_name: &str, a: &Schema, b_name: &str, b: &Schema) -> Vec<St
         );
     }
     out
+}
+
+/// [`differences`], plus what only two schemas of one engine can be
+/// compared on: column types (and defaults) and CHECK constraints.
+pub fn same_engine_differences(a_name: &str, a: &Schema, b_name: &str, b: &Schema) -> Vec<String> {
+    let mut out = differences(a_name, a, b_name, b);
+    for (name, ta) in a {
+        let Some(tb) = b.get(name) else { continue };
+        for (column, a_type) in &ta.types {
+            match tb.types.get(column) {
+                Some(b_type) if b_type != a_type => out.push(format!(
+                    "{name}.{column}: type {a_type} on {a_name}, {b_type} on {b_name}"
+                )),
+                _ => {}
+            }
+        }
+        set_diff(
+            &mut out, name, "check", &ta.checks, &tb.checks, a_name, b_name,
+        );
+    }
+    out
+}
+
+/// A column's type as compared: the declared type in upper case, and its default.
+fn column_type(declared: &str, default: Option<&str>) -> String {
+    let declared = declared.split_whitespace().collect::<Vec<_>>().join(" ");
+    let declared = if declared.is_empty() {
+        "(no type)".to_owned()
+    } else {
+        declared.to_uppercase()
+    };
+    match default {
+        Some(default) => format!("{declared} DEFAULT {default}"),
+        None => declared,
+    }
 }
 
 fn null_word(not_null: bool) -> &'static str {

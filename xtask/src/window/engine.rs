@@ -13,7 +13,7 @@ use super::{
     settings::Settings,
     steps::{Steps, Timed},
 };
-use crate::{engine::backups::Backup, history::MigrationFile};
+use crate::{engine::backups::Backup, history::MigrationFile, schema::model::Schema};
 
 /// What the window will do, settled while the service still runs.
 pub struct Plan {
@@ -104,6 +104,27 @@ pub trait Engine {
     /// `restore`: replace the database with `backup`, all or nothing; says
     /// how the result was checked.
     fn restore_from(&mut self, backup: &std::path::Path) -> anyhow::Result<&'static str>;
+    /// `migrate adopt`, only reading (a refused adoption leaves the database
+    /// byte for byte as it was): the recorded history and the live schema.
+    fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Schema)>;
+    /// `migrate adopt`: the schema after each of `files`, applied in order
+    /// to a new database of this engine.
+    fn schema_at_each_version(
+        &mut self,
+        settings: &Settings,
+        files: &[MigrationFile],
+    ) -> anyhow::Result<Vec<(i32, Schema)>>;
+    /// `migrate adopt`: the engine's integrity checks on the live database,
+    /// only reading; their detail line.
+    fn check_integrity(&mut self) -> anyhow::Result<String>;
+    /// `migrate adopt`: `files` up to `version` recorded as applied, as
+    /// refinery records them, without running their SQL.
+    fn record_applied(
+        &mut self,
+        settings: &Settings,
+        files: &[MigrationFile],
+        version: i32,
+    ) -> anyhow::Result<()>;
     /// The name of step 5.
     fn migrate_step(&self) -> &'static str;
     /// The dry run's lines: the lock, the backup, the migrations.

@@ -6,13 +6,16 @@
 //!     cargo xtask migrate [--database-url URL] [--migrations DIR] [--create] [--dry-run]
 //!     cargo xtask migrate --job [--allow-contract]
 //!     cargo xtask migrate status [--database-url URL] [--migrations DIR]
+//!     cargo xtask migrate adopt [--version N] [--dry-run]
 //!
 //! DESCRIPTION
 //!     The window's seven steps are in `runbook.rs`, written once for both
 //!     engines; `engine.rs` is what an engine provides (`sqlite.rs`,
 //!     `postgres.rs`). `backup` and `restore` are the window's companion
 //!     commands; `settings`, `service`, `journal` and `recover` what they share.
+//!     `adopt.rs` brings a database another tool built under the migrations.
 
+mod adopt;
 pub mod backup;
 mod engine;
 mod job;
@@ -47,6 +50,9 @@ pub fn run(repo: &Path, args: &MigrateArgs) -> anyhow::Result<()> {
     )?;
     match (args.action.as_ref(), &settings.url) {
         (Some(MigrateAction::Status), _) => status::run(&settings),
+        (Some(MigrateAction::Adopt { version, dry_run }), _) => {
+            adopt::run(&settings, *version, *dry_run || args.dry_run)
+        }
         (None, DatabaseUrl::Postgres(pg)) if args.job => {
             job::run(&settings, pg, args.allow_contract, args.dry_run)
         }

@@ -20,6 +20,7 @@ use super::{
 use crate::{
     engine::{backups::Backup, pg, pg_backups},
     failpoint, history,
+    schema::model::{self as schema_model, Schema},
 };
 
 pub struct PgWindow {
@@ -165,6 +166,52 @@ impl Engine for PgWindow {
     fn restore_from(&mut self, backup: &std::path::Path) -> anyhow::Result<&'static str> {
         pg_backups::restore(&self.url, backup)?;
         Ok("in one transaction")
+    }
+
+    fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Schema)> {
+        let history = self.applied_history(false)?;
+        let schema = schema_model::postgres(&mut self.client).context("reading the live schema")?;
+        Ok((history, schema))
+    }
+
+    /// In a scratch database beside this one (the user needs CREATEDB),
+    /// dropped when done.
+    fn schema_at_each_version(
+        &mut self,
+        settings: &Settings,
+        files: &[history::MigrationFile],
+    ) -> anyhow::Result<Vec<(i32, Schema)>> {
+        let scratch = pg::ScratchDatabase::create(&self.url, "adopt")?;
+        let mut client = pg::connect(&scratch.url, "migrate adopt")?;
+        let mut schemas = Vec::new();
+        for (k, file) in files.iter().enumerate() {
+            pg::apply_pending(&mut client, &files[..=k], settings.pg_timeouts, &mut || {
+                Ok(())
+            })?;
+            schemas.push((file.version, schema_model::postgres(&mut client)?));
+        }
+        Ok(schemas)
+    }
+
+    fn check_integrity(&mut self) -> anyhow::Result<String> {
+        let invalid = pg::invalid_indexes(&mut self.client)?;
+        if !invalid.is_empty() {
+            bail!(
+                "invalid indexes (left by a failed CREATE INDEX CONCURRENTLY): {}; drop and recreate them \
+                 before adopting the database",
+                invalid.join(", ")
+            );
+        }
+        Ok("no invalid indexes".into())
+    }
+
+    fn record_applied(
+        &mut self,
+        settings: &Settings,
+        files: &[history::MigrationFile],
+        version: i32,
+    ) -> anyhow::Result<()> {
+        pg::record_applied(&mut self.client, files, version, settings.pg_timeouts)
     }
 
     fn migrate_step(&self) -> &'static str {

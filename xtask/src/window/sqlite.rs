@@ -25,6 +25,7 @@ use crate::{
     failpoint, fsutil,
     history::MigrationFile,
     progress,
+    schema::model::{self as schema_model, Schema},
 };
 
 pub struct SqliteWindow {
@@ -216,6 +217,51 @@ impl Engine for SqliteWindow {
         let _bar = progress::watch_file("restore", &fsutil::temp_path(&real), size);
         backups::restore_file(backup, &self.path)?;
         Ok("verified byte for byte")
+    }
+
+    fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Schema)> {
+        let conn = sqlite::open_read_only(&self.path)?;
+        Ok((
+            sqlite::applied_history(&conn)?,
+            schema_model::sqlite(&conn)?,
+        ))
+    }
+
+    fn schema_at_each_version(
+        &mut self,
+        _: &Settings,
+        files: &[MigrationFile],
+    ) -> anyhow::Result<Vec<(i32, Schema)>> {
+        let mut conn = Connection::open_in_memory()?;
+        let mut schemas = Vec::new();
+        for (k, file) in files.iter().enumerate() {
+            sqlite::apply_pending(&mut conn, &files[..=k])?;
+            schemas.push((file.version, schema_model::sqlite(&conn)?));
+        }
+        Ok(schemas)
+    }
+
+    fn check_integrity(&mut self) -> anyhow::Result<String> {
+        let conn = sqlite::open_read_only(&self.path)?;
+        let mut problems = sqlite::integrity_problems(&conn, "integrity_check")?;
+        problems.extend(sqlite::foreign_key_violations(&conn)?);
+        if !problems.is_empty() {
+            bail!(
+                "{} fails its integrity checks: {}; repair it (or restore a good backup) before adopting it",
+                self.path.display(),
+                problems.join("; ")
+            );
+        }
+        Ok("integrity_check ok, foreign_key_check empty".into())
+    }
+
+    fn record_applied(
+        &mut self,
+        _: &Settings,
+        files: &[MigrationFile],
+        version: i32,
+    ) -> anyhow::Result<()> {
+        sqlite::record_applied(&mut self.open()?, files, version)
     }
 
     fn migrate_step(&self) -> &'static str {

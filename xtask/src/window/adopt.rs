@@ -1,0 +1,323 @@
+//! NAME
+//!     cargo xtask migrate adopt — bring a database whose schema another tool
+//!     built under the migrations, once its schema is proven to be theirs
+//!
+//! SYNOPSIS
+//!     cargo xtask migrate adopt [--version N] [--dry-run] [--database-url URL] [--migrations DIR]
+//!
+//! DESCRIPTION
+//!     Records V1..VN as applied (refinery's own rows, their SQL not run)
+//!     only after proving that the live schema equals the one the migrations
+//!     produce at VN, in the schema model `migrations check` uses, with
+//!     column types and CHECK constraints added (one engine on both sides).
+//!     Flyway's `baseline` records a version without looking; this looks.
+//!     Without `--version` it finds the N that matches, or names the closest.
+//!     Tables of known migration tools (`alembic_version`, …) are listed and
+//!     left alone; any other table the migrations do not make refuses the
+//!     adoption, since it may hold data they know nothing about.
+//!     Steps: the window's lock, the database read (no refinery history may
+//!     exist), the proof, integrity checks, a verified backup, the history
+//!     written, and read back. A refusal changes nothing; `--dry-run` stops
+//!     after the proof and prints what would be recorded.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use super::{engine::Engine, journal::Journal, lock, open::open, settings::Settings, steps::Steps};
+use crate::{
+    engine::backups,
+    history::{self, MigrationFile},
+    schema::model::{Schema, same_engine_differences},
+};
+
+/// Tables in which other tools keep their own migration history: listed by
+/// name and left as they are, never compared. (table, tool)
+const OTHER_TOOLS: &[(&str, &str)] = &[
+    ("alembic_version", "Alembic"),
+    ("flyway_schema_history", "Flyway"),
+    ("schema_migrations", "Rails, golang-migrate or dbmate"),
+    ("schema_version", "Flyway (before 5)"),
+    ("databasechangelog", "Liquibase"),
+    ("databasechangeloglock", "Liquibase"),
+    ("django_migrations", "Django"),
+    ("knex_migrations", "Knex"),
+    ("knex_migrations_lock", "Knex"),
+    ("goose_db_version", "goose"),
+    ("_sqlx_migrations", "sqlx"),
+    ("__diesel_schema_migrations", "Diesel"),
+    ("seaql_migrations", "SeaORM"),
+];
+
+/// The database as read in step 2: its own tables, and other tools' ones.
+struct Live {
+    schema: Schema,
+    ignored: Vec<(String, &'static str)>,
+}
+
+pub fn run(settings: &Settings, version: Option<i32>, dry_run: bool) -> anyhow::Result<()> {
+    let files = history::load_for(&settings.migrations, settings.engine())?;
+    if let Some(n) = version {
+        version_exists(&files, n, &settings.migrations)?;
+    }
+    let journal = Journal::new(&settings.backup_dir, "migrate adopt");
+    let mut steps = Steps::new(&journal, dry_run);
+    let mut engine = open(settings, false, "migrate adopt")?;
+    let engine = engine.as_mut();
+    let _lock = if dry_run {
+        steps.skip("take the migration lock", "dry run: nothing will change");
+        None
+    } else {
+        Some(steps.run("take the migration lock", || {
+            let lock = lock::take(settings, engine, "cargo xtask migrate adopt")?;
+            let detail = lock.path.display().to_string();
+            Ok((lock, detail))
+        })?)
+    };
+    let live = steps.run("read the database", || read_unadopted(engine, settings))?;
+    let target = steps.run("prove the schema", || {
+        prove(engine, settings, &files, &live, version)
+    })?;
+    let adopted: Vec<MigrationFile> = files
+        .iter()
+        .filter(|f| f.version <= target)
+        .cloned()
+        .collect();
+    steps.run("check integrity", || Ok(((), engine.check_integrity()?)))?;
+    if dry_run {
+        print_plan(settings, engine, &adopted, target);
+        return Ok(());
+    }
+    let backup = steps.run("back up", || back_up(settings, engine))?;
+    steps.run("record the history", || {
+        engine.record_applied(settings, &files, target)?;
+        Ok((
+            (),
+            format!("{} recorded as applied", history::stems(&adopted)),
+        ))
+    })?;
+    steps.run("read it back", || read_back(engine, &files, &live, target))?;
+    println!(
+        "adopted {} at schema version {target}: {} recorded as applied, their SQL not run; backup {}",
+        settings.url,
+        history::stems(&adopted),
+        backup.display()
+    );
+    println!(
+        "`cargo xtask migrate status` now treats it as at V{target}; `cargo xtask migrate` applies what follows"
+    );
+    println!("journal: {}", journal.path().display());
+    Ok(())
+}
+
+fn version_exists(files: &[MigrationFile], n: i32, dir: &Path) -> anyhow::Result<()> {
+    if !files.iter().any(|f| f.version == n) {
+        bail!(
+            "--version {n}: there is no migration V{n}__*.sql in {} (versions there: {}); pass one of them, or \
+             leave --version out to find the matching one",
+            dir.display(),
+            files
+                .iter()
+                .map(|f| f.version.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Step 2: a database that refinery already manages is not adopted again;
+/// other tools' history tables are set aside by name and listed.
+fn read_unadopted(engine: &mut dyn Engine, settings: &Settings) -> anyhow::Result<(Live, String)> {
+    let (history, mut schema) = engine.read_for_adoption()?;
+    if let Some(last) = history.last() {
+        bail!(
+            "{} already has a migration history ({} migration(s), up to V{}__{}): it is managed by the \
+             migrations already, nothing to adopt; see `cargo xtask migrate status`",
+            settings.url,
+            history.len(),
+            last.version(),
+            last.name()
+        );
+    }
+    let mut ignored = Vec::new();
+    for (table, tool) in OTHER_TOOLS {
+        if schema.remove(*table).is_some() {
+            println!("  ignored: {table} — table of another tool ({tool}), left as it is");
+            ignored.push(((*table).to_owned(), *tool));
+        }
+    }
+    let mut detail = format!("no migration history; {} table(s)", schema.len());
+    if !ignored.is_empty() {
+        let names: Vec<&str> = ignored.iter().map(|(t, _)| t.as_str()).collect();
+        detail.push_str(&format!(
+            "; ignored as tables of another tool: {}",
+            names.join(", ")
+        ));
+    }
+    Ok((Live { schema, ignored }, detail))
+}
+
+/// Step 3: the version whose schema the database has, or a refusal that
+/// prints every difference from the one asked for (or the closest).
+fn prove(
+    engine: &mut dyn Engine,
+    settings: &Settings,
+    files: &[MigrationFile],
+    live: &Live,
+    version: Option<i32>,
+) -> anyhow::Result<(i32, String)> {
+    let schemas = engine
+        .schema_at_each_version(settings, files)
+        .context("building the schema of each version from the migrations")?;
+    let diffs: Vec<(i32, Vec<String>)> = schemas
+        .iter()
+        .map(|(v, expected)| {
+            let name = format!("V{v}");
+            (
+                *v,
+                same_engine_differences("the database", &live.schema, &name, expected),
+            )
+        })
+        .collect();
+    let empty_note = live.schema.is_empty().then(|| {
+        format!(
+            "{} has no tables of its own: it is empty, there is nothing to adopt — `cargo xtask migrate` \
+             will simply create the schema in it",
+            settings.url
+        )
+    });
+    let chosen = match version {
+        Some(n) => diffs.iter().find(|(v, _)| *v == n),
+        // Empty: no version is closer than another; the newest is what
+        // `migrate` would create.
+        None if empty_note.is_some() => diffs.last(),
+        None => match_or_closest(&diffs)?,
+    };
+    let Some((n, differences)) = chosen else {
+        bail!(
+            "the migrations folder {} holds no migration",
+            settings.migrations.display()
+        );
+    };
+    if differences.is_empty() {
+        return Ok((
+            *n,
+            format!(
+                "the live schema equals the schema of V{n}, table by table (columns, types, nullability, keys, checks, indexes)"
+            ),
+        ));
+    }
+    let listed = format!(
+        "The database differs from the schema the migrations produce at V{n}:\n  {}",
+        differences.join("\n  ")
+    );
+    if let Some(note) = &empty_note {
+        bail!("{note}; nothing was changed. {listed}");
+    }
+    let asked = match version {
+        Some(_) => format!("at V{n}"),
+        None => format!(
+            "at any version; the closest is V{n}, with {} difference(s)",
+            differences.len()
+        ),
+    };
+    bail!(
+        "refused: the schema of {} is not the one the migrations produce {asked}; nothing was changed. Make \
+         the schema equal (or pick the version it matches with --version), then run adopt again. {listed}",
+        settings.url
+    )
+}
+
+/// Without `--version`: the one version whose schema matches exactly, or
+/// else the closest (fewest differences; the newest of equals). Two exact
+/// matches differ in what the model does not see (data, views, triggers):
+/// the operator picks.
+fn match_or_closest(diffs: &[(i32, Vec<String>)]) -> anyhow::Result<Option<&(i32, Vec<String>)>> {
+    let exact: Vec<i32> = diffs
+        .iter()
+        .filter(|(_, d)| d.is_empty())
+        .map(|(v, _)| *v)
+        .collect();
+    if exact.len() > 1 {
+        bail!(
+            "the schema matches several versions ({}): their migrations differ only in what the schema model \
+             does not see (rows, views, triggers); say which one this database is with --version",
+            exact
+                .iter()
+                .map(|v| format!("V{v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(diffs.iter().rev().min_by_key(|(_, d)| d.len()))
+}
+
+/// Step 5: a verified backup of the database before its history is written.
+fn back_up(
+    settings: &Settings,
+    engine: &mut dyn Engine,
+) -> anyhow::Result<(std::path::PathBuf, String)> {
+    backups::ensure_dir(&settings.backup_dir)?;
+    backups::ensure_space(&settings.backup_dir, engine.database_bytes()?)?;
+    let verified = engine.back_up_online(&settings.new_backup_path())?;
+    let rotation = settings.rotate_backups(&verified.backup.path);
+    let detail = format!(
+        "{} ({}, {}); {rotation}",
+        verified.backup.path.display(),
+        backups::human_size(verified.backup.bytes),
+        verified.how
+    );
+    Ok((verified.backup.path, detail))
+}
+
+/// Step 7: the history reads back as exactly V1..VN of these files, and the
+/// schema is still the proven one.
+fn read_back(
+    engine: &mut dyn Engine,
+    files: &[MigrationFile],
+    live: &Live,
+    target: i32,
+) -> anyhow::Result<((), String)> {
+    let (applied, mut schema) = engine.read_for_adoption()?;
+    for (table, _) in &live.ignored {
+        schema.remove(table);
+    }
+    let comparison = history::compare(applied, files)?;
+    comparison.refuse_inconsistency()?;
+    if comparison.current != target || schema != live.schema {
+        bail!(
+            "after recording, the database reads as at version {} (expected {target}){}: restore the backup \
+             with `cargo xtask restore` and run adopt again",
+            comparison.current,
+            if schema == live.schema {
+                ""
+            } else {
+                " and its schema changed meanwhile"
+            }
+        );
+    }
+    Ok((
+        (),
+        format!(
+            "history at V{target}, consistent with the files; {} pending",
+            comparison.pending.len()
+        ),
+    ))
+}
+
+fn print_plan(settings: &Settings, engine: &dyn Engine, adopted: &[MigrationFile], target: i32) {
+    println!("dry run: adopt would");
+    println!("  lock      {}", engine.describe_lock(settings));
+    println!(
+        "  back up   {}to {} (keep {})",
+        engine.describe_backup(),
+        settings.backup_dir.display(),
+        settings.keep_backups
+    );
+    println!(
+        "  record    {} as applied (their SQL not run): schema version {target}",
+        history::stems(adopted)
+    );
+    println!("dry run: nothing was changed");
+}
