@@ -231,6 +231,40 @@ fn the_wrong_version_is_refused_naming_what_differs() {
 }
 
 #[test]
+fn a_database_failing_its_integrity_checks_is_not_adopted() {
+    // Alembic's SQLite ran without foreign key enforcement: a log row can
+    // point at a secret that is gone.
+    let old = Old::new(&format!(
+        "PRAGMA foreign_keys = OFF;{ALEMBIC_V4}\nINSERT INTO secret_access_log (secret_id, action, accessed_at) \
+         VALUES (99, 'read', '2026-01-04T00:00:00Z');"
+    ));
+    let before = fs::read(&old.db).unwrap();
+    let out = old.xtask(&["migrate", "adopt"]);
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("[3/7] prove the schema ... "), "{log}");
+    assert!(
+        log.contains("fails its integrity checks: secret_access_log row 2 references a missing row in secrets"),
+        "{log}"
+    );
+    assert_eq!(fs::read(&old.db).unwrap(), before);
+    assert_eq!(old.backups(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn create_and_job_are_refused_with_adopt() {
+    let old = Old::new(ALEMBIC_V4);
+    let out = old.xtask(&["migrate", "--create", "adopt"]);
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("--create and --job do not go with `migrate adopt`"),
+        "{log}"
+    );
+    assert_eq!(old.history(), []);
+}
+
+#[test]
 fn the_checks_tell_v2_from_v3() {
     // V3 only adds CHECK constraints: without them V2's schema is the match.
     let v2 = "CREATE TABLE secrets (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, value TEXT NOT NULL, \

@@ -50,6 +50,10 @@ pub fn run(repo: &Path, args: &MigrateArgs) -> anyhow::Result<()> {
     )?;
     match (args.action.as_ref(), &settings.url) {
         (Some(MigrateAction::Status), _) => status::run(&settings),
+        (Some(MigrateAction::Adopt { .. }), _) if args.create || args.job => bail!(
+            "--create and --job do not go with `migrate adopt`: it adopts a database that exists, \
+             and records its history without running migrations; leave them out"
+        ),
         (Some(MigrateAction::Adopt { version, dry_run }), _) => {
             adopt::run(&settings, *version, *dry_run || args.dry_run)
         }
