@@ -118,7 +118,8 @@ pub fn sqlite(conn: &Connection) -> anyhow::Result<Schema> {
                 continue;
             }
             let columns = strings(
-                "SELECT name FROM pragma_index_info(?1) ORDER BY seqno",
+                // An indexed expression has no column name.
+                "SELECT coalesce(name, '<expression>') FROM pragma_index_info(?1) ORDER BY seqno",
                 &index,
             )?;
             if unique {

@@ -204,7 +204,8 @@ fn prove(
         return Ok((
             *n,
             format!(
-                "the live schema equals the schema of V{n}, table by table (columns, types, nullability, keys, checks, indexes)"
+                "the live schema matches V{n}'s in every table's columns, types, defaults, nullability, keys, \
+                 checks and indexes (their names aside)"
             ),
         ));
     }
