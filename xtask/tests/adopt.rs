@@ -226,6 +226,29 @@ fn an_index_the_migrations_do_not_make_is_a_difference() {
 }
 
 #[test]
+fn a_view_or_trigger_the_migrations_do_not_make_is_a_difference() {
+    let old = Old::new(&format!(
+        "{ALEMBIC_V4}\nCREATE VIEW live_secrets AS SELECT name FROM secrets WHERE expires_at IS NULL;\n\
+         CREATE TRIGGER secrets_touch AFTER UPDATE ON secrets BEGIN SELECT 1; END;"
+    ));
+    let out = old.xtask(&["migrate", "adopt"]);
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("the closest is V4, with 2 difference(s)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("view live_secrets: on the database only"),
+        "{log}"
+    );
+    assert!(
+        log.contains("trigger secrets_touch: on the database only"),
+        "{log}"
+    );
+}
+
+#[test]
 fn the_wrong_version_is_refused_naming_what_differs() {
     let old = Old::new(ALEMBIC_V4);
     let out = old.xtask(&["migrate", "adopt", "--version", "3"]);

@@ -3,6 +3,7 @@
 //! constraint differently (on the column or the table, named or not, quoted
 //! or not, other spacing and case). Where a check sits does not change what
 //! it does in SQLite, so a table's checks are compared as a set of expressions.
+//! Views and triggers are compared in the same normal form.
 
 use std::collections::BTreeSet;
 
@@ -79,7 +80,7 @@ fn parenthesised(sql: &str, from: usize) -> Option<(&str, usize)> {
 /// One spelling per expression: lower case and identifier quotes dropped
 /// outside string literals, whitespace collapsed, none beside parentheses
 /// and commas, redundant outer parentheses removed.
-fn normalise(expr: &str) -> String {
+pub fn normalise(expr: &str) -> String {
     let mut out = String::with_capacity(expr.len());
     let mut in_literal = false;
     let mut pending_space = false;

@@ -33,6 +33,17 @@ pub struct Table {
 
 pub type Schema = BTreeMap<String, Table>;
 
+/// Views and triggers, `"view <name>"` or `"trigger <name>"` → the
+/// definition normalised: what the tables leave out.
+pub type Objects = BTreeMap<String, String>;
+
+/// A whole schema of one engine, for `migrate adopt`: tables, views, triggers.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    pub tables: Schema,
+    pub objects: Objects,
+}
+
 fn foreign_key(from: &[String], table: &str, to: &[String], on_delete: &str) -> String {
     format!(
         "({}) -> {table}({}) ON DELETE {on_delete}",
@@ -131,6 +142,58 @@ pub fn sqlite(conn: &Connection) -> anyhow::Result<Schema> {
         schema.insert(name, table);
     }
     Ok(schema)
+}
+
+pub fn sqlite_shape(conn: &Connection) -> anyhow::Result<Shape> {
+    let mut stmt = conn.prepare(
+        "SELECT type || ' ' || name, sql FROM sqlite_schema WHERE type IN ('view', 'trigger') AND sql IS NOT NULL",
+    )?;
+    let objects = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .map(|row| row.map(|(name, sql)| (name, checks::normalise(&sql))))
+        .collect::<rusqlite::Result<Objects>>()?;
+    Ok(Shape {
+        tables: sqlite(conn)?,
+        objects,
+    })
+}
+
+pub fn postgres_shape(client: &mut impl GenericClient) -> anyhow::Result<Shape> {
+    let rows = client.query(
+        "SELECT 'view ' || viewname::text, definition FROM pg_views WHERE schemaname = 'public' \
+         UNION ALL \
+         SELECT 'trigger ' || t.tgname::text, pg_get_triggerdef(t.oid) FROM pg_trigger t \
+         JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND NOT t.tgisinternal",
+        &[],
+    )?;
+    let objects = rows
+        .iter()
+        .map(|r| (r.get(0), checks::normalise(r.get(1))))
+        .collect();
+    Ok(Shape {
+        tables: postgres(client)?,
+        objects,
+    })
+}
+
+/// [`same_engine_differences`] of the tables, then views and triggers by
+/// name and definition.
+pub fn shape_differences(a_name: &str, a: &Shape, b_name: &str, b: &Shape) -> Vec<String> {
+    let mut out = same_engine_differences(a_name, &a.tables, b_name, &b.tables);
+    for (name, definition) in &a.objects {
+        match b.objects.get(name) {
+            None => out.push(format!("{name}: on {a_name} only")),
+            Some(other) if other != definition => out.push(format!(
+                "{name}: defined otherwise on {a_name} ({definition}) than on {b_name} ({other})"
+            )),
+            Some(_) => {}
+        }
+    }
+    for name in b.objects.keys().filter(|n| !a.objects.contains_key(*n)) {
+        out.push(format!("{name}: on {b_name} only"));
+    }
+    out
 }
 
 /// Column names of an attribute-number array, in order.

@@ -9,7 +9,8 @@
 //!     Records V1..VN as applied (refinery's own rows, their SQL not run)
 //!     only after proving that the live schema equals the one the migrations
 //!     produce at VN, in the schema model `migrations check` uses, with
-//!     column types and CHECK constraints added (one engine on both sides).
+//!     column types, CHECK constraints, views and triggers added (one engine
+//!     on both sides).
 //!     Flyway's `baseline` records a version without looking; this looks.
 //!     Without `--version` it finds the N that matches, or names the closest.
 //!     Tables of known migration tools (`alembic_version`, …) are listed and
@@ -28,7 +29,7 @@ use super::{engine::Engine, journal::Journal, lock, open::open, settings::Settin
 use crate::{
     engine::backups,
     history::{self, MigrationFile},
-    schema::model::{Schema, same_engine_differences},
+    schema::model::{Shape, shape_differences},
 };
 
 /// Tables in which other tools keep their own migration history: listed by
@@ -51,7 +52,7 @@ const OTHER_TOOLS: &[(&str, &str)] = &[
 
 /// The database as read in step 2: its own tables, and other tools' ones.
 struct Live {
-    schema: Schema,
+    schema: Shape,
     ignored: Vec<(String, &'static str)>,
 }
 
@@ -142,12 +143,16 @@ fn read_unadopted(engine: &mut dyn Engine, settings: &Settings) -> anyhow::Resul
     }
     let mut ignored = Vec::new();
     for (table, tool) in OTHER_TOOLS {
-        if schema.remove(*table).is_some() {
+        if schema.tables.remove(*table).is_some() {
             println!("  ignored: {table} — table of another tool ({tool}), left as it is");
             ignored.push(((*table).to_owned(), *tool));
         }
     }
-    let mut detail = format!("no migration history; {} table(s)", schema.len());
+    let mut detail = format!(
+        "no migration history; {} table(s), {} view(s) and trigger(s)",
+        schema.tables.len(),
+        schema.objects.len()
+    );
     if !ignored.is_empty() {
         let names: Vec<&str> = ignored.iter().map(|(t, _)| t.as_str()).collect();
         detail.push_str(&format!(
@@ -176,11 +181,11 @@ fn prove(
             let name = format!("V{v}");
             (
                 *v,
-                same_engine_differences("the database", &live.schema, &name, expected),
+                shape_differences("the database", &live.schema, &name, expected),
             )
         })
         .collect();
-    let empty_note = live.schema.is_empty().then(|| {
+    let empty_note = (live.schema == Shape::default()).then(|| {
         format!(
             "{} has no tables of its own: it is empty, there is nothing to adopt — `cargo xtask migrate` \
              will simply create the schema in it",
@@ -205,7 +210,7 @@ fn prove(
             *n,
             format!(
                 "the live schema matches V{n}'s in every table's columns, types, defaults, nullability, keys, \
-                 checks and indexes (their names aside)"
+                 checks and indexes (their names aside), views and triggers"
             ),
         ));
     }
@@ -232,7 +237,7 @@ fn prove(
 
 /// Without `--version`: the one version whose schema matches exactly, or
 /// else the closest (fewest differences; the newest of equals). Two exact
-/// matches differ in what the model does not see (data, views, triggers):
+/// matches differ in what the model does not see (rows, a partial index's WHERE):
 /// the operator picks.
 fn match_or_closest(diffs: &[(i32, Vec<String>)]) -> anyhow::Result<Option<&(i32, Vec<String>)>> {
     let exact: Vec<i32> = diffs
@@ -243,7 +248,7 @@ fn match_or_closest(diffs: &[(i32, Vec<String>)]) -> anyhow::Result<Option<&(i32
     if exact.len() > 1 {
         bail!(
             "the schema matches several versions ({}): their migrations differ only in what the schema model \
-             does not see (rows, views, triggers); say which one this database is with --version",
+             does not see (rows, a partial index's WHERE); say which one this database is with --version",
             exact
                 .iter()
                 .map(|v| format!("V{v}"))
@@ -282,7 +287,7 @@ fn read_back(
 ) -> anyhow::Result<((), String)> {
     let (applied, mut schema) = engine.read_for_adoption()?;
     for (table, _) in &live.ignored {
-        schema.remove(table);
+        schema.tables.remove(table);
     }
     let comparison = history::compare(applied, files)?;
     comparison.refuse_inconsistency()?;

@@ -13,7 +13,7 @@ use super::{
     settings::Settings,
     steps::{Steps, Timed},
 };
-use crate::{engine::backups::Backup, history::MigrationFile, schema::model::Schema};
+use crate::{engine::backups::Backup, history::MigrationFile, schema::model::Shape};
 
 /// What the window will do, settled while the service still runs.
 pub struct Plan {
@@ -106,14 +106,14 @@ pub trait Engine {
     fn restore_from(&mut self, backup: &std::path::Path) -> anyhow::Result<&'static str>;
     /// `migrate adopt`, only reading (a refused adoption leaves the database
     /// byte for byte as it was): the recorded history and the live schema.
-    fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Schema)>;
+    fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Shape)>;
     /// `migrate adopt`: the schema after each of `files`, applied in order
     /// to a new database of this engine.
     fn schema_at_each_version(
         &mut self,
         settings: &Settings,
         files: &[MigrationFile],
-    ) -> anyhow::Result<Vec<(i32, Schema)>>;
+    ) -> anyhow::Result<Vec<(i32, Shape)>>;
     /// `migrate adopt`: the engine's integrity checks on the live database,
     /// only reading; their detail line.
     fn check_integrity(&mut self) -> anyhow::Result<String>;

@@ -20,7 +20,7 @@ use super::{
 use crate::{
     engine::{backups::Backup, pg, pg_backups},
     failpoint, history,
-    schema::model::{self as schema_model, Schema},
+    schema::model::{self as schema_model, Shape},
 };
 
 pub struct PgWindow {
@@ -168,9 +168,10 @@ impl Engine for PgWindow {
         Ok("in one transaction")
     }
 
-    fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Schema)> {
+    fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Shape)> {
         let history = self.applied_history(false)?;
-        let schema = schema_model::postgres(&mut self.client).context("reading the live schema")?;
+        let schema =
+            schema_model::postgres_shape(&mut self.client).context("reading the live schema")?;
         Ok((history, schema))
     }
 
@@ -180,7 +181,7 @@ impl Engine for PgWindow {
         &mut self,
         settings: &Settings,
         files: &[history::MigrationFile],
-    ) -> anyhow::Result<Vec<(i32, Schema)>> {
+    ) -> anyhow::Result<Vec<(i32, Shape)>> {
         let scratch = pg::ScratchDatabase::create(&self.url, "adopt")?;
         let mut client = pg::connect(&scratch.url, "migrate adopt")?;
         let mut schemas = Vec::new();
@@ -188,7 +189,7 @@ impl Engine for PgWindow {
             pg::apply_pending(&mut client, &files[..=k], settings.pg_timeouts, &mut || {
                 Ok(())
             })?;
-            schemas.push((file.version, schema_model::postgres(&mut client)?));
+            schemas.push((file.version, schema_model::postgres_shape(&mut client)?));
         }
         Ok(schemas)
     }

@@ -25,7 +25,7 @@ use crate::{
     failpoint, fsutil,
     history::MigrationFile,
     progress,
-    schema::model::{self as schema_model, Schema},
+    schema::model::{self as schema_model, Shape},
 };
 
 pub struct SqliteWindow {
@@ -219,11 +219,11 @@ impl Engine for SqliteWindow {
         Ok("verified byte for byte")
     }
 
-    fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Schema)> {
+    fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Shape)> {
         let conn = sqlite::open_read_only(&self.path)?;
         Ok((
             sqlite::applied_history(&conn)?,
-            schema_model::sqlite(&conn)?,
+            schema_model::sqlite_shape(&conn)?,
         ))
     }
 
@@ -231,12 +231,12 @@ impl Engine for SqliteWindow {
         &mut self,
         _: &Settings,
         files: &[MigrationFile],
-    ) -> anyhow::Result<Vec<(i32, Schema)>> {
+    ) -> anyhow::Result<Vec<(i32, Shape)>> {
         let mut conn = Connection::open_in_memory()?;
         let mut schemas = Vec::new();
         for (k, file) in files.iter().enumerate() {
             sqlite::apply_pending(&mut conn, &files[..=k])?;
-            schemas.push((file.version, schema_model::sqlite(&conn)?));
+            schemas.push((file.version, schema_model::sqlite_shape(&conn)?));
         }
         Ok(schemas)
     }
