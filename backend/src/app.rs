@@ -15,7 +15,7 @@ use tower_http::services::{ServeDir, ServeFile};
 pub use crate::web::state::AppState;
 use crate::{
     config::Config,
-    web::{api, guard::guard, health::health},
+    web::{api, guard::guard, headers::security_headers, health::health},
 };
 
 /// How often the flag file is polled when no request comes in: it bounds how
@@ -31,7 +31,29 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .nest("/api", api)
         .fallback_service(ui)
+        .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Deletes expired secrets every `sweep_interval` (reads already hide them);
+/// skipped while in maintenance or without a connection, logged when it fails.
+fn spawn_expiry_sweeper(state: AppState) {
+    let interval = state.config().sweep_interval;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if state.in_maintenance() {
+                continue;
+            }
+            match state.with_db(|db| db.delete_expired()).await {
+                Ok(Ok(0)) | Err(_) => {}
+                Ok(Ok(deleted)) => tracing::info!(deleted, "deleted expired secrets"),
+                Ok(Err(e)) => tracing::warn!("deleting expired secrets failed: {e:#}"),
+            }
+        }
+    });
 }
 
 /// Closes the connection promptly when the flag appears, even with no traffic.
@@ -94,6 +116,7 @@ pub async fn run(
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(version = crate::VERSION, "listening on http://{addr}");
     spawn_flag_poller(state.clone());
+    spawn_expiry_sweeper(state.clone());
     let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await

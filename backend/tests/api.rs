@@ -32,6 +32,9 @@ both!(
     reveals_are_logged_and_deletes_cascade_to_the_log,
     bad_input_is_refused_with_a_message_and_no_echo,
     only_the_name_constraint_means_already_exists,
+    names_of_only_dots_are_refused,
+    api_answers_are_never_cached_and_pages_carry_security_headers,
+    expired_secrets_are_deleted_by_the_sweep,
 );
 
 /// A server on `engine`, or return: the test was skipped (and said so).
@@ -239,4 +242,99 @@ fn only_the_name_constraint_means_already_exists(engine: Engine) {
     assert!(!second.body.contains("same-value"), "{}", second.body);
     let taken = server.post_json("/api/secrets", &json!({"name": "k1", "value": "other"}));
     assert_eq!(taken.status, 409, "{}", taken.body);
+}
+
+/// `.` and `..` are path segments to every HTTP client: a secret named so
+/// could be stored but never revealed or deleted through a normal client.
+fn names_of_only_dots_are_refused(engine: Engine) {
+    let server = server_on!(engine, "names_of_only_dots_are_refused");
+    for name in [".", "..", "..."] {
+        let reply = server.post_json("/api/secrets", &json!({"name": name, "value": "v"}));
+        assert_eq!(reply.status, 400, "{name}: {}", reply.body);
+        let message = reply.json()["error"].as_str().unwrap().to_owned();
+        assert!(message.contains("dots"), "{name}: {message}");
+    }
+    assert_eq!(server.get("/api/secrets").json()["secrets"], json!([]));
+    for name in [".env", "a..b", "v1.2"] {
+        let reply = server.post_json("/api/secrets", &json!({"name": name, "value": "v"}));
+        assert_eq!(reply.status, 201, "{name}: {}", reply.body);
+        assert_eq!(server.get(&format!("/api/secrets/{name}")).status, 200);
+    }
+}
+
+/// A browser or proxy must never keep a secret (or the list of names) in
+/// its cache; the UI's pages run only the app's own scripts.
+fn api_answers_are_never_cached_and_pages_carry_security_headers(engine: Engine) {
+    let server = server_on!(
+        engine,
+        "api_answers_are_never_cached_and_pages_carry_security_headers"
+    );
+    let answers = [
+        server.post_json("/api/secrets", &json!({"name": "k", "value": "v"})),
+        server.get("/api/secrets"),
+        server.get("/api/secrets/k"),
+        server.get("/api/secrets/missing"),
+        server.post_json("/api/secrets", &json!({"name": "", "value": "v"})),
+        server.get("/api/nope"),
+        server.delete("/api/secrets/k"),
+        server.get("/health"),
+    ];
+    for reply in &answers {
+        assert_eq!(
+            reply.header("cache-control"),
+            Some("no-store"),
+            "status {}: {:?}",
+            reply.status,
+            reply.headers
+        );
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    }
+    let page = server.get("/");
+    let policy = page
+        .header("content-security-policy")
+        .unwrap_or_else(|| panic!("no CSP on the UI: {:?}", page.headers));
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(directive), "{directive} missing: {policy}");
+    }
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+}
+
+/// Expired secrets are not only hidden: the sweep deletes them (and, by
+/// cascade, their access log), and leaves live ones alone.
+fn expired_secrets_are_deleted_by_the_sweep(engine: Engine) {
+    let server = server_on!(engine, "expired_secrets_are_deleted_by_the_sweep");
+    for name in ["old", "live"] {
+        let created = server.post_json(
+            "/api/secrets",
+            &json!({"name": name, "value": "v", "ttl_seconds": 3600}),
+        );
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(server.get(&format!("/api/secrets/{name}")).status, 200);
+    }
+    server.sql(
+        "UPDATE secrets SET created_at = '2000-01-01T00:00:00Z', expires_at = '2000-01-01T00:00:01Z' WHERE name = 'old'",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.sql("SELECT COUNT(*) FROM secrets") != Some(1) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired secret is still in the database after 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        server.sql("SELECT COUNT(*) FROM secrets WHERE name = 'live'"),
+        Some(1)
+    );
+    assert_eq!(
+        server.sql("SELECT COUNT(*) FROM secret_access_log"),
+        Some(1),
+        "the expired secret's log went with it; the live one's stays"
+    );
 }

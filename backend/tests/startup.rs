@@ -199,3 +199,18 @@ fn the_log_never_contains_a_secret_value() {
         "a secret value reached the log:\n{log}"
     );
 }
+
+#[test]
+fn refuses_a_sweep_interval_that_is_not_a_number_of_seconds() {
+    let dir = TempDir::new().unwrap();
+    let db = migrated_db(dir.path(), None);
+    for bad in ["soon", "0", "-1", "100000"] {
+        let mut cmd = backend(&url(&db), dir.path());
+        cmd.env("SECRETS_SWEEP_INTERVAL_SECS", bad);
+        let stderr = refused(cmd);
+        assert!(
+            stderr.contains("SECRETS_SWEEP_INTERVAL_SECS") && stderr.contains(bad),
+            "{bad}: {stderr}"
+        );
+    }
+}

@@ -108,6 +108,11 @@ async function main() {
     ],
   });
   const page = context.pages()[0] ?? (await context.newPage());
+  // The content security policy must not block anything the UI itself needs.
+  const blocked = [];
+  page.on("console", (message) => {
+    if (/Content Security Policy/i.test(message.text())) blocked.push(message.text());
+  });
   const name = `e2e.secret-${Date.now()}`;
   const value = "correct horse battery staple";
 
@@ -141,6 +146,12 @@ async function main() {
     const health = await (await fetch(`${base}/health`)).json();
     assertEqual(health.status, "ok", "health status");
     assertEqual(health.version, pkg.version, "backend version");
+  });
+
+  await check("the content security policy blocked nothing the UI does", async () => {
+    const policy = (await fetch(base)).headers.get("content-security-policy") ?? "";
+    if (!policy.includes("script-src 'self'")) throw new Error(`no policy on the page: ${policy}`);
+    if (blocked.length > 0) throw new Error(`blocked: ${blocked.join(" | ")}`);
   });
 
   mkdirSync(shotDir, { recursive: true });

@@ -83,6 +83,14 @@ impl Db {
         }
     }
 
+    /// Deletes every expired secret (and, by cascade, its access log); how many.
+    pub fn delete_expired(&mut self) -> anyhow::Result<u64> {
+        match self {
+            Db::Sqlite(conn) => Ok(sqlite::delete_expired(conn)?),
+            Db::Postgres(client) => postgres::delete_expired(client),
+        }
+    }
+
     /// Deletes a secret (and, by cascade, its access log); false when there was none.
     pub fn delete(&mut self, name: &str) -> anyhow::Result<bool> {
         match self {

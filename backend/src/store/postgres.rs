@@ -145,6 +145,14 @@ pub fn reveal(client: &mut Client, name: &str) -> anyhow::Result<Option<Secret>>
     }))
 }
 
+/// Deletes every expired secret (and, by cascade, its access log); how many.
+pub fn delete_expired(client: &mut Client) -> anyhow::Result<u64> {
+    Ok(client.execute(
+        &format!("DELETE FROM secrets WHERE expires_at <= {NOW}"),
+        &[],
+    )?)
+}
+
 /// Deletes a secret (and, by cascade, its access log); false when there was none.
 pub fn delete(client: &mut Client, name: &str) -> anyhow::Result<bool> {
     Ok(client.execute("DELETE FROM secrets WHERE name = $1", &[&name])? > 0)

@@ -151,6 +151,15 @@ pub fn reveal(conn: &mut Connection, name: &str) -> rusqlite::Result<Option<Secr
     Ok(Some(secret))
 }
 
+/// Deletes every expired secret (and, by cascade, its access log); how many.
+pub fn delete_expired(conn: &Connection) -> rusqlite::Result<u64> {
+    let deleted = conn.execute(
+        &format!("DELETE FROM secrets WHERE expires_at <= {NOW}"),
+        [],
+    )?;
+    Ok(deleted as u64)
+}
+
 /// Deletes a secret (and, by cascade, its access log); false when there was none.
 pub fn delete(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM secrets WHERE name = ?1", [name])? > 0)

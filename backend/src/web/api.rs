@@ -196,6 +196,13 @@ fn check_name(name: &str) -> Result<(), ApiError> {
             "`name` must be 1 to {MAX_NAME_LEN} characters of A-Z, a-z, 0-9, '-', '_' or '.'"
         )));
     }
+    // Clients resolve `.` and `..` as path segments, so such a secret
+    // could be stored but never revealed or deleted.
+    if name.chars().all(|c| c == '.') {
+        return Err(ApiError::bad_request(
+            "`name` must not be only dots: `.` and `..` mean folders in a URL path",
+        ));
+    }
     Ok(())
 }
 

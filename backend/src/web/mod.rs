@@ -3,7 +3,8 @@
 //! - `error`: the `{"error": ...}` answer the API and its gate give on failure;
 //! - `state`: the shared connection slot and maintenance mode, over `store`;
 //! - `guard`, `health`, `api`: the handlers, which use `state` and `error`
-//!   but not each other.
+//!   but not each other;
+//! - `headers`: the caching and security headers every answer carries.
 //!
 //! None of these modules assembles the router or knows about the others'
 //! routes: `app` does that, so the handlers never import the server.
@@ -11,5 +12,6 @@
 pub mod api;
 pub mod error;
 pub mod guard;
+pub mod headers;
 pub mod health;
 pub mod state;

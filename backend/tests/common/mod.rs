@@ -49,6 +49,7 @@ pub fn config(dir: &Path, database: PathBuf) -> Config {
         database,
         addr: "127.0.0.1:0".into(),
         frontend_dir: dir.join("no-ui"),
+        sweep_interval: Duration::from_millis(200),
     }
 }
 
@@ -191,6 +192,8 @@ impl Server {
 pub struct Reply {
     pub status: u16,
     pub retry_after: Option<String>,
+    /// Every response header, names lower-cased.
+    pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
@@ -203,8 +206,26 @@ impl Reply {
                 .headers()
                 .get("retry-after")
                 .map(|v| v.to_str().unwrap().to_owned()),
+            headers: response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_ascii_lowercase(),
+                        value.to_str().unwrap_or("<not text>").to_owned(),
+                    )
+                })
+                .collect(),
             body: response.body_mut().read_to_string().unwrap(),
         }
+    }
+
+    /// The value of header `name` (lower-case), if the answer has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> Value {
