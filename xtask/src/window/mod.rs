@@ -5,7 +5,7 @@
 //! SYNOPSIS
 //!     cargo xtask migrate [--database-url URL] [--migrations DIR] [--create] [--dry-run]
 //!     cargo xtask migrate --job [--allow-contract]
-//!     cargo xtask migrate status [--database-url URL] [--migrations DIR]
+//!     cargo xtask migrate status [--database-url URL] [--migrations DIR] [--json]
 //!
 //! DESCRIPTION
 //!     The window's seven steps are in `runbook.rs`, written once for both
@@ -46,7 +46,7 @@ pub fn run(repo: &Path, args: &MigrateArgs) -> anyhow::Result<()> {
         args.migrations.as_deref(),
     )?;
     match (args.action.as_ref(), &settings.url) {
-        (Some(MigrateAction::Status), _) => status::run(&settings),
+        (Some(MigrateAction::Status(status)), _) => status::run(&settings, status.json),
         (None, DatabaseUrl::Postgres(pg)) if args.job => {
             job::run(&settings, pg, args.allow_contract, args.dry_run)
         }
