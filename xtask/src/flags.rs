@@ -91,7 +91,8 @@ pub enum Command {
     #[command(after_long_help = concat!(
         "Environment: none.\n\n",
         "Exit status: 0 every place holds the same version; 1 the places disagree or one cannot be read ",
-        "(with --json the document is printed all the same); 2 usage error (unknown or invalid flags)."
+        "(with --json the document is printed all the same), or [workspace.metadata.release] is invalid; ",
+        "2 usage error (unknown or invalid flags)."
     ))]
     Version(VersionArgs),
     /// Bump the version everywhere, commit and tag the release (nothing is pushed).

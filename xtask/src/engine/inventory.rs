@@ -10,6 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use anyhow::Context;
 use serde::Serialize;
 
 use crate::{
@@ -48,6 +49,15 @@ pub struct Entry {
 /// `restore` uses, the last one marked as its pick), then pre-restore copies,
 /// then unfinished temps.
 pub fn take(dir: &Path, db: &Path, engine: Engine) -> anyhow::Result<Vec<Entry>> {
+    // A folder that exists but cannot be read must not pass for an empty one.
+    if dir.exists() {
+        fs::read_dir(dir).with_context(|| {
+            format!(
+                "reading the backup folder {}: fix its permissions, or point MIGRATE_BACKUP_DIR at the right one",
+                dir.display()
+            )
+        })?;
+    }
     let backups = backups::list(dir, db)?;
     let mut entries: Vec<Entry> = backups
         .iter()

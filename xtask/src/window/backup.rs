@@ -154,6 +154,11 @@ fn print_table(settings: &Settings, entries: &[Entry]) {
         }
     }
     if entries.is_empty() {
-        println!("   (none)");
+        let whose = settings
+            .db
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        println!("   (none: no file named like a backup of {whose} in the folder)");
     }
 }
