@@ -99,7 +99,10 @@ pub enum Command {
     #[command(after_long_help = concat!(
         "Environment:\n",
         "  RELEASE_HOOK_TIMEOUT_SECS  seconds the pre-commit hook may run; overrides hook-timeout-secs in ",
-        "[workspace.metadata.release] [default: 300]\n\n",
+        "[workspace.metadata.release] [default: 300]\n",
+        "  MIGRATIONS_POSTGRES_URL    the Postgres server on which the preflight's migrations check proves the ",
+        "Postgres history [default: none: that check is skipped]\n",
+        "  DATABASE_URL               used for that check when it is a postgres:// URL and MIGRATIONS_POSTGRES_URL is not set\n\n",
         exit_plain!()
     ))]
     Release(ReleaseArgs),

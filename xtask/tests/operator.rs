@@ -371,10 +371,13 @@ const WINDOW: &[&[&str]] = &[
 
 fn readers(variable: &str) -> Option<Vec<&'static [&'static str]>> {
     Some(match variable {
-        "DATABASE_URL" => [WINDOW, &[&["migrations", "check"][..]]].concat(),
+        "DATABASE_URL" => [WINDOW, &[&["migrations", "check"][..], &["release"]]].concat(),
         v if v.starts_with("MIGRATE_") || v == "SECRETS_MAINTENANCE_FLAG" => WINDOW.to_vec(),
         "RELEASE_HOOK_TIMEOUT_SECS" => vec![&["release"]],
-        "MIGRATIONS_POSTGRES_URL" => vec![&["migrations", "check"], &["bench", "copy"]],
+        // `release` through its preflight's migrations check.
+        "MIGRATIONS_POSTGRES_URL" => {
+            vec![&["migrations", "check"], &["bench", "copy"], &["release"]]
+        }
         "TEST_POSTGRES_URL" => vec![&["bench", "copy"]],
         _ => return None,
     })
