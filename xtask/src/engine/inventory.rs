@@ -19,14 +19,33 @@ use crate::{
     stamp,
 };
 
+/// What a file of the folder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Backup,
+    /// Kept by a restore; never picked by one.
+    PreRestore,
+    /// A temp file: being written now, or left by a run that died.
+    Unfinished,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Backup => "backup",
+            Kind::PreRestore => "pre-restore",
+            Kind::Unfinished => "unfinished",
+        }
+    }
+}
+
 /// One file of the folder. Field names are documented in README.md
 /// ("Machine-readable output") and stay stable.
 #[derive(Debug, Serialize)]
 pub struct Entry {
     pub file: String,
-    /// `backup`, `pre-restore` (kept by a restore; never picked by one) or
-    /// `unfinished` (a temp file: being written now, or left by a run that died).
-    pub kind: &'static str,
+    pub kind: Kind,
     /// The sequence number in the name (None: a name from before them, or a temp).
     pub sequence: Option<u64>,
     /// When the backup was taken, from the stamp in its name (UTC, RFC 3339).
@@ -61,7 +80,7 @@ pub fn take(dir: &Path, db: &Path, engine: Engine) -> anyhow::Result<Vec<Entry>>
     let backups = backups::list(dir, db)?;
     let mut entries: Vec<Entry> = backups
         .iter()
-        .map(|path| read(path, db, engine, "backup"))
+        .filter_map(|path| read(path, db, engine, Kind::Backup))
         .collect();
     if let Some(newest) = entries.last_mut() {
         newest.restore_default = true;
@@ -69,9 +88,9 @@ pub fn take(dir: &Path, db: &Path, engine: Engine) -> anyhow::Result<Vec<Entry>>
     let (kept, unfinished) = strays(dir, db);
     entries.extend(
         kept.iter()
-            .map(|path| read(path, db, engine, "pre-restore")),
+            .filter_map(|path| read(path, db, engine, Kind::PreRestore)),
     );
-    entries.extend(unfinished.iter().map(|path| unfinished_entry(path)));
+    entries.extend(unfinished.iter().filter_map(|path| unfinished_entry(path)));
     Ok(entries)
 }
 
@@ -95,7 +114,10 @@ fn strays(dir: &Path, db: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     (kept, unfinished)
 }
 
-fn read(path: &Path, db: &Path, engine: Engine, kind: &'static str) -> Entry {
+/// None: the file went away since the folder was read (rotated by a
+/// backup running now), so nothing is said about it.
+fn read(path: &Path, db: &Path, engine: Engine, kind: Kind) -> Option<Entry> {
+    let (size_bytes, modified_time) = size_and_time(path)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -113,7 +135,7 @@ fn read(path: &Path, db: &Path, engine: Engine, kind: &'static str) -> Entry {
         ),
         Err(error) => (None, Some(format!("cannot be read: {error:#}"))),
     };
-    Entry {
+    Some(Entry {
         file: path.display().to_string(),
         kind,
         sequence: order
@@ -121,24 +143,25 @@ fn read(path: &Path, db: &Path, engine: Engine, kind: &'static str) -> Entry {
             .map(|(sequence, _)| *sequence)
             .filter(|s| *s > 0),
         name_time: order.and_then(|(_, stamp)| stamp::stamp_to_rfc3339(&stamp)),
-        modified_time: modified_time(path),
-        size_bytes: fs::metadata(path).map_or(0, |m| m.len()),
+        modified_time,
+        size_bytes,
         schema_version,
         schema_version_note,
         verifies,
         problem,
         restore_default: false,
-    }
+    })
 }
 
-fn unfinished_entry(path: &Path) -> Entry {
-    Entry {
+fn unfinished_entry(path: &Path) -> Option<Entry> {
+    let (size_bytes, modified_time) = size_and_time(path)?;
+    Some(Entry {
         file: path.display().to_string(),
-        kind: "unfinished",
+        kind: Kind::Unfinished,
         sequence: None,
         name_time: None,
-        modified_time: modified_time(path),
-        size_bytes: fs::metadata(path).map_or(0, |m| m.len()),
+        modified_time,
+        size_bytes,
         schema_version: None,
         schema_version_note: Some("not a complete backup".to_owned()),
         verifies: false,
@@ -148,7 +171,7 @@ fn unfinished_entry(path: &Path) -> Entry {
                 .to_owned(),
         ),
         restore_default: false,
-    }
+    })
 }
 
 /// The engine's own check: SQLite's `PRAGMA quick_check` on an immutable
@@ -168,7 +191,10 @@ fn schema_version(path: &Path, engine: Engine) -> anyhow::Result<Option<i32>> {
     }
 }
 
-fn modified_time(path: &Path) -> Option<String> {
-    let modified = fs::metadata(path).and_then(|m| m.modified()).ok()?;
-    Some(stamp::rfc3339(time::OffsetDateTime::from(modified)))
+/// The file's size and modification time (UTC, RFC 3339); None when it is gone.
+fn size_and_time(path: &Path) -> Option<(u64, Option<String>)> {
+    let metadata = fs::metadata(path).ok()?;
+    let modified = metadata.modified().ok();
+    let modified = modified.map(|t| stamp::rfc3339(time::OffsetDateTime::from(t)));
+    Some((metadata.len(), modified))
 }

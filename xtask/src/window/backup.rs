@@ -24,7 +24,7 @@ use super::{engine::Verified, journal::Journal, lock, open::open, settings::Sett
 use crate::{
     engine::{
         backups,
-        inventory::{self, Entry},
+        inventory::{self, Entry, Kind},
     },
     flags::BackupArgs,
 };
@@ -86,7 +86,7 @@ struct Listing<'a> {
 fn list(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let entries = inventory::take(&settings.backup_dir, &settings.db, settings.engine())?;
     let pick = entries.iter().find(|e| e.restore_default);
-    let count = entries.iter().filter(|e| e.kind == "backup").count();
+    let count = entries.iter().filter(|e| e.kind == Kind::Backup).count();
     let reason = match pick {
         Some(chosen) if chosen.verifies => backups::why_newest(count),
         Some(chosen) => format!(
@@ -139,7 +139,7 @@ fn print_table(settings: &Settings, entries: &[Entry]) {
         println!(
             " {} {:11}  {:6}  {:24}  {:24}  {:>12}  {:6}  {:8}  {name}",
             if e.restore_default { '*' } else { ' ' },
-            e.kind,
+            e.kind.as_str(),
             e.sequence.map_or("-".to_owned(), |s| format!("{s:06}")),
             e.name_time.as_deref().unwrap_or("-"),
             e.modified_time.as_deref().unwrap_or("-"),
