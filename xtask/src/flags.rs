@@ -4,9 +4,53 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+// The exit statuses and environment variables of each command, shown at the
+// end of its `--help`. Macros, not consts: `concat!` joins only literals.
+// docs/runbook.md keeps the same variables in its table (a test holds both
+// to what the code reads).
+
+/// A command that succeeds or fails.
+macro_rules! exit_plain {
+    () => {
+        "Exit status: 0 done; 1 failed (the error says why and what to do next); 2 usage error (unknown or invalid flags or arguments)."
+    };
+}
+
+/// A command whose work is its subcommands'.
+macro_rules! exit_of_subcommand {
+    () => {
+        "Exit status: that of the subcommand run (0 done, 1 failed: see its --help); 2 usage error (no subcommand, or unknown or invalid flags or arguments)."
+    };
+}
+
+/// What `migrate`, `migrate status`, `backup` and `restore` read (through
+/// `window::settings`: each of them reads and checks all of it).
+macro_rules! window_env {
+    () => {
+        "Environment (each overrides its key in [workspace.metadata.migrate]; read and checked by migrate, migrate status, backup and restore; see docs/runbook.md):
+  DATABASE_URL                       the database [default: sqlite:///data/secrets.db]; --database-url wins
+  MIGRATE_BACKUP_DIR                 where backups and the journal go [default: the database's folder; Postgres: data/]
+  MIGRATE_KEEP_BACKUPS               backups kept by rotation [default: 5]
+  MIGRATE_MAINTENANCE                1: take the service down through its maintenance flag [default: off]
+  SECRETS_MAINTENANCE_FLAG           the maintenance flag file [default: the database path + .maintenance]
+  MIGRATE_STOP, MIGRATE_START        commands that stop and start the service, split on whitespace, no shell [default: none]
+  MIGRATE_HEALTH_URL                 the service's health URL, polled after it is back up [default: none]
+  MIGRATE_HEALTH_TIMEOUT_SECS        seconds to wait for a healthy answer [default: 30]
+  MIGRATE_LOCK_TIMEOUT_SECS          seconds to wait for the service to let go of the database [default: 10]
+  MIGRATE_COMMAND_TIMEOUT_SECS       seconds a stop or start command may take [default: 60]
+  MIGRATE_PG_LOCK_TIMEOUT_SECS       Postgres: lock_timeout of the migration [default: 5]
+  MIGRATE_PG_STATEMENT_TIMEOUT_SECS  Postgres: statement_timeout of the migration [default: 300]
+  MIGRATE_JOB_LOCK_WAIT_SECS         migrate --job: seconds to wait for another instance's run [default: 600]"
+    };
+}
+
 /// Release and schema-change automation for the secrets service.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
+#[command(after_long_help = concat!(
+    "Exit status: that of the command run (see its --help); 0 for a bare `cargo xtask`, which prints this help; ",
+    "2 usage error (unknown command, or unknown or invalid flags or arguments)."
+))]
 pub struct Cli {
     /// Repository to work on [default: the one this xtask is part of]
     #[arg(long, global = true, value_name = "DIR")]
@@ -20,20 +64,56 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The maintenance window: preflight, lock, service down, backup, migrate, service up, health.
+    #[command(after_long_help = concat!(
+        window_env!(),
+        "\n\nExit status: 0 migrated, or already up to date (--dry-run: the plan was printed); ",
+        "1 failed (the error says what is true of the database now and what to do next); ",
+        "2 usage error (unknown or invalid flags or arguments); ",
+        "3 refused (--job: a contract migration is pending and --allow-contract was not given)."
+    ))]
     Migrate(MigrateArgs),
-    /// Back up the live database (online, verified, rotated).
-    Backup(DatabaseArgs),
+    /// Back up the live database (online, verified, rotated), or list the backups (--list).
+    #[command(after_long_help = concat!(
+        window_env!(),
+        "\n\nExit status: 0 backed up (--list: listed, whether or not each backup verifies: see its verifies column); ",
+        "1 failed (no partial backup is left behind; the error says why); ",
+        "2 usage error (unknown or invalid flags or arguments)."
+    ))]
+    Backup(BackupArgs),
     /// Put a backup back in place of the database (default: the newest).
+    #[command(after_long_help = concat!(
+        window_env!(),
+        "\n\nExit status: 0 restored; 1 failed (the database is as it was; the error says why and what to do next); ",
+        "2 usage error (unknown or invalid flags or arguments)."
+    ))]
     Restore(RestoreArgs),
     /// Print the repository's version and every place it is written; fail on drift.
-    Version,
+    #[command(after_long_help = concat!(
+        "Environment: none.\n\n",
+        "Exit status: 0 every place holds the same version; 1 the places disagree or one cannot be read ",
+        "(with --json the document is printed all the same), or [workspace.metadata.release] is invalid; ",
+        "2 usage error (unknown or invalid flags)."
+    ))]
+    Version(VersionArgs),
     /// Bump the version everywhere, commit and tag the release (nothing is pushed).
+    #[command(after_long_help = concat!(
+        "Environment:\n",
+        "  RELEASE_HOOK_TIMEOUT_SECS  seconds the pre-commit hook may run; overrides hook-timeout-secs in ",
+        "[workspace.metadata.release] [default: 300]\n",
+        "  MIGRATIONS_POSTGRES_URL    the Postgres server on which the preflight's migrations check proves the ",
+        "Postgres history [default: none: that check is skipped]\n",
+        "  DATABASE_URL               used for that check when it is a postgres:// URL and MIGRATIONS_POSTGRES_URL is not set\n\n",
+        exit_plain!()
+    ))]
     Release(ReleaseArgs),
     /// Test the migration history (check) or create the next migration (new).
+    #[command(after_long_help = exit_of_subcommand!())]
     Migrations(MigrationsArgs),
     /// Measure the xtask's speed targets.
+    #[command(after_long_help = exit_of_subcommand!())]
     Bench(BenchArgs),
     /// Move data between engines (SQLite → Postgres).
+    #[command(after_long_help = exit_of_subcommand!())]
     Db(DbArgs),
 }
 
@@ -46,6 +126,7 @@ pub struct DbArgs {
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Copy every table of a SQLite database into an empty, migrated Postgres one, verified.
+    #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
     Copy(DbCopyArgs),
 }
 
@@ -73,10 +154,19 @@ pub struct MigrationsArgs {
 #[derive(Debug, Subcommand)]
 pub enum MigrationsCommand {
     /// Files, fresh database, schema snapshot, shipped files, upgrade path, zero-downtime lint.
+    #[command(after_long_help = concat!(
+        "Environment:\n",
+        "  MIGRATIONS_POSTGRES_URL  the Postgres server of the seventh check; --postgres wins [default: none]\n",
+        "  DATABASE_URL             used for that check when it is a postgres:// URL and neither of the above is set\n\n",
+        "Exit status: 0 every check passed; 1 a check failed (each failure is listed) or could not run; ",
+        "2 usage error (unknown or invalid flags or arguments)."
+    ))]
     Check(MigrationsCheckArgs),
     /// Print the zero-downtime lint's rules as a Markdown table.
+    #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
     Rules,
     /// Create the next V<n>__<name>.sql.
+    #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
     New {
         /// snake_case name, e.g. add_secret_owner
         name: String,
@@ -101,9 +191,14 @@ pub struct MigrationsCheckArgs {
     pub json: bool,
 
     /// A Postgres server to prove the Postgres history on, in a scratch
-    /// database created and dropped here [default: $MIGRATIONS_POSTGRES_URL,
-    /// else $DATABASE_URL when it is a postgres:// URL]
-    #[arg(long, value_name = "URL")]
+    /// database created and dropped here [default: $DATABASE_URL when it is
+    /// a postgres:// URL]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MIGRATIONS_POSTGRES_URL",
+        hide_env_values = true
+    )]
     pub postgres: Option<String>,
 }
 
@@ -116,18 +211,21 @@ pub struct BenchArgs {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Time `version` and `release patch --dry-run`, cargo's start-up included.
+    #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
     Release {
         /// Timed runs per command (after one warm-up run)
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
     /// Measure the runbook's service-down window against cp and the SQL alone.
+    #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
     Migrate {
         /// Size of the synthetic database (KiB, MiB, GiB)
         #[arg(long, default_value = "1GiB")]
         size: String,
     },
     /// Time an online backup idle and under a steady write load.
+    #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
     Backup {
         /// Size of the synthetic database (KiB, MiB, GiB)
         #[arg(long, default_value = "200MiB")]
@@ -137,6 +235,12 @@ pub enum BenchCommand {
         rate: u32,
     },
     /// Copy a generated SQLite database into Postgres: `db copy` against pgloader and `psql \copy`.
+    #[command(after_long_help = concat!(
+        "Environment:\n",
+        "  TEST_POSTGRES_URL        the Postgres server; --postgres wins [default: none]\n",
+        "  MIGRATIONS_POSTGRES_URL  the Postgres server when TEST_POSTGRES_URL is not set\n\n",
+        exit_plain!()
+    ))]
     Copy {
         /// Rows in the generated database
         #[arg(long, default_value_t = 1_000_000)]
@@ -146,6 +250,7 @@ pub enum BenchCommand {
         postgres: Option<String>,
     },
     /// Time every check of `migrations check` on a synthetic history, and the whole command.
+    #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
     Migrations {
         /// Migrations in the synthetic history
         #[arg(long, default_value_t = 500)]
@@ -176,8 +281,14 @@ pub struct MigrateArgs {
     #[command(subcommand)]
     pub action: Option<MigrateAction>,
 
-    /// Database to migrate [default: $DATABASE_URL, else sqlite:///data/secrets.db]
-    #[arg(long, value_name = "URL", global = true)]
+    /// Database to migrate [default: sqlite:///data/secrets.db]
+    #[arg(
+        long,
+        value_name = "URL",
+        global = true,
+        env = "DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 
     /// Folder of `V<n>__<name>.sql` migrations [default: <repo>/migrations]
@@ -208,11 +319,22 @@ pub struct MigrateArgs {
 #[derive(Debug, Subcommand)]
 pub enum MigrateAction {
     /// Applied, pending, changed or missing migrations; exit 0 only when up to date.
-    Status,
+    #[command(after_long_help = concat!(
+        window_env!(),
+        "\n\nExit status: 0 up to date and consistent; 1 migrations pending, the history inconsistent with the files, ",
+        "or the database unreadable (with --json the document is printed whenever the database could be read); ",
+        "2 usage error (unknown or invalid flags or arguments)."
+    ))]
+    Status(StatusArgs),
     /// Bring a database whose schema another tool built (Alembic, …) under the
     /// migrations: record V1..VN as applied, only once its live schema is proven
     /// to equal the schema they produce at VN; on any difference print it and
     /// change nothing. Lock, integrity checks, backup and journal as the window.
+    #[command(after_long_help = concat!(
+        window_env!(),
+        "\n\nExit status: 0 adopted (or, with --dry-run, proven); 1 refused (the schema differs, a history exists) ",
+        "or failed, nothing changed; 2 usage error (unknown or invalid flags or arguments)."
+    ))]
     Adopt {
         /// The version the database is at [default: the one whose schema matches]
         #[arg(long, value_name = "N")]
@@ -225,10 +347,34 @@ pub enum MigrateAction {
 }
 
 #[derive(Debug, Args)]
-pub struct DatabaseArgs {
-    /// The database [default: $DATABASE_URL, else sqlite:///data/secrets.db]
-    #[arg(long, value_name = "URL")]
+pub struct StatusArgs {
+    /// Print one JSON document on stdout instead of the lines (fields in README.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Print one JSON document on stdout instead of the table (fields in README.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The database [default: sqlite:///data/secrets.db]
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// List the backups instead of taking one: time, size, schema version,
+    /// whether each verifies, and which one `restore` picks. Takes no lock
+    /// and changes nothing.
+    #[arg(long)]
+    pub list: bool,
+
+    /// With --list: one JSON document on stdout (fields in README.md)
+    #[arg(long, requires = "list")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -236,8 +382,8 @@ pub struct RestoreArgs {
     /// The backup file [default: the newest backup of the database]
     pub backup: Option<PathBuf>,
 
-    /// The database [default: $DATABASE_URL, else sqlite:///data/secrets.db]
-    #[arg(long, value_name = "URL")]
+    /// The database [default: sqlite:///data/secrets.db]
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
 
@@ -272,5 +418,31 @@ mod tests {
             todo.extend(command.get_subcommands().cloned());
         }
         assert_eq!(problems, Vec::<String>::new());
+    }
+
+    /// Every command's long help ends with its exit statuses, usage errors
+    /// (2) included; the one command that can refuse says so (3).
+    #[test]
+    fn every_help_text_names_its_exit_statuses() {
+        let mut todo = vec![(String::new(), super::Cli::command())];
+        let mut missing = Vec::new();
+        while let Some((parent, mut command)) = todo.pop() {
+            let name = format!("{parent} {}", command.get_name()).trim().to_owned();
+            let help = command.render_long_help().to_string();
+            let statuses = help.split("Exit status:").nth(1).unwrap_or_default();
+            if name.ends_with(" help") {
+                continue; // clap's own `help` subcommand
+            }
+            if !statuses.contains("2 usage error") || !statuses.contains('0') {
+                missing.push(format!(
+                    "{name}: no `Exit status:` naming 0 and `2 usage error`"
+                ));
+            }
+            if name == "cargo xtask migrate" && !statuses.contains("3 refused") {
+                missing.push(format!("{name}: `3 refused` is not explained"));
+            }
+            todo.extend(command.get_subcommands().map(|c| (name.clone(), c.clone())));
+        }
+        assert_eq!(missing, Vec::<String>::new());
     }
 }

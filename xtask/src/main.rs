@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => window::run(&repo, &args),
         Command::Backup(args) => window::backup::run(&repo, &args),
         Command::Restore(args) => window::restore::run(&repo, &args),
-        Command::Version => release::version::run(&repo),
+        Command::Version(args) => release::version::run(&repo, &args),
         Command::Release(args) => release::run(&repo, &args),
         Command::Migrations(args) => migrations::run(&repo, &args),
         Command::Bench(args) => bench::run(&repo, &args),

@@ -39,7 +39,7 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-fn db_file_name(db: &Path) -> String {
+pub fn db_file_name(db: &Path) -> String {
     db.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -67,10 +67,19 @@ pub fn new_path(dir: &Path, db: &Path) -> PathBuf {
 /// A backup's place in the order, by its name: the sequence number (0 for
 /// names from before sequence numbers), then the stamp. None: not a backup
 /// of `db` (a pre-restore copy, anything else).
-fn order_of(name: &str, db: &Path) -> Option<(u64, String)> {
+pub fn order_of(name: &str, db: &Path) -> Option<(u64, String)> {
+    order_with_suffix(name, db, ".bak")
+}
+
+/// The same for a pre-restore copy (`<db>.<sequence>.<stamp>.pre-restore.bak`).
+pub fn pre_restore_order(name: &str, db: &Path) -> Option<(u64, String)> {
+    order_with_suffix(name, db, ".pre-restore.bak")
+}
+
+fn order_with_suffix(name: &str, db: &Path, suffix: &str) -> Option<(u64, String)> {
     let rest = name
         .strip_prefix(&format!("{}.", db_file_name(db)))?
-        .strip_suffix(".bak")?;
+        .strip_suffix(suffix)?;
     let (sequence, stamp) = match rest.split_once('.') {
         Some((sequence, stamp)) if sequence.len() == 6 && is_stamp(stamp) => {
             (sequence.parse().ok()?, stamp)
@@ -81,17 +90,8 @@ fn order_of(name: &str, db: &Path) -> Option<(u64, String)> {
     Some((sequence, stamp.to_owned()))
 }
 
-/// `20261124T001500.123Z`.
 fn is_stamp(stamp: &str) -> bool {
-    let bytes = stamp.as_bytes();
-    stamp.len() == 20
-        && bytes[8] == b'T'
-        && bytes[15] == b'.'
-        && bytes[19] == b'Z'
-        && bytes
-            .iter()
-            .enumerate()
-            .all(|(i, b)| matches!(i, 8 | 15 | 19) || b.is_ascii_digit())
+    crate::stamp::stamp_to_rfc3339(stamp).is_some()
 }
 
 /// Backups of `db` in `dir`, oldest first (by sequence number, then stamp).
@@ -105,6 +105,14 @@ pub fn list(dir: &Path, db: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     found.sort();
     Ok(found.into_iter().map(|(_, path)| path).collect())
+}
+
+/// Why `restore` without an argument picks the last of [`list`].
+pub fn why_newest(count: usize) -> String {
+    format!(
+        "the last taken of the {count} backup(s), by sequence number (the order they were taken), \
+         not by the clock"
+    )
 }
 
 /// Deletes the oldest backups of `db` beyond `keep`; never `just_made`, never
@@ -283,6 +291,15 @@ pub fn verify_database(path: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The highest version in a SQLite backup's own migration history (0: none
+/// applied, as `migrate status` says of such a database), opened immutable
+/// like [`verify_database`].
+pub fn schema_version(path: &Path) -> anyhow::Result<Option<i32>> {
+    let conn = open_immutable(path)?;
+    let history = sqlite::applied_history(&conn)?;
+    Ok(Some(history.last().map_or(0, |m| m.version())))
 }
 
 /// `file:<path>?immutable=1`, every byte outside the URI's unreserved set

@@ -133,6 +133,42 @@ pub fn verify(archive: &Path) -> anyhow::Result<usize> {
         .count())
 }
 
+/// The highest version in the archive's `refinery_schema_history` data
+/// (None: the archive holds none). `pg_restore --data-only --table` reads
+/// only that table's data: a custom-format archive written to a file records
+/// where each table's data starts, so this is cheap however large it is.
+pub fn schema_version(archive: &Path) -> anyhow::Result<Option<i32>> {
+    let output = Command::new("pg_restore")
+        .args(["--data-only", "--table=refinery_schema_history", "--file=-"])
+        .arg(archive)
+        .stdin(Stdio::null())
+        .output()
+        .context(
+            "running `pg_restore`: install the Postgres client tools (Debian: postgresql-client)",
+        )?;
+    if !output.status.success() {
+        bail!(
+            "{} is not a readable pg_dump archive: {}",
+            archive.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(highest_version(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The highest `version` in the `COPY … refinery_schema_history (…) FROM stdin;`
+/// block of a plain SQL script.
+fn highest_version(script: &str) -> Option<i32> {
+    let mut lines = script.lines();
+    let header = lines.find(|l| l.starts_with("COPY ") && l.contains("refinery_schema_history"))?;
+    let columns = header.split_once('(')?.1.split_once(')')?.0;
+    let column = columns.split(',').position(|c| c.trim() == "version")?;
+    lines
+        .take_while(|l| *l != "\\.")
+        .filter_map(|row| row.split('\t').nth(column)?.parse::<i32>().ok())
+        .max()
+}
+
 /// Replaces everything in the database's public schema with the archive's
 /// contents, in one transaction.
 pub fn restore(url: &PgUrl, archive: &Path) -> anyhow::Result<()> {
@@ -239,6 +275,15 @@ pub fn database_bytes(client: &mut Client) -> anyhow::Result<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_version_is_read_from_the_history_table_copy_block() {
+        let script = "SET x = 1;\nCOPY public.secrets (id, name) FROM stdin;\n9\tx\n\\.\n\
+                      COPY public.refinery_schema_history (version, name, applied_on, checksum) FROM stdin;\n\
+                      1\tinitial\t2026\t1\n4\tfour\t2026\t2\n3\tthree\t2026\t3\n\\.\n";
+        assert_eq!(super::highest_version(script), Some(4));
+        assert_eq!(super::highest_version("SET x = 1;\n"), None);
+    }
+
     #[test]
     fn passwords_are_percent_decoded_for_pgpassword() {
         assert_eq!(backend::dburl::percent_decode("s3cr%21t%40x"), "s3cr!t@x");

@@ -100,7 +100,9 @@ pub const POSTGRES_ENV: &str = "MIGRATIONS_POSTGRES_URL";
 /// check works in a scratch database beside it and never touches it).
 pub fn postgres_server(flag: Option<&str>) -> Option<String> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    flag.map(str::to_owned)
+    // clap fills `flag` from MIGRATIONS_POSTGRES_URL; empty means unset, as below.
+    flag.filter(|f| !f.is_empty())
+        .map(str::to_owned)
         .or_else(|| env(POSTGRES_ENV))
         .or_else(|| {
             env(backend::dburl::ENV)

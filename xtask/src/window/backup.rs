@@ -3,6 +3,7 @@
 //!
 //! SYNOPSIS
 //!     cargo xtask backup [--database-url URL]
+//!     cargo xtask backup --list [--json] [--database-url URL]
 //!
 //! DESCRIPTION
 //!     Step 4 of the runbook alone, safe while the service runs.
@@ -12,14 +13,27 @@
 //!     service runs), 0600, checked with `pg_restore --list`, named
 //!     `<dbname>.pg.<sequence>.<UTC timestamp>.bak`.
 //!     Both then rotate to the newest N.
+//!     `--list` shows the backup folder instead (`engine/inventory.rs`):
+//!     no lock, nothing written.
 
 use std::{path::Path, time::Instant};
 
-use super::{engine::Verified, journal::Journal, lock, open::open, settings::Settings};
-use crate::{engine::backups, flags::DatabaseArgs};
+use serde::Serialize;
 
-pub fn run(repo: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
+use super::{engine::Verified, journal::Journal, lock, open::open, settings::Settings};
+use crate::{
+    engine::{
+        backups,
+        inventory::{self, Entry, Kind},
+    },
+    flags::BackupArgs,
+};
+
+pub fn run(repo: &Path, args: &BackupArgs) -> anyhow::Result<()> {
     let settings = Settings::load(repo, args.database_url.as_deref(), None)?;
+    if args.list {
+        return list(&settings, args.json);
+    }
     let journal = Journal::new(&settings.backup_dir, "backup");
     let start = Instant::now();
     match back_up(&settings) {
@@ -53,4 +67,98 @@ fn back_up(settings: &Settings) -> anyhow::Result<String> {
         backup.path.display(),
         backup.bytes
     ))
+}
+
+/// `backup --list --json`: field names are documented in README.md
+/// ("Machine-readable output") and stay stable.
+#[derive(Serialize)]
+struct Listing<'a> {
+    /// The URL, password redacted.
+    database: String,
+    engine: &'static str,
+    backup_dir: String,
+    /// The file `restore` without an argument picks, and why.
+    restore_pick: Option<&'a str>,
+    restore_pick_reason: String,
+    backups: &'a [Entry],
+}
+
+fn list(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let entries = inventory::take(&settings.backup_dir, &settings.db, settings.engine())?;
+    let pick = entries.iter().find(|e| e.restore_default);
+    let count = entries.iter().filter(|e| e.kind == Kind::Backup).count();
+    let reason = match pick {
+        Some(chosen) if chosen.verifies => backups::why_newest(count),
+        Some(chosen) => format!(
+            "{}; but it does not verify, so restore would refuse it: pass another one explicitly ({})",
+            backups::why_newest(count),
+            chosen.problem.as_deref().unwrap_or_default()
+        ),
+        None => "there is no backup to restore".to_owned(),
+    };
+    if json {
+        let listing = Listing {
+            database: settings.url.to_string(),
+            engine: settings.url.engine(),
+            backup_dir: settings.backup_dir.display().to_string(),
+            restore_pick: pick.map(|e| e.file.as_str()),
+            restore_pick_reason: reason,
+            backups: &entries,
+        };
+        println!("{}", serde_json::to_string_pretty(&listing)?);
+        return Ok(());
+    }
+    print_table(settings, &entries);
+    match pick {
+        Some(chosen) => println!(
+            "restore without an argument picks {}: {reason}",
+            chosen.file
+        ),
+        None => println!("restore without an argument: {reason}"),
+    }
+    Ok(())
+}
+
+/// One line per file; `taken` is the stamp in the name, `modified` the
+/// file's mtime, both UTC. `*` marks restore's pick.
+fn print_table(settings: &Settings, entries: &[Entry]) {
+    println!(
+        "backups of {} in {} (taken: from the name; modified: the file's mtime; both UTC)",
+        settings.url,
+        settings.backup_dir.display()
+    );
+    println!(
+        "   {:11}  {:6}  {:24}  {:24}  {:>12}  {:6}  {:8}  file",
+        "kind", "seq", "taken", "modified", "bytes", "schema", "verifies"
+    );
+    for e in entries {
+        let name = Path::new(&e.file)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        println!(
+            " {} {:11}  {:6}  {:24}  {:24}  {:>12}  {:6}  {:8}  {name}",
+            if e.restore_default { '*' } else { ' ' },
+            e.kind.as_str(),
+            e.sequence.map_or("-".to_owned(), |s| format!("{s:06}")),
+            e.name_time.as_deref().unwrap_or("-"),
+            e.modified_time.as_deref().unwrap_or("-"),
+            e.size_bytes,
+            e.schema_version.map_or("?".to_owned(), |v| v.to_string()),
+            if e.verifies { "yes" } else { "NO" },
+        );
+        if let Some(problem) = &e.problem {
+            println!("      {name}: {problem}");
+        } else if let Some(note) = &e.schema_version_note {
+            println!("      {name}: schema version unknown: {note}");
+        }
+    }
+    if entries.is_empty() {
+        let whose = settings
+            .db
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        println!("   (none: no file named like a backup of {whose} in the folder)");
+    }
 }

@@ -5,7 +5,7 @@
 //! SYNOPSIS
 //!     cargo xtask migrate [--database-url URL] [--migrations DIR] [--create] [--dry-run]
 //!     cargo xtask migrate --job [--allow-contract]
-//!     cargo xtask migrate status [--database-url URL] [--migrations DIR]
+//!     cargo xtask migrate status [--database-url URL] [--migrations DIR] [--json]
 //!     cargo xtask migrate adopt [--version N] [--dry-run]
 //!
 //! DESCRIPTION
@@ -49,7 +49,7 @@ pub fn run(repo: &Path, args: &MigrateArgs) -> anyhow::Result<()> {
         args.migrations.as_deref(),
     )?;
     match (args.action.as_ref(), &settings.url) {
-        (Some(MigrateAction::Status), _) => status::run(&settings),
+        (Some(MigrateAction::Status(status)), _) => status::run(&settings, status.json),
         (Some(MigrateAction::Adopt { .. }), _) if args.create || args.job => bail!(
             "--create and --job do not go with `migrate adopt`: it adopts a database that exists, \
              and records its history without running migrations; leave them out"

@@ -105,12 +105,11 @@ fn newest(settings: &Settings) -> anyhow::Result<PathBuf> {
         )
     })?;
     println!(
-        "no backup given: restoring {}, the last taken of the {} backup(s) of {} in {} (by sequence number, \
-         not by the clock)",
+        "no backup given: restoring {}; of the backups of {} in {}, it is {}",
         chosen.display(),
-        all.len(),
         settings.db.display(),
-        settings.backup_dir.display()
+        settings.backup_dir.display(),
+        backups::why_newest(all.len())
     );
     Ok(chosen)
 }

@@ -178,8 +178,15 @@ fn check_health(url: Option<&str>, timeout_secs: Option<u64>) -> anyhow::Result<
 }
 
 /// `--database-url`, else `$DATABASE_URL`, else the service's default.
+/// clap fills the flag from `DATABASE_URL` (so `--help` shows it), and an
+/// empty value is refused rather than taken to mean the default database.
 fn resolve_url(flag: Option<&str>) -> anyhow::Result<DatabaseUrl> {
     let parsed = match flag {
+        Some(url) if url.trim().is_empty() => bail!(
+            "--database-url is empty, or DATABASE_URL is set but empty: give a URL, or unset DATABASE_URL \
+             to use the default ({})",
+            backend::dburl::DEFAULT
+        ),
         Some(url) => DatabaseUrl::parse(url),
         None => DatabaseUrl::from_env(),
     };
