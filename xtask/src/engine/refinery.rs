@@ -9,12 +9,12 @@
 use std::fmt;
 
 use refinery_core::{
-    Migrate, Migration, Runner,
+    Migrate, Migration, Runner, Target,
     traits::sync::{Query, Transaction},
 };
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::history::{self, MigrationFile};
+use crate::history::{self, MigrationFile, no_transaction::is_no_transaction};
 
 pub use backend::schema::HISTORY_TABLE;
 
@@ -55,6 +55,24 @@ impl fmt::Display for MigrateError {
 }
 
 impl std::error::Error for MigrateError {}
+
+/// How one migration statement failed: the engine's words, and whether a
+/// lock was not granted within `lock_timeout` (nothing of the statement
+/// stayed, so the run may be tried again).
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub lock_timeout: bool,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            message,
+            lock_timeout: false,
+        }
+    }
+}
 
 /// One row of the history table as stored: version, name, applied_on, checksum.
 pub type HistoryRow = (i32, String, Option<String>, Option<String>);
@@ -97,7 +115,16 @@ fn history_row(
 pub trait Session {
     /// Begins the transaction of a grouped run (with the engine's settings).
     fn begin(&mut self) -> Result<(), MigrateError>;
-    fn execute(&mut self, sql: &str) -> Result<(), String>;
+    fn execute(&mut self, sql: &str) -> Result<(), Failure>;
+    /// A `-- xtask: no-transaction` file, alone and outside any transaction
+    /// (its history row follows in a transaction of its own).
+    fn run_alone(&mut self, file: &MigrationFile) -> Result<(), Failure> {
+        Err(format!(
+            "{}: this engine runs no migration outside a transaction",
+            file.path.display()
+        )
+        .into())
+    }
     /// The engine's own checks after the statements, before the commit.
     fn check(&mut self) -> Result<(), MigrateError>;
     fn commit(&mut self) -> Result<(), MigrateError>;
@@ -117,6 +144,8 @@ struct Driver<'a, S: Session> {
     session: S,
     files: &'a [MigrationFile],
     before_commit: Gate<'a, S>,
+    /// The last failure was a lock not granted in time.
+    lock_timeout: bool,
 }
 
 impl<S: Session> Driver<'_, S> {
@@ -125,7 +154,13 @@ impl<S: Session> Driver<'_, S> {
         queries: impl Iterator<Item = &'q str>,
     ) -> Result<usize, MigrateError> {
         let session = &mut self.session;
-        let (count, has_migrations) = run_statements(queries, self.files, |q| session.execute(q))?;
+        let lock_timeout = &mut self.lock_timeout;
+        let (count, has_migrations) = run_statements(queries, self.files, |q| {
+            session.execute(q).map_err(|failure| {
+                *lock_timeout = failure.lock_timeout;
+                failure.message
+            })
+        })?;
         session.check()?;
         // refinery also calls this to create its history table: only the
         // migrations' own transaction passes the gate.
@@ -143,6 +178,19 @@ impl<S: Session> Transaction for Driver<'_, S> {
         &mut self,
         queries: T,
     ) -> Result<usize, MigrateError> {
+        self.lock_timeout = false;
+        let mut queries = queries.peekable();
+        let files = self.files;
+        let alone = queries
+            .peek()
+            .and_then(|q| files.iter().find(|f| f.sql == *q && is_no_transaction(f)));
+        if let Some(file) = alone {
+            queries.next();
+            self.session.run_alone(file).map_err(|failure| {
+                self.lock_timeout = failure.lock_timeout;
+                MigrateError::InMigration(file.path.display().to_string(), failure.message)
+            })?;
+        }
         self.session.begin()?;
         let outcome = self
             .statements_checked_and_gated(queries)
@@ -184,25 +232,81 @@ fn run_statements<'q>(
     Ok((count, has_migrations))
 }
 
-/// Every pending migration of `files` in one grouped run (one transaction)
-/// on `session`; the migrations applied, in order.
-pub fn run_grouped<S: Session>(
+/// A run that stopped: what it had committed before, and why it stopped.
+#[derive(Debug)]
+pub struct Stopped {
+    pub applied: Vec<Migration>,
+    pub error: anyhow::Error,
+    /// A lock was not granted within `lock_timeout`: the failing part
+    /// rolled back whole, and the run may be tried again.
+    pub lock_timeout: bool,
+}
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Every pending migration of `files` on `session`, in order: consecutive
+/// transactional ones in one transaction, each no-transaction file alone
+/// (the transaction before it commits first). The migrations applied.
+pub fn run_in_order<S: Session>(
     session: S,
     files: &[MigrationFile],
     before_commit: Gate<'_, S>,
-) -> anyhow::Result<Vec<Migration>> {
-    let mut driver = Driver {
-        session,
-        files,
-        before_commit,
+) -> Result<Vec<Migration>, Stopped> {
+    let stopped = |applied, error| Stopped {
+        applied,
+        error,
+        lock_timeout: false,
     };
     let migrations = files
         .iter()
         .map(MigrationFile::to_refinery)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let report = Runner::new(&migrations)
-        .set_grouped(true)
-        .run(&mut driver)
-        .map_err(|e| history::explain(e, files))?;
-    Ok(report.applied_migrations().clone())
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(|e| stopped(Vec::new(), e))?;
+    let mut driver = Driver {
+        session,
+        files,
+        before_commit,
+        lock_timeout: false,
+    };
+    let mut applied = Vec::new();
+    for last in last_versions_of_groups(files) {
+        match Runner::new(&migrations)
+            .set_grouped(true)
+            .set_target(Target::Version(last))
+            .run(&mut driver)
+        {
+            Ok(report) => applied.extend(report.applied_migrations().iter().cloned()),
+            Err(e) => {
+                return Err(Stopped {
+                    lock_timeout: driver.lock_timeout,
+                    ..stopped(applied, history::explain(e, files))
+                });
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// The last version of each group a run commits on its own: the
+/// transactional files between no-transaction ones, and each of those.
+fn last_versions_of_groups(files: &[MigrationFile]) -> Vec<i32> {
+    let mut ends = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        if is_no_transaction(file) {
+            ends.extend(i.checked_sub(1).map(|before| files[before].version));
+            ends.push(file.version);
+        }
+    }
+    ends.extend(files.last().map(|f| f.version));
+    ends.dedup();
+    if ends.is_empty() {
+        ends.push(0);
+    }
+    ends
 }

@@ -16,6 +16,7 @@
 pub mod backup;
 mod engine;
 mod job;
+mod job_apply;
 mod journal;
 mod lock;
 mod open;
@@ -38,6 +39,7 @@ use crate::flags::{MigrateAction, MigrateArgs};
 use settings::Settings;
 
 pub use job::{EXIT_REFUSED, Refused};
+pub use job_apply::Cancelled;
 
 pub fn run(repo: &Path, args: &MigrateArgs) -> anyhow::Result<()> {
     let settings = Settings::load(

@@ -18,7 +18,7 @@ use super::{
     steps::{Steps, Timed, timed},
 };
 use crate::{
-    engine::{backups::Backup, pg, pg_backups},
+    engine::{backups::Backup, pg, pg_backups, pg_indexes},
     failpoint, history,
 };
 
@@ -80,7 +80,21 @@ impl Engine for PgWindow {
         pg_backups::database_bytes(&mut self.client)
     }
 
-    fn check_before_downtime(&mut self, _: &mut Plan) -> anyhow::Result<String> {
+    fn leftovers(&mut self) -> anyhow::Result<Vec<String>> {
+        let invalid = pg_indexes::invalid_indexes(&mut self.client)?;
+        Ok(invalid
+            .iter()
+            .map(pg_indexes::InvalidIndex::describe)
+            .collect())
+    }
+
+    /// A pending migration that would rebuild an INVALID index is refused
+    /// before the service goes down; other invalid indexes are named.
+    fn check_before_downtime(&mut self, plan: &mut Plan) -> anyhow::Result<String> {
+        let warnings = pg_indexes::refuse_rebuilding_invalid(&mut self.client, &plan.pending)?;
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
+        }
         pg_backups::check_tools(&mut self.client)
     }
 

@@ -8,16 +8,27 @@ use crate::history::{self, Comparison};
 
 pub fn run(settings: &Settings) -> anyhow::Result<()> {
     let files = history::load_for(&settings.migrations, settings.engine())?;
-    let applied = open(settings, false, "migrate status")?.applied_history(false)?;
+    let mut engine = open(settings, false, "migrate status")?;
+    let applied = engine.applied_history(false)?;
+    let leftovers = engine.leftovers()?;
     let comparison = history::compare(applied, &files)?;
     println!("{}: schema version {}", settings.url, comparison.current);
     print_lines(&comparison);
+    for leftover in &leftovers {
+        println!("  {leftover}");
+    }
     if let Some(holder) = crate::run_lock::current_holder(&settings.lock_path()) {
         println!(
             "a run holds the migration lock right now: {holder}; this status may change when it ends"
         );
     }
     comparison.refuse_inconsistency()?;
+    if !leftovers.is_empty() {
+        bail!(
+            "{} INVALID index(es) in the database (named above): drop each as shown, then run the migration again",
+            leftovers.len()
+        );
+    }
     if !comparison.pending.is_empty() {
         bail!(
             "{} migration(s) pending: run `cargo xtask migrate`",
