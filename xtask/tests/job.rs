@@ -310,3 +310,52 @@ fn sigterm_cancels_the_blocked_statement_on_the_server() {
         .get(0);
     assert_eq!(column, 0);
 }
+
+/// SQLite has no statement that needs the marker, and the window applies
+/// its migrations in one transaction beside the backup: a marked file is
+/// refused by the window and by status, and nothing changes.
+#[test]
+fn a_no_transaction_file_is_refused_on_sqlite() {
+    let site = Site::new();
+    site.add_migration(
+        "V5__index_created_at.sql",
+        "-- xtask: no-transaction\nCREATE INDEX secrets_created_at ON secrets (created_at);\n",
+    );
+    for args in [&["migrate"][..], &["migrate", "status"]] {
+        let out = site.xtask(args, &[]);
+        let log = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {log}");
+        assert!(
+            log.contains("V5__index_created_at.sql")
+                && log.contains("SQLite")
+                && log.contains("postgres/V5__index_created_at.sql"),
+            "{args:?}: {log}"
+        );
+    }
+    assert_eq!(site.versions(), vec![1, 2, 3, 4]);
+    assert!(site.backups().is_empty(), "nothing ran, not even a backup");
+}
+
+/// The window (without --job) runs the same driver: the no-transaction file
+/// alone after the transaction before it commits, and says so.
+#[test]
+fn the_window_applies_a_no_transaction_file_on_postgres_too() {
+    let server = server!("the_window_applies_a_no_transaction_file_on_postgres_too");
+    let site = PgSite::new(&server);
+    site.add_migration("V5__secret_note.sql", V5_NOTE);
+    add_with_twin(
+        &site,
+        "V6__index_created_at.sql",
+        "CREATE INDEX secrets_created_at ON secrets (created_at);\n",
+        "-- xtask: no-transaction\nCREATE INDEX CONCURRENTLY secrets_created_at ON secrets (created_at);\n",
+    );
+    let out = site.xtask(&["migrate"], &[]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("2 applied in order, 1 of them alone outside a transaction"),
+        "{log}"
+    );
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(index_state(&site, "secrets_created_at"), Some(true));
+}

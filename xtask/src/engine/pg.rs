@@ -206,7 +206,7 @@ impl refinery::Session for PgSession<'_> {
     /// transaction) and reset after; an INVALID index the statement would
     /// create, before or after it ran, fails the file so it is not recorded.
     fn run_alone(&mut self, file: &MigrationFile) -> Result<(), Failure> {
-        refuse_invalid_index(self.client, file, "exists already")?;
+        refuse_invalid_index(self.client, file, "an index it creates exists already as")?;
         self.client
             .batch_execute(&format!(
                 "SET lock_timeout = {}; SET statement_timeout = {}",
@@ -218,7 +218,7 @@ impl refinery::Session for PgSession<'_> {
         let reset = self
             .client
             .batch_execute("RESET lock_timeout; RESET statement_timeout");
-        let left = refuse_invalid_index(self.client, file, "is left behind by the statement");
+        let left = refuse_invalid_index(self.client, file, "the statement left behind");
         match (ran.map_err(|e| failure(&e)), left) {
             // An index stays behind: trying again would only trip over it.
             (Err(failed), Err(left)) => Err(format!("{}; {}", failed.message, left.message).into()),
@@ -287,8 +287,8 @@ impl Drop for ScratchDatabase {
     }
 }
 
-/// Fails `file` when an index it creates exists INVALID (`how` says since
-/// when), naming the index and the fix.
+/// Fails `file` when an index it creates exists INVALID (`how` says how it
+/// came there), naming the index and the fix.
 fn refuse_invalid_index(
     client: &mut Client,
     file: &MigrationFile,
@@ -303,7 +303,7 @@ fn refuse_invalid_index(
         return Ok(());
     }
     Err(format!(
-        "{} {how}; the migration is not recorded as applied",
+        "{how} {}; the migration is not recorded as applied",
         named.join("; ")
     )
     .into())

@@ -146,6 +146,9 @@ struct Driver<'a, S: Session> {
     before_commit: Gate<'a, S>,
     /// The last failure was a lock not granted in time.
     lock_timeout: bool,
+    /// A no-transaction file failed: the file and why (no transaction of
+    /// it rolled back, so refinery's "rolled back" wording would be wrong).
+    failed_alone: Option<String>,
 }
 
 impl<S: Session> Driver<'_, S> {
@@ -179,6 +182,7 @@ impl<S: Session> Transaction for Driver<'_, S> {
         queries: T,
     ) -> Result<usize, MigrateError> {
         self.lock_timeout = false;
+        self.failed_alone = None;
         let mut queries = queries.peekable();
         let files = self.files;
         let alone = queries
@@ -188,7 +192,10 @@ impl<S: Session> Transaction for Driver<'_, S> {
             queries.next();
             self.session.run_alone(file).map_err(|failure| {
                 self.lock_timeout = failure.lock_timeout;
-                MigrateError::InMigration(file.path.display().to_string(), failure.message)
+                let error =
+                    MigrateError::InMigration(file.path.display().to_string(), failure.message);
+                self.failed_alone = Some(error.to_string());
+                error
             })?;
         }
         self.session.begin()?;
@@ -240,6 +247,8 @@ pub struct Stopped {
     /// A lock was not granted within `lock_timeout`: the failing part
     /// rolled back whole, and the run may be tried again.
     pub lock_timeout: bool,
+    /// The failing part was a no-transaction file: nothing rolled it back.
+    pub no_transaction: bool,
 }
 
 impl fmt::Display for Stopped {
@@ -262,6 +271,7 @@ pub fn run_in_order<S: Session>(
         applied,
         error,
         lock_timeout: false,
+        no_transaction: false,
     };
     let migrations = files
         .iter()
@@ -273,6 +283,7 @@ pub fn run_in_order<S: Session>(
         files,
         before_commit,
         lock_timeout: false,
+        failed_alone: None,
     };
     let mut applied = Vec::new();
     for last in last_versions_of_groups(files) {
@@ -283,9 +294,14 @@ pub fn run_in_order<S: Session>(
         {
             Ok(report) => applied.extend(report.applied_migrations().iter().cloned()),
             Err(e) => {
+                let alone = driver.failed_alone.take();
                 return Err(Stopped {
                     lock_timeout: driver.lock_timeout,
-                    ..stopped(applied, history::explain(e, files))
+                    no_transaction: alone.is_some(),
+                    ..stopped(
+                        applied,
+                        alone.map_or_else(|| history::explain(e, files), anyhow::Error::msg),
+                    )
                 });
             }
         }

@@ -64,10 +64,13 @@ pub fn apply_with_retries(
             return Err(cancelled(signal, &so_far));
         }
         if !stopped.lock_timeout {
-            return Err(stopped.error.context(format!(
-                "the job's migration failed; its transaction rolled back (a no-transaction file has none: \
-                 what it left is named below); {so_far}"
-            )));
+            let how = match stopped.no_transaction {
+                true => {
+                    "a no-transaction migration failed (it ran outside any transaction: what it left is named below)"
+                }
+                false => "the job's migration failed and its transaction rolled back",
+            };
+            return Err(stopped.error.context(format!("{how}; {so_far}")));
         }
         let blockers = watch
             .take_blockers()

@@ -19,7 +19,8 @@ use super::{
 };
 use crate::{
     engine::{backups::Backup, pg, pg_backups, pg_indexes},
-    failpoint, history,
+    failpoint,
+    history::{self, no_transaction::is_no_transaction},
 };
 
 pub struct PgWindow {
@@ -49,8 +50,9 @@ impl PgWindow {
         Ok((
             (),
             format!(
-                "{} applied in one transaction (lock_timeout {} s, statement_timeout {} s)",
+                "{} applied {} (lock_timeout {} s, statement_timeout {} s)",
                 applied.len(),
+                grouping(&plan.pending),
                 timeouts.lock.as_secs(),
                 timeouts.statement.as_secs()
             ),
@@ -195,11 +197,21 @@ impl Engine for PgWindow {
 
     fn describe_apply(&self, settings: &Settings, plan: &Plan) -> Vec<String> {
         vec![format!(
-            "{} in one transaction (lock_timeout {} s, statement_timeout {} s)",
+            "{} {} (lock_timeout {} s, statement_timeout {} s)",
             history::stems(&plan.pending),
+            grouping(&plan.pending),
             settings.pg_timeouts.lock.as_secs(),
             settings.pg_timeouts.statement.as_secs()
         )]
+    }
+}
+
+/// How the window's migrations commit: together, unless some are marked
+/// `-- xtask: no-transaction` (each of those runs alone).
+fn grouping(pending: &[history::MigrationFile]) -> String {
+    match pending.iter().filter(|f| is_no_transaction(f)).count() {
+        0 => "in one transaction".to_owned(),
+        n => format!("in order, {n} of them alone outside a transaction (no-transaction files)"),
     }
 }
 
