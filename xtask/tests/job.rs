@@ -295,7 +295,7 @@ fn sigterm_cancels_the_blocked_statement_on_the_server() {
     }
     let out = job.wait_with_output().unwrap();
     let log = text(&out);
-    assert!(!out.status.success(), "{log}");
+    assert_eq!(out.status.code(), Some(143), "{log}");
     assert!(
         log.contains("SIGTERM") && log.contains("cancelled") && log.contains("rolled back"),
         "{log}"
