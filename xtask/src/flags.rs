@@ -194,8 +194,11 @@ pub struct MigrateArgs {
 
     /// Postgres only: the one-off release job of a rolling deploy. No stop/start
     /// and no maintenance mode; serialized by an advisory lock, so many instances
-    /// starting it at once migrate exactly once. Exit 0: migrated or already up to
-    /// date; 1: failed (rolled back); 3: refused (a contract migration is pending).
+    /// starting it at once migrate exactly once. A lock timeout is retried within
+    /// MIGRATE_PG_LOCK_RETRY_SECS (default 60), naming the blocking session;
+    /// SIGINT/SIGTERM cancel the running statement on the server. Exit 0: migrated
+    /// or already up to date; 1: failed (rolled back); 3: refused (a contract
+    /// migration is pending); 130/143: cancelled by SIGINT/SIGTERM.
     #[arg(long, conflicts_with = "create")]
     pub job: bool,
 

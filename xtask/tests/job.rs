@@ -216,7 +216,7 @@ fn a_lock_held_for_three_seconds_is_waited_for_and_the_blocker_named() {
             && log.contains("idle in transaction"),
         "{log}"
     );
-    assert!(log.contains("retrying in 1 s"), "{log}");
+    assert!(log.contains("retrying in 1.0 s"), "{log}");
     assert!(
         !log.contains("count(*)"),
         "the blocker's query text may hold a value: {log}"

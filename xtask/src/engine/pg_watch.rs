@@ -43,23 +43,23 @@ impl Watch {
         cancel_on_signal(client.cancel_token(), pid, Arc::clone(&signal))?;
         let blockers = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
-        let mut observer = super::pg::connect(url, &format!("{purpose} (watching for blockers)"))?;
-        let watcher = {
-            let (blockers, stop) = (Arc::clone(&blockers), Arc::clone(&stop));
-            thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    if let Ok(Some(found)) = blocking_sessions(&mut observer, pid) {
-                        *blockers.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
-                    }
-                    thread::sleep(POLL);
-                }
-            })
+        // Naming the blocker is a courtesy: a server out of connections
+        // still gets its migration, with a warning.
+        let watcher = match super::pg::connect(url, &format!("{purpose} (watching for blockers)")) {
+            Ok(observer) => Some(watch_blockers(observer, pid, &blockers, &stop)),
+            Err(e) => {
+                eprintln!(
+                    "warning: no second session to watch for blocking sessions ({e:#}); a lock wait \
+                     will not name the session that holds the lock"
+                );
+                None
+            }
         };
         Ok(Watch {
             blockers,
             signal,
             stop,
-            watcher: Some(watcher),
+            watcher,
         })
     }
 
@@ -101,6 +101,24 @@ impl Drop for Watch {
             let _ = watcher.join();
         }
     }
+}
+
+/// Notes, until `stop`, the sessions blocking `pid` as last seen.
+fn watch_blockers(
+    mut observer: Client,
+    pid: i32,
+    blockers: &Arc<Mutex<Option<String>>>,
+    stop: &Arc<AtomicBool>,
+) -> thread::JoinHandle<()> {
+    let (blockers, stop) = (Arc::clone(blockers), Arc::clone(stop));
+    thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(Some(found)) = blocking_sessions(&mut observer, pid) {
+                *blockers.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
+            }
+            thread::sleep(POLL);
+        }
+    })
 }
 
 /// Installs the handlers now (a signal from here on is caught), then waits

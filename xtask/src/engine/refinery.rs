@@ -146,9 +146,11 @@ struct Driver<'a, S: Session> {
     before_commit: Gate<'a, S>,
     /// The last failure was a lock not granted in time.
     lock_timeout: bool,
-    /// A no-transaction file failed: the file and why (no transaction of
-    /// it rolled back, so refinery's "rolled back" wording would be wrong).
-    failed_alone: Option<String>,
+    /// The last failing statement: its file and the engine's words (what
+    /// refinery wraps in wording that is wrong once a group committed).
+    failed: Option<String>,
+    /// It was a no-transaction file: nothing rolled it back.
+    failed_alone: bool,
 }
 
 impl<S: Session> Driver<'_, S> {
@@ -182,7 +184,7 @@ impl<S: Session> Transaction for Driver<'_, S> {
         queries: T,
     ) -> Result<usize, MigrateError> {
         self.lock_timeout = false;
-        self.failed_alone = None;
+        (self.failed, self.failed_alone) = (None, false);
         let mut queries = queries.peekable();
         let files = self.files;
         let alone = queries
@@ -194,7 +196,7 @@ impl<S: Session> Transaction for Driver<'_, S> {
                 self.lock_timeout = failure.lock_timeout;
                 let error =
                     MigrateError::InMigration(file.path.display().to_string(), failure.message);
-                self.failed_alone = Some(error.to_string());
+                (self.failed, self.failed_alone) = (Some(error.to_string()), true);
                 error
             })?;
         }
@@ -202,6 +204,9 @@ impl<S: Session> Transaction for Driver<'_, S> {
         let outcome = self
             .statements_checked_and_gated(queries)
             .and_then(|count| self.session.commit().map(|()| count));
+        if let Err(error @ MigrateError::InMigration(..)) = &outcome {
+            self.failed = Some(error.to_string());
+        }
         if outcome.is_err() {
             self.session.rollback();
         }
@@ -249,6 +254,9 @@ pub struct Stopped {
     pub lock_timeout: bool,
     /// The failing part was a no-transaction file: nothing rolled it back.
     pub no_transaction: bool,
+    /// The failing statement's file and the engine's words, when a
+    /// statement failed (not, say, a changed checksum).
+    pub statement: Option<String>,
 }
 
 impl fmt::Display for Stopped {
@@ -272,6 +280,7 @@ pub fn run_in_order<S: Session>(
         error,
         lock_timeout: false,
         no_transaction: false,
+        statement: None,
     };
     let migrations = files
         .iter()
@@ -283,7 +292,8 @@ pub fn run_in_order<S: Session>(
         files,
         before_commit,
         lock_timeout: false,
-        failed_alone: None,
+        failed: None,
+        failed_alone: false,
     };
     let mut applied = Vec::new();
     for last in last_versions_of_groups(files) {
@@ -294,14 +304,16 @@ pub fn run_in_order<S: Session>(
         {
             Ok(report) => applied.extend(report.applied_migrations().iter().cloned()),
             Err(e) => {
-                let alone = driver.failed_alone.take();
+                // refinery's "rolled back" would be wrong for a no-transaction file.
+                let error = match (&driver.failed, driver.failed_alone) {
+                    (Some(failed), true) => anyhow::Error::msg(failed.clone()),
+                    _ => history::explain(e, files),
+                };
                 return Err(Stopped {
                     lock_timeout: driver.lock_timeout,
-                    no_transaction: alone.is_some(),
-                    ..stopped(
-                        applied,
-                        alone.map_or_else(|| history::explain(e, files), anyhow::Error::msg),
-                    )
+                    no_transaction: driver.failed_alone,
+                    statement: driver.failed.take(),
+                    ..stopped(applied, error)
                 });
             }
         }
@@ -325,4 +337,47 @@ fn last_versions_of_groups(files: &[MigrationFile]) -> Vec<i32> {
         ends.push(0);
     }
     ends
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn file(version: i32, alone: bool) -> MigrationFile {
+        let marker = if alone {
+            "-- xtask: no-transaction\n"
+        } else {
+            ""
+        };
+        MigrationFile {
+            version,
+            name: format!("m{version}"),
+            path: PathBuf::from(format!("V{version}__m{version}.sql")),
+            sql: format!("{marker}CREATE INDEX i{version} ON t (x);"),
+        }
+    }
+
+    #[test]
+    fn each_no_transaction_file_is_a_group_of_its_own() {
+        let files = |marks: &[bool]| -> Vec<MigrationFile> {
+            marks
+                .iter()
+                .enumerate()
+                .map(|(i, &alone)| file(i as i32 + 1, alone))
+                .collect()
+        };
+        assert_eq!(last_versions_of_groups(&files(&[false, false])), [2]);
+        assert_eq!(
+            last_versions_of_groups(&files(&[false, true, false])),
+            [1, 2, 3]
+        );
+        assert_eq!(last_versions_of_groups(&files(&[true, true])), [1, 2]);
+        assert_eq!(
+            last_versions_of_groups(&files(&[false, false, true])),
+            [2, 3]
+        );
+        assert_eq!(last_versions_of_groups(&[]), [0]);
+    }
 }

@@ -70,7 +70,12 @@ pub fn apply_with_retries(
                 }
                 false => "the job's migration failed and its transaction rolled back",
             };
-            return Err(stopped.error.context(format!("{how}; {so_far}")));
+            // Once a group committed, refinery's "nothing was changed" is not true.
+            let error = match (&stopped.statement, applied.is_empty()) {
+                (Some(statement), false) => anyhow::Error::msg(statement.clone()),
+                _ => stopped.error,
+            };
+            return Err(error.context(format!("{how}; {so_far}")));
         }
         let blockers = watch
             .take_blockers()
@@ -78,23 +83,25 @@ pub fn apply_with_retries(
         let left = settings.pg_lock_retry.saturating_sub(started.elapsed());
         if left.is_zero() {
             anyhow::bail!(
-                "{}\nthe job gave up after {} s of retries: a table lock was not granted within lock_timeout ({} s), \
+                "{}\nthe job gave up after {:.1} s of retries: a table lock was not granted within lock_timeout ({} s), \
                  blocked by {blockers}. That migration rolled back; {so_far}. Let that session finish (or end it), \
                  then run the job again; raise MIGRATE_PG_LOCK_RETRY_SECS (pg-lock-retry-secs, now {} s) to keep \
                  trying longer",
-                stopped.error,
-                started.elapsed().as_secs(),
+                stopped
+                    .statement
+                    .unwrap_or_else(|| stopped.error.to_string()),
+                started.elapsed().as_secs_f64(),
                 settings.pg_timeouts.lock.as_secs(),
                 settings.pg_lock_retry.as_secs()
             );
         }
         let this_wait = wait.min(left);
         println!(
-            "job: lock_timeout ({} s) hit, blocked by {blockers}; that migration rolled back; retrying in {} s \
-             ({} s of the {} s retry budget left)",
+            "job: lock_timeout ({} s) hit, blocked by {blockers}; that migration rolled back; retrying in {:.1} s \
+             ({:.1} s of the {} s retry budget left)",
             settings.pg_timeouts.lock.as_secs(),
-            this_wait.as_secs_f64().ceil(),
-            left.as_secs(),
+            this_wait.as_secs_f64(),
+            left.as_secs_f64(),
             settings.pg_lock_retry.as_secs()
         );
         if !watch.sleep(this_wait) {
