@@ -359,3 +359,58 @@ fn the_window_applies_a_no_transaction_file_on_postgres_too() {
     assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(index_state(&site, "secrets_created_at"), Some(true));
 }
+
+/// A concurrent build cancelled by a signal leaves an INVALID index: the
+/// job's last words name it with the fix, and do not blame statement_timeout.
+#[test]
+fn sigint_during_a_concurrent_build_names_the_invalid_index_it_left() {
+    let server = server!("sigint_during_a_concurrent_build_names_the_invalid_index_it_left");
+    let site = PgSite::new(&server);
+    add_with_twin(
+        &site,
+        "V5__index_name_created.sql",
+        "CREATE INDEX secrets_name_created ON secrets (name, created_at);\n",
+        "-- xtask: no-transaction\n\
+         CREATE INDEX CONCURRENTLY secrets_name_created ON secrets (name, created_at);\n",
+    );
+    // An open write transaction: the concurrent build waits for it to end.
+    let mut writer = site.db.client();
+    writer
+        .batch_execute("BEGIN; UPDATE secrets SET created_at = created_at WHERE name = 'alpha'")
+        .unwrap();
+    let job = site
+        .command(
+            &["migrate", "--job"],
+            &[("MIGRATE_PG_LOCK_TIMEOUT_SECS", "120")],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while index_state(&site, "secrets_name_created").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the build never started"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &job.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = job.wait_with_output().unwrap();
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{log}");
+    assert!(
+        log.contains("SIGINT")
+            && log.contains("INVALID index secrets_name_created")
+            && log.contains("DROP INDEX CONCURRENTLY public.secrets_name_created;"),
+        "{log}"
+    );
+    assert!(!log.contains("ran past statement_timeout"), "{log}");
+    assert_eq!(index_state(&site, "secrets_name_created"), Some(false));
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    writer.batch_execute("ROLLBACK").unwrap();
+}

@@ -173,6 +173,8 @@ pub fn describe(e: &postgres::Error) -> String {
             ". A table lock was not granted within lock_timeout: a long transaction holds it. \
              Nothing was changed; run again when it has finished (or raise MIGRATE_PG_LOCK_TIMEOUT_SECS)",
         ),
+        // 57014 is also a cancel request (SIGINT/SIGTERM to `--job`).
+        "57014" if !db.message().contains("statement timeout") => {}
         "57014" => text.push_str(
             ". The statement ran past statement_timeout; nothing was changed. \
              Raise MIGRATE_PG_STATEMENT_TIMEOUT_SECS if the migration needs longer",

@@ -61,7 +61,12 @@ pub fn apply_with_retries(
         applied.extend(stopped.applied.iter().cloned());
         let so_far = committed(&applied, current);
         if let Some(signal) = watch.signal() {
-            return Err(cancelled(signal, &so_far));
+            // A cancelled concurrent build leaves an INVALID index: say which.
+            let left = match stopped.no_transaction {
+                true => stopped.statement.clone(),
+                false => None,
+            };
+            return Err(cancelled(signal, &so_far, left));
         }
         if !stopped.lock_timeout {
             let how = match stopped.no_transaction {
@@ -106,7 +111,7 @@ pub fn apply_with_retries(
         );
         if !watch.sleep(this_wait) {
             let signal = watch.signal().unwrap_or("a signal");
-            return Err(cancelled(signal, &so_far));
+            return Err(cancelled(signal, &so_far, None));
         }
         wait = (wait * 2).min(MAX_WAIT);
     }
@@ -128,12 +133,19 @@ fn committed(applied: &[Migration], current: i32) -> String {
     }
 }
 
-fn cancelled(signal: &str, so_far: &str) -> anyhow::Error {
+/// `left`: a no-transaction file's failure, which no transaction undid.
+fn cancelled(signal: &str, so_far: &str, left: Option<String>) -> anyhow::Error {
     let number = if signal == "SIGINT" { 2 } else { 15 };
+    let what = match left {
+        Some(left) => {
+            format!("the no-transaction statement running on the server was cancelled: {left}")
+        }
+        None => "the statement running on the server was cancelled and its transaction rolled back"
+            .to_owned(),
+    };
     Cancelled {
         message: format!(
-            "job cancelled by {signal}: the statement running on the server was cancelled and its \
-             transaction rolled back; {so_far}. Run the job again to apply the rest"
+            "job cancelled by {signal}: {what}; {so_far}. Run the job again to apply the rest"
         ),
         exit_code: 128 + number,
     }
