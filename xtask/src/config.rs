@@ -153,6 +153,9 @@ pub struct MigrateConfig {
     pub pg_statement_timeout_secs: Option<u64>,
     /// `migrate --job`: seconds to wait for another instance's run (default 600).
     pub job_lock_wait_secs: Option<u64>,
+    /// `migrate --job`, Postgres: seconds to keep retrying a migration that
+    /// hit `lock_timeout` (default 60; 0: fail at once).
+    pub pg_lock_retry_secs: Option<u64>,
 }
 
 impl MigrateConfig {
@@ -161,7 +164,8 @@ impl MigrateConfig {
     /// whitespace, never given to a shell), `MIGRATE_HEALTH_URL`,
     /// `MIGRATE_HEALTH_TIMEOUT_SECS`, `MIGRATE_LOCK_TIMEOUT_SECS`,
     /// `MIGRATE_COMMAND_TIMEOUT_SECS`, `MIGRATE_PG_LOCK_TIMEOUT_SECS`,
-    /// `MIGRATE_PG_STATEMENT_TIMEOUT_SECS`, `MIGRATE_JOB_LOCK_WAIT_SECS`.
+    /// `MIGRATE_PG_STATEMENT_TIMEOUT_SECS`, `MIGRATE_JOB_LOCK_WAIT_SECS`,
+    /// `MIGRATE_PG_LOCK_RETRY_SECS`.
     pub fn apply_env(mut self) -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
@@ -205,6 +209,7 @@ impl MigrateConfig {
         self.pg_statement_timeout_secs =
             number("MIGRATE_PG_STATEMENT_TIMEOUT_SECS")?.or(self.pg_statement_timeout_secs);
         self.job_lock_wait_secs = number("MIGRATE_JOB_LOCK_WAIT_SECS")?.or(self.job_lock_wait_secs);
+        self.pg_lock_retry_secs = number("MIGRATE_PG_LOCK_RETRY_SECS")?.or(self.pg_lock_retry_secs);
         Ok(self)
     }
 }

@@ -40,7 +40,8 @@ macro_rules! window_env {
   MIGRATE_COMMAND_TIMEOUT_SECS       seconds a stop or start command may take [default: 60]
   MIGRATE_PG_LOCK_TIMEOUT_SECS       Postgres: lock_timeout of the migration [default: 5]
   MIGRATE_PG_STATEMENT_TIMEOUT_SECS  Postgres: statement_timeout of the migration [default: 300]
-  MIGRATE_JOB_LOCK_WAIT_SECS         migrate --job: seconds to wait for another instance's run [default: 600]"
+  MIGRATE_JOB_LOCK_WAIT_SECS         migrate --job: seconds to wait for another instance's run [default: 600]
+  MIGRATE_PG_LOCK_RETRY_SECS         migrate --job: seconds to keep retrying a migration that hit lock_timeout; 0: fail at once [default: 60]"
     };
 }
 
@@ -305,8 +306,11 @@ pub struct MigrateArgs {
 
     /// Postgres only: the one-off release job of a rolling deploy. No stop/start
     /// and no maintenance mode; serialized by an advisory lock, so many instances
-    /// starting it at once migrate exactly once. Exit 0: migrated or already up to
-    /// date; 1: failed (rolled back); 3: refused (a contract migration is pending).
+    /// starting it at once migrate exactly once. A lock timeout is retried within
+    /// MIGRATE_PG_LOCK_RETRY_SECS (default 60), naming the blocking session;
+    /// SIGINT/SIGTERM cancel the running statement on the server. Exit 0: migrated
+    /// or already up to date; 1: failed (rolled back); 3: refused (a contract
+    /// migration is pending); 130/143: cancelled by SIGINT/SIGTERM.
     #[arg(long, conflicts_with = "create")]
     pub job: bool,
 

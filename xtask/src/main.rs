@@ -62,6 +62,8 @@ fn main() -> ExitCode {
             eprintln!("error: {}", redact::redact(&format!("{error:#}")));
             if error.downcast_ref::<window::Refused>().is_some() {
                 ExitCode::from(window::EXIT_REFUSED)
+            } else if let Some(cancelled) = error.downcast_ref::<window::Cancelled>() {
+                ExitCode::from(cancelled.exit_code)
             } else {
                 ExitCode::FAILURE
             }

@@ -6,5 +6,7 @@ pub mod backups;
 pub mod inventory;
 pub mod pg;
 pub mod pg_backups;
+pub mod pg_indexes;
+pub mod pg_watch;
 mod refinery;
 pub mod sqlite;

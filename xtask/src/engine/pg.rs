@@ -16,7 +16,10 @@ use postgres::{Client, NoTls};
 use refinery_core::Migration;
 use time::OffsetDateTime;
 
-use super::refinery::{self, MigrateError};
+use super::{
+    pg_indexes,
+    refinery::{self, Failure, MigrateError},
+};
 use crate::history::MigrationFile;
 
 pub use backend::schema::HISTORY_TABLE;
@@ -125,17 +128,21 @@ fn read_history(client: &mut Client, sql: &str) -> Result<Vec<Migration>, Migrat
     refinery::history_rows(rows)
 }
 
-/// Applies every pending migration in `files` in one transaction with the
-/// timeouts set, `before_commit` running last inside it. The caller holds
-/// the migration lock. Returns the migrations applied, in order.
+pub use refinery::Stopped;
+
+/// Applies every pending migration in `files` with the timeouts set:
+/// consecutive transactional ones in one transaction, `before_commit`
+/// running last inside it; a `-- xtask: no-transaction` file alone, outside
+/// any transaction. The caller holds the migration lock. Returns the
+/// migrations applied, in order; a failure says what committed before it.
 pub fn apply_pending(
     client: &mut Client,
     files: &[MigrationFile],
     timeouts: Timeouts,
     before_commit: &mut dyn FnMut() -> Result<(), String>,
-) -> anyhow::Result<Vec<Migration>> {
+) -> Result<Vec<Migration>, Stopped> {
     let session = PgSession { client, timeouts };
-    refinery::run_grouped(session, files, &mut |_| before_commit())
+    refinery::run_in_order(session, files, &mut |_| before_commit())
 }
 
 /// `files` up to `version` recorded as applied, their SQL not run (`migrate adopt`).
@@ -166,6 +173,15 @@ impl From<postgres::Error> for MigrateError {
     }
 }
 
+/// A statement's failure for the runner: a lock not granted within
+/// `lock_timeout` is marked, so a job can wait and try again.
+fn failure(e: &postgres::Error) -> Failure {
+    Failure {
+        message: describe(e),
+        lock_timeout: e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE),
+    }
+}
+
 /// The server's message and its hint, which `postgres::Error`'s own text
 /// leaves out; a lock or statement timeout gets the fix.
 pub fn describe(e: &postgres::Error) -> String {
@@ -179,6 +195,8 @@ pub fn describe(e: &postgres::Error) -> String {
             ". A table lock was not granted within lock_timeout: a long transaction holds it. \
              Nothing was changed; run again when it has finished (or raise MIGRATE_PG_LOCK_TIMEOUT_SECS)",
         ),
+        // 57014 is also a cancel request (SIGINT/SIGTERM to `--job`).
+        "57014" if !db.message().contains("statement timeout") => {}
         "57014" => text.push_str(
             ". The statement ran past statement_timeout; nothing was changed. \
              Raise MIGRATE_PG_STATEMENT_TIMEOUT_SECS if the migration needs longer",
@@ -204,8 +222,33 @@ impl refinery::Session for PgSession<'_> {
         ))?)
     }
 
-    fn execute(&mut self, sql: &str) -> Result<(), String> {
-        self.client.batch_execute(sql).map_err(|e| describe(&e))
+    fn execute(&mut self, sql: &str) -> Result<(), Failure> {
+        self.client.batch_execute(sql).map_err(|e| failure(&e))
+    }
+
+    /// The timeouts are set for the session (`SET LOCAL` needs a
+    /// transaction) and reset after; an INVALID index the statement would
+    /// create, before or after it ran, fails the file so it is not recorded.
+    fn run_alone(&mut self, file: &MigrationFile) -> Result<(), Failure> {
+        refuse_invalid_index(self.client, file, "an index it creates exists already as")?;
+        self.client
+            .batch_execute(&format!(
+                "SET lock_timeout = {}; SET statement_timeout = {}",
+                self.timeouts.lock.as_millis(),
+                self.timeouts.statement.as_millis()
+            ))
+            .map_err(|e| failure(&e))?;
+        let ran = self.client.batch_execute(&file.sql);
+        let reset = self
+            .client
+            .batch_execute("RESET lock_timeout; RESET statement_timeout");
+        let left = refuse_invalid_index(self.client, file, "the statement left behind");
+        match (ran.map_err(|e| failure(&e)), left) {
+            // An index stays behind: trying again would only trip over it.
+            (Err(failed), Err(left)) => Err(format!("{}; {}", failed.message, left.message).into()),
+            (Err(failed), Ok(())) | (Ok(()), Err(failed)) => Err(failed),
+            (Ok(()), Ok(())) => reset.map_err(|e| failure(&e)),
+        }
     }
 
     fn check(&mut self) -> Result<(), MigrateError> {
@@ -266,4 +309,26 @@ impl Drop for ScratchDatabase {
             eprintln!("warning: could not drop the scratch database {name}: {e:#}");
         }
     }
+}
+
+/// Fails `file` when an index it creates exists INVALID (`how` says how it
+/// came there), naming the index and the fix.
+fn refuse_invalid_index(
+    client: &mut Client,
+    file: &MigrationFile,
+    how: &str,
+) -> Result<(), Failure> {
+    let invalid = pg_indexes::invalid_indexes(client).map_err(|e| failure(&e))?;
+    let named: Vec<String> = pg_indexes::created_by(&invalid, file)
+        .iter()
+        .map(|index| index.describe())
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{how} {}; the migration is not recorded as applied",
+        named.join("; ")
+    )
+    .into())
 }

@@ -14,7 +14,7 @@ use refinery_core::{
 };
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::history::{self, MigrationFile};
+use crate::history::{self, MigrationFile, no_transaction::is_no_transaction};
 
 pub use backend::schema::HISTORY_TABLE;
 
@@ -55,6 +55,24 @@ impl fmt::Display for MigrateError {
 }
 
 impl std::error::Error for MigrateError {}
+
+/// How one migration statement failed: the engine's words, and whether a
+/// lock was not granted within `lock_timeout` (nothing of the statement
+/// stayed, so the run may be tried again).
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub lock_timeout: bool,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            message,
+            lock_timeout: false,
+        }
+    }
+}
 
 /// One row of the history table as stored: version, name, applied_on, checksum.
 pub type HistoryRow = (i32, String, Option<String>, Option<String>);
@@ -97,7 +115,16 @@ fn history_row(
 pub trait Session {
     /// Begins the transaction of a grouped run (with the engine's settings).
     fn begin(&mut self) -> Result<(), MigrateError>;
-    fn execute(&mut self, sql: &str) -> Result<(), String>;
+    fn execute(&mut self, sql: &str) -> Result<(), Failure>;
+    /// A `-- xtask: no-transaction` file, alone and outside any transaction
+    /// (its history row follows in a transaction of its own).
+    fn run_alone(&mut self, file: &MigrationFile) -> Result<(), Failure> {
+        Err(format!(
+            "{}: this engine runs no migration outside a transaction",
+            file.path.display()
+        )
+        .into())
+    }
     /// The engine's own checks after the statements, before the commit.
     fn check(&mut self) -> Result<(), MigrateError>;
     fn commit(&mut self) -> Result<(), MigrateError>;
@@ -117,6 +144,13 @@ struct Driver<'a, S: Session> {
     session: S,
     files: &'a [MigrationFile],
     before_commit: Gate<'a, S>,
+    /// The last failure was a lock not granted in time.
+    lock_timeout: bool,
+    /// The last failing statement: its file and the engine's words (what
+    /// refinery wraps in wording that is wrong once a group committed).
+    failed: Option<String>,
+    /// It was a no-transaction file: nothing rolled it back.
+    failed_alone: bool,
 }
 
 impl<S: Session> Driver<'_, S> {
@@ -125,7 +159,13 @@ impl<S: Session> Driver<'_, S> {
         queries: impl Iterator<Item = &'q str>,
     ) -> Result<usize, MigrateError> {
         let session = &mut self.session;
-        let (count, has_migrations) = run_statements(queries, self.files, |q| session.execute(q))?;
+        let lock_timeout = &mut self.lock_timeout;
+        let (count, has_migrations) = run_statements(queries, self.files, |q| {
+            session.execute(q).map_err(|failure| {
+                *lock_timeout = failure.lock_timeout;
+                failure.message
+            })
+        })?;
         session.check()?;
         // refinery also calls this to create its history table: only the
         // migrations' own transaction passes the gate.
@@ -143,10 +183,30 @@ impl<S: Session> Transaction for Driver<'_, S> {
         &mut self,
         queries: T,
     ) -> Result<usize, MigrateError> {
+        self.lock_timeout = false;
+        (self.failed, self.failed_alone) = (None, false);
+        let mut queries = queries.peekable();
+        let files = self.files;
+        let alone = queries
+            .peek()
+            .and_then(|q| files.iter().find(|f| f.sql == *q && is_no_transaction(f)));
+        if let Some(file) = alone {
+            queries.next();
+            self.session.run_alone(file).map_err(|failure| {
+                self.lock_timeout = failure.lock_timeout;
+                let error =
+                    MigrateError::InMigration(file.path.display().to_string(), failure.message);
+                (self.failed, self.failed_alone) = (Some(error.to_string()), true);
+                error
+            })?;
+        }
         self.session.begin()?;
         let outcome = self
             .statements_checked_and_gated(queries)
             .and_then(|count| self.session.commit().map(|()| count));
+        if let Err(error @ MigrateError::InMigration(..)) = &outcome {
+            self.failed = Some(error.to_string());
+        }
         if outcome.is_err() {
             self.session.rollback();
         }
@@ -184,27 +244,99 @@ fn run_statements<'q>(
     Ok((count, has_migrations))
 }
 
-/// Every pending migration of `files` in one grouped run (one transaction)
-/// on `session`; the migrations applied, in order.
-pub fn run_grouped<S: Session>(
+/// A run that stopped: what it had committed before, and why it stopped.
+#[derive(Debug)]
+pub struct Stopped {
+    pub applied: Vec<Migration>,
+    pub error: anyhow::Error,
+    /// A lock was not granted within `lock_timeout`: the failing part
+    /// rolled back whole, and the run may be tried again.
+    pub lock_timeout: bool,
+    /// The failing part was a no-transaction file: nothing rolled it back.
+    pub no_transaction: bool,
+    /// The failing statement's file and the engine's words, when a
+    /// statement failed (not, say, a changed checksum).
+    pub statement: Option<String>,
+}
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Every pending migration of `files` on `session`, in order: consecutive
+/// transactional ones in one transaction, each no-transaction file alone
+/// (the transaction before it commits first). The migrations applied.
+pub fn run_in_order<S: Session>(
     session: S,
     files: &[MigrationFile],
     before_commit: Gate<'_, S>,
-) -> anyhow::Result<Vec<Migration>> {
-    let mut driver = Driver {
-        session,
-        files,
-        before_commit,
+) -> Result<Vec<Migration>, Stopped> {
+    let stopped = |applied, error| Stopped {
+        applied,
+        error,
+        lock_timeout: false,
+        no_transaction: false,
+        statement: None,
     };
     let migrations = files
         .iter()
         .map(MigrationFile::to_refinery)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let report = Runner::new(&migrations)
-        .set_grouped(true)
-        .run(&mut driver)
-        .map_err(|e| history::explain(e, files))?;
-    Ok(report.applied_migrations().clone())
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(|e| stopped(Vec::new(), e))?;
+    let mut driver = Driver {
+        session,
+        files,
+        before_commit,
+        lock_timeout: false,
+        failed: None,
+        failed_alone: false,
+    };
+    let mut applied = Vec::new();
+    for last in last_versions_of_groups(files) {
+        match Runner::new(&migrations)
+            .set_grouped(true)
+            .set_target(Target::Version(last))
+            .run(&mut driver)
+        {
+            Ok(report) => applied.extend(report.applied_migrations().iter().cloned()),
+            Err(e) => {
+                // refinery's "rolled back" would be wrong for a no-transaction file.
+                let error = match (&driver.failed, driver.failed_alone) {
+                    (Some(failed), true) => anyhow::Error::msg(failed.clone()),
+                    _ => history::explain(e, files),
+                };
+                return Err(Stopped {
+                    lock_timeout: driver.lock_timeout,
+                    no_transaction: driver.failed_alone,
+                    statement: driver.failed.take(),
+                    ..stopped(applied, error)
+                });
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// The last version of each group a run commits on its own: the
+/// transactional files between no-transaction ones, and each of those.
+fn last_versions_of_groups(files: &[MigrationFile]) -> Vec<i32> {
+    let mut ends = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        if is_no_transaction(file) {
+            ends.extend(i.checked_sub(1).map(|before| files[before].version));
+            ends.push(file.version);
+        }
+    }
+    ends.extend(files.last().map(|f| f.version));
+    ends.dedup();
+    if ends.is_empty() {
+        ends.push(0);
+    }
+    ends
 }
 
 /// Records `files` up to `version` as applied without running their SQL,
@@ -220,6 +352,9 @@ pub fn record_applied<S: Session>(
         session,
         files,
         before_commit: &mut |_| Ok(()),
+        lock_timeout: false,
+        failed: None,
+        failed_alone: false,
     };
     let migrations = files
         .iter()
@@ -231,4 +366,47 @@ pub fn record_applied<S: Session>(
         .run(&mut driver)
         .map_err(|e| history::explain(e, files))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn file(version: i32, alone: bool) -> MigrationFile {
+        let marker = if alone {
+            "-- xtask: no-transaction\n"
+        } else {
+            ""
+        };
+        MigrationFile {
+            version,
+            name: format!("m{version}"),
+            path: PathBuf::from(format!("V{version}__m{version}.sql")),
+            sql: format!("{marker}CREATE INDEX i{version} ON t (x);"),
+        }
+    }
+
+    #[test]
+    fn each_no_transaction_file_is_a_group_of_its_own() {
+        let files = |marks: &[bool]| -> Vec<MigrationFile> {
+            marks
+                .iter()
+                .enumerate()
+                .map(|(i, &alone)| file(i as i32 + 1, alone))
+                .collect()
+        };
+        assert_eq!(last_versions_of_groups(&files(&[false, false])), [2]);
+        assert_eq!(
+            last_versions_of_groups(&files(&[false, true, false])),
+            [1, 2, 3]
+        );
+        assert_eq!(last_versions_of_groups(&files(&[true, true])), [1, 2]);
+        assert_eq!(
+            last_versions_of_groups(&files(&[false, false, true])),
+            [2, 3]
+        );
+        assert_eq!(last_versions_of_groups(&[]), [0]);
+    }
 }

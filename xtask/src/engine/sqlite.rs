@@ -205,7 +205,10 @@ pub fn apply_pending_gated(
 ) -> anyhow::Result<Vec<Migration>> {
     conn.pragma_update(None, "foreign_keys", false)
         .context("switching foreign key enforcement off for the migration")?;
-    let outcome = refinery::run_grouped(&mut *conn, files, &mut |conn| before_commit(conn));
+    // SQLite never runs a no-transaction file (`history::load_for` refuses
+    // them), so this is one transaction.
+    let outcome = refinery::run_in_order(&mut *conn, files, &mut |conn| before_commit(conn))
+        .map_err(|stopped| stopped.error);
     conn.pragma_update(None, "foreign_keys", true)
         .context("switching foreign key enforcement back on")?;
     outcome
@@ -278,8 +281,8 @@ impl refinery::Session for &mut Connection {
         Ok(self.execute_batch("BEGIN")?)
     }
 
-    fn execute(&mut self, sql: &str) -> Result<(), String> {
-        self.execute_batch(sql).map_err(|e| e.to_string())
+    fn execute(&mut self, sql: &str) -> Result<(), refinery::Failure> {
+        self.execute_batch(sql).map_err(|e| e.to_string().into())
     }
 
     fn check(&mut self) -> Result<(), MigrateError> {

@@ -30,8 +30,8 @@ pub enum Engine {
 }
 
 /// The migrations as `engine` runs them: the shared files, with Postgres
-/// twins swapped in on Postgres.
-pub fn load_for(dir: &Path, engine: Engine) -> anyhow::Result<Vec<MigrationFile>> {
+/// twins swapped in on Postgres (see `history::load_for`).
+pub fn load_with_twins(dir: &Path, engine: Engine) -> anyhow::Result<Vec<MigrationFile>> {
     let mut files = load(dir)?;
     if engine == Engine::Sqlite {
         return Ok(files);

@@ -58,8 +58,11 @@ pub(super) fn postgres_equivalent(
         lock: Duration::from_secs(5),
         statement: Duration::from_secs(60),
     };
-    pg::apply_pending(&mut client, &files, timeouts, &mut || Ok(())).map_err(fail)?;
-    let again = pg::apply_pending(&mut client, &files, timeouts, &mut || Ok(())).map_err(fail)?;
+    let apply = |client: &mut postgres::Client| {
+        pg::apply_pending(client, &files, timeouts, &mut || Ok(())).map_err(|s| fail(s.error))
+    };
+    apply(&mut client)?;
+    let again = apply(&mut client)?;
     if !again.is_empty() {
         return Err(vec![format!(
             "a second run applied {} migration(s) again",

@@ -80,6 +80,11 @@ pub trait Engine {
     /// Step 2, beyond the history: the engine's own checks while the service
     /// still runs (it may fill `plan.rehearsal`); their detail line.
     fn check_before_downtime(&mut self, plan: &mut Plan) -> anyhow::Result<String>;
+    /// `migrate status`: what is wrong in the database beyond its history
+    /// (Postgres: INVALID indexes a failed concurrent build left), with the fix.
+    fn leftovers(&mut self) -> anyhow::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// Step 3, after the service went down: prove nobody else uses the database.
     fn prove_quiet(&mut self, settings: &Settings) -> anyhow::Result<&'static str>;
     /// `cargo xtask backup`: a verified backup to `dest` while the service runs.

@@ -9,11 +9,10 @@ use std::time::Instant;
 use anyhow::Context;
 use backend::dburl::PgUrl;
 
-use super::settings::Settings;
+use super::{job_apply, settings::Settings};
 use crate::{
-    engine::pg,
-    failpoint,
-    history::{self, Engine, MigrationFile, lint},
+    engine::{pg, pg_indexes},
+    history::{self, Engine, MigrationFile, lint, no_transaction::is_no_transaction},
 };
 
 /// Exit status of `migrate --job` when it refuses a contract migration.
@@ -41,6 +40,12 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let files = history::load_for(&settings.migrations, Engine::Postgres)?;
     let mut client = pg::connect(url, "migrate --job")?;
+    println!(
+        "job: statement_timeout {} s, lock_timeout {} s, retry budget {} s",
+        settings.pg_timeouts.statement.as_secs(),
+        settings.pg_timeouts.lock.as_secs(),
+        settings.pg_lock_retry.as_secs()
+    );
     let waited = Instant::now();
     // A dry run takes no lock either: it reads, prints the plan and leaves.
     if !dry_run {
@@ -57,6 +62,9 @@ pub fn run(
     comparison.refuse_inconsistency()?;
     let current = comparison.current;
     let pending = comparison.pending_files();
+    for warning in pg_indexes::refuse_rebuilding_invalid(&mut client, &pending)? {
+        eprintln!("warning: {warning}");
+    }
     if pending.is_empty() {
         let ahead = match comparison.ahead.len() {
             0 => String::new(),
@@ -87,19 +95,32 @@ pub fn run(
         .into());
     }
     let start = Instant::now();
-    let applied = pg::apply_pending(&mut client, &files, settings.pg_timeouts, &mut || {
-        failpoint::hit("mid-migration").map_err(|e| e.to_string())
-    })
-    .context("the job's migration failed and was rolled back: the schema is unchanged")?;
+    let applied = job_apply::apply_with_retries(settings, url, &mut client, &files, current)?;
+    println!("job: {}", how_applied(&pending));
     println!(
-        "job: applied {} migration(s) ({}) to {} in one transaction in {:.2} s; schema version {current} -> {}",
+        "job: applied {} migration(s) ({}) to {} in {:.2} s; schema version {current} -> {}",
         applied.len(),
         history::stems(&pending),
         settings.url,
         start.elapsed().as_secs_f64(),
-        pending.last().map_or(current, |m| m.version)
+        applied.last().map_or(current, |m| m.version())
     );
     Ok(())
+}
+
+/// `V5__a applied (transaction), V6__b applied (no transaction)`.
+fn how_applied(pending: &[MigrationFile]) -> String {
+    pending
+        .iter()
+        .map(|file| {
+            let how = match is_no_transaction(file) {
+                true => "no transaction",
+                false => "transaction",
+            };
+            format!("{} applied ({how})", file.stem())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `--job --dry-run`: what the job would apply, how the lint classifies it,
@@ -108,14 +129,20 @@ fn print_plan(pending: &[MigrationFile], contracts: &[String], allow_contract: b
     println!("dry run: the job would, at schema version {current}:");
     for file in pending {
         let contract = contracts.iter().find(|c| c.starts_with(&file.stem()));
+        let alone = match is_no_transaction(file) {
+            true => " (no transaction: alone, after the ones before it commit)",
+            false => "",
+        };
         match contract {
-            Some(why) => println!("  contract  {why}"),
-            None => println!("  expand    {}", file.stem()),
+            Some(why) => println!("  contract  {why}{alone}"),
+            None => println!("  expand    {}{alone}", file.stem()),
         }
     }
     match (contracts.is_empty(), allow_contract) {
-        (true, _) => println!("  apply them in one transaction (exit 0)"),
-        (false, true) => println!("  apply them in one transaction (--allow-contract)"),
+        (true, _) => println!("  apply them in order, each transaction's together (exit 0)"),
+        (false, true) => {
+            println!("  apply them in order, each transaction's together (--allow-contract)")
+        }
         (false, false) => {
             println!("  refuse (exit 3): contract migrations need a window or --allow-contract")
         }

@@ -19,6 +19,7 @@ mod adopt;
 pub mod backup;
 mod engine;
 mod job;
+mod job_apply;
 mod journal;
 mod lock;
 mod open;
@@ -41,6 +42,7 @@ use crate::flags::{MigrateAction, MigrateArgs};
 use settings::Settings;
 
 pub use job::{EXIT_REFUSED, Refused};
+pub use job_apply::Cancelled;
 
 pub fn run(repo: &Path, args: &MigrateArgs) -> anyhow::Result<()> {
     let settings = Settings::load(

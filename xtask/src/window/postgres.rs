@@ -18,8 +18,9 @@ use super::{
     steps::{Steps, Timed, timed},
 };
 use crate::{
-    engine::{backups::Backup, pg, pg_backups},
-    failpoint, history,
+    engine::{backups::Backup, pg, pg_backups, pg_indexes},
+    failpoint,
+    history::{self, no_transaction::is_no_transaction},
     schema::model::{self as schema_model, Shape},
 };
 
@@ -50,8 +51,9 @@ impl PgWindow {
         Ok((
             (),
             format!(
-                "{} applied in one transaction (lock_timeout {} s, statement_timeout {} s)",
+                "{} applied {} (lock_timeout {} s, statement_timeout {} s)",
                 applied.len(),
+                grouping(&plan.pending),
                 timeouts.lock.as_secs(),
                 timeouts.statement.as_secs()
             ),
@@ -81,7 +83,21 @@ impl Engine for PgWindow {
         pg_backups::database_bytes(&mut self.client)
     }
 
-    fn check_before_downtime(&mut self, _: &mut Plan) -> anyhow::Result<String> {
+    fn leftovers(&mut self) -> anyhow::Result<Vec<String>> {
+        let invalid = pg_indexes::invalid_indexes(&mut self.client)?;
+        Ok(invalid
+            .iter()
+            .map(pg_indexes::InvalidIndex::describe)
+            .collect())
+    }
+
+    /// A pending migration that would rebuild an INVALID index is refused
+    /// before the service goes down; other invalid indexes are named.
+    fn check_before_downtime(&mut self, plan: &mut Plan) -> anyhow::Result<String> {
+        let warnings = pg_indexes::refuse_rebuilding_invalid(&mut self.client, &plan.pending)?;
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
+        }
         pg_backups::check_tools(&mut self.client)
     }
 
@@ -229,11 +245,21 @@ impl Engine for PgWindow {
 
     fn describe_apply(&self, settings: &Settings, plan: &Plan) -> Vec<String> {
         vec![format!(
-            "{} in one transaction (lock_timeout {} s, statement_timeout {} s)",
+            "{} {} (lock_timeout {} s, statement_timeout {} s)",
             history::stems(&plan.pending),
+            grouping(&plan.pending),
             settings.pg_timeouts.lock.as_secs(),
             settings.pg_timeouts.statement.as_secs()
         )]
+    }
+}
+
+/// How the window's migrations commit: together, unless some are marked
+/// `-- xtask: no-transaction` (each of those runs alone).
+fn grouping(pending: &[history::MigrationFile]) -> String {
+    match pending.iter().filter(|f| is_no_transaction(f)).count() {
+        0 => "in one transaction".to_owned(),
+        n => format!("in order, {n} of them alone outside a transaction (no-transaction files)"),
     }
 }
 

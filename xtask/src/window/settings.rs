@@ -33,6 +33,8 @@ pub struct Settings {
     pub pg_timeouts: Timeouts,
     /// `migrate --job`: how long to wait for another instance's run.
     pub job_lock_wait: Duration,
+    /// `migrate --job`: how long to keep retrying after a `lock_timeout`.
+    pub pg_lock_retry: Duration,
     /// The repository's version, when this is a checkout whose files agree.
     pub repo_version: Option<String>,
 }
@@ -99,6 +101,7 @@ impl Settings {
                 statement: Duration::from_secs(config.pg_statement_timeout_secs.unwrap_or(300)),
             },
             job_lock_wait: Duration::from_secs(config.job_lock_wait_secs.unwrap_or(600)),
+            pg_lock_retry: Duration::from_secs(config.pg_lock_retry_secs.unwrap_or(60)),
             repo_version: repo_version(repo),
             url,
             db,

@@ -23,6 +23,9 @@ struct Report {
     migrations: Vec<Row>,
     /// Who holds the migration lock right now, if anyone.
     lock_holder: Option<String>,
+    /// What is wrong beyond the history (Postgres: INVALID indexes a failed
+    /// concurrent build left), each with its fix; non-empty means exit 1.
+    leftovers: Vec<String>,
 }
 
 /// One migration, applied or not.
@@ -38,16 +41,24 @@ struct Row {
 
 pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let files = history::load_for(&settings.migrations, settings.engine())?;
-    let applied = open(settings, false, "migrate status")?.applied_history(false)?;
+    let mut engine = open(settings, false, "migrate status")?;
+    let applied = engine.applied_history(false)?;
+    let leftovers = engine.leftovers()?;
     let comparison = history::compare(applied, &files)?;
     let holder = crate::run_lock::current_holder(&settings.lock_path());
     if json {
-        print_json(settings, &comparison, holder)?;
+        print_json(settings, &comparison, holder, &leftovers)?;
     } else {
-        print_lines(settings, &comparison, holder.as_deref());
+        print_lines(settings, &comparison, holder.as_deref(), &leftovers);
     }
     // The same verdict, and so the same exit status, with or without --json.
     comparison.refuse_inconsistency()?;
+    if !leftovers.is_empty() {
+        bail!(
+            "{} INVALID index(es) in the database (named above): drop each as shown, then run the migration again",
+            leftovers.len()
+        );
+    }
     if !comparison.pending.is_empty() {
         bail!(
             "{} migration(s) pending: run `cargo xtask migrate`",
@@ -69,6 +80,7 @@ fn print_json(
     settings: &Settings,
     comparison: &Comparison,
     lock_holder: Option<String>,
+    leftovers: &[String],
 ) -> anyhow::Result<()> {
     let consistent = comparison.changed.is_empty()
         && comparison.missing.is_empty()
@@ -77,18 +89,24 @@ fn print_json(
         database: settings.url.to_string(),
         engine: settings.url.engine(),
         schema_version: comparison.current,
-        up_to_date: consistent && comparison.pending.is_empty(),
+        up_to_date: consistent && comparison.pending.is_empty() && leftovers.is_empty(),
         consistent,
         pending: comparison.pending.len(),
         ahead: comparison.ahead.len(),
         migrations: rows(comparison),
         lock_holder,
+        leftovers: leftovers.to_vec(),
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 
-fn print_lines(settings: &Settings, comparison: &Comparison, holder: Option<&str>) {
+fn print_lines(
+    settings: &Settings,
+    comparison: &Comparison,
+    holder: Option<&str>,
+    leftovers: &[String],
+) {
     println!("{}: schema version {}", settings.url, comparison.current);
     for row in rows(comparison) {
         let state = match row.state {
@@ -102,6 +120,9 @@ fn print_lines(settings: &Settings, comparison: &Comparison, holder: Option<&str
         };
         let line = format!("  {state:8} V{}__{}  {note}", row.version, row.name);
         println!("{}", line.trim_end());
+    }
+    for leftover in leftovers {
+        println!("  {leftover}");
     }
     if let Some(holder) = holder {
         println!(

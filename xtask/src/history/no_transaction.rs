@@ -1,0 +1,147 @@
+//! The `-- xtask: no-transaction` marker: a migration whose one statement
+//! cannot run inside a transaction (Postgres's `CREATE INDEX CONCURRENTLY`).
+//! The runner applies such a file alone, outside any transaction, and
+//! records it only once it succeeded; this module reads the marker and
+//! refuses the files that cannot be run that way.
+
+use anyhow::bail;
+
+use super::{
+    files::{Engine, MigrationFile, POSTGRES_DIR},
+    sql_text,
+};
+
+/// The marker, as a `--` comment before the file's first statement.
+pub const MARKER: &str = "xtask: no-transaction";
+
+/// Whether `file` carries the marker above its first statement.
+pub fn is_no_transaction(file: &MigrationFile) -> bool {
+    let (statements, comments) = sql_text::split(&file.sql);
+    let first = statements.first().map_or(usize::MAX, |s| s.line);
+    comments
+        .iter()
+        .any(|c| c.line <= first && c.text.trim() == MARKER)
+}
+
+/// Every marked file must hold exactly one statement (it runs alone, and a
+/// second statement would make Postgres wrap both in a transaction block);
+/// SQLite runs none outside the window's transaction. All problems at once.
+pub fn refuse_unrunnable(files: &[MigrationFile], engine: Engine) -> anyhow::Result<()> {
+    let problems: Vec<String> = files
+        .iter()
+        .filter(|f| is_no_transaction(f))
+        .filter_map(|file| problem(file, engine))
+        .collect();
+    if !problems.is_empty() {
+        bail!(
+            "{} no-transaction migration(s) cannot run; nothing was changed:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+fn problem(file: &MigrationFile, engine: Engine) -> Option<String> {
+    let path = file.path.display();
+    if engine == Engine::Sqlite {
+        return Some(format!(
+            "{path}: marked `-- {MARKER}`, but SQLite has no statement that needs it and the window \
+             applies every migration in one transaction beside its backup: remove the marker here \
+             and keep it in the Postgres twin ({POSTGRES_DIR}/{}.sql)",
+            file.stem()
+        ));
+    }
+    match sql_text::split(&file.sql).0.len() {
+        1 => None,
+        n => Some(format!(
+            "{path}: marked `-- {MARKER}` but holds {n} statements; such a file runs alone outside \
+             any transaction and must hold exactly one: split it, one file per statement"
+        )),
+    }
+}
+
+/// The indexes `file` creates (bare names, without schema, as Postgres
+/// lists them), so a run can tell an INVALID index is its own.
+pub fn created_indexes(file: &MigrationFile) -> Vec<String> {
+    sql_text::split(&file.sql)
+        .0
+        .iter()
+        .filter_map(|statement| index_name(&statement.words()))
+        .collect()
+}
+
+/// `CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS] [schema.]name ON …`.
+fn index_name(words: &[String]) -> Option<String> {
+    let mut rest = words.iter().map(String::as_str);
+    if rest.next()? != "CREATE" {
+        return None;
+    }
+    let mut word = rest.next()?;
+    if word == "UNIQUE" {
+        word = rest.next()?;
+    }
+    if word != "INDEX" {
+        return None;
+    }
+    let mut word = rest.next()?;
+    if word == "CONCURRENTLY" {
+        word = rest.next()?;
+    }
+    if word == "IF" {
+        rest.next()?; // NOT
+        rest.next()?; // EXISTS
+        word = rest.next()?;
+    }
+    // `words` drops the dot of `schema.name`: the name is the last word before ON.
+    let mut name = word;
+    for next in rest {
+        if next == "ON" {
+            return Some(name.to_ascii_lowercase());
+        }
+        name = next;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn file(sql: &str) -> MigrationFile {
+        MigrationFile {
+            version: 6,
+            name: "idx".into(),
+            path: PathBuf::from("migrations/postgres/V6__idx.sql"),
+            sql: sql.into(),
+        }
+    }
+
+    #[test]
+    fn the_marker_counts_only_above_the_first_statement() {
+        assert!(is_no_transaction(&file(
+            "-- why\n-- xtask: no-transaction\nCREATE INDEX CONCURRENTLY a ON t (x);"
+        )));
+        assert!(!is_no_transaction(&file(
+            "CREATE INDEX a ON t (x);\n-- xtask: no-transaction\n"
+        )));
+        assert!(!is_no_transaction(&file("CREATE INDEX a ON t (x);")));
+    }
+
+    #[test]
+    fn index_names_with_every_optional_word() {
+        for (sql, name) in [
+            ("CREATE INDEX a ON t (x)", "a"),
+            (
+                "create unique index concurrently if not exists public.b on t (x)",
+                "b",
+            ),
+            ("CREATE INDEX CONCURRENTLY c ON t USING btree (x)", "c"),
+        ] {
+            assert_eq!(created_indexes(&file(sql)), [name], "{sql}");
+        }
+        assert!(created_indexes(&file("CREATE TABLE i (x INT)")).is_empty());
+    }
+}
