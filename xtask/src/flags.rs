@@ -203,6 +203,13 @@ pub struct MigrateArgs {
     /// still uses what they remove or tighten)
     #[arg(long, requires = "job")]
     pub allow_contract: bool,
+
+    /// SQLite: VACUUM inside the window, after the migration and before the
+    /// service comes back, giving the free pages a table rebuild leaves back to
+    /// the filesystem; the downtime grows by its time (the preflight measures
+    /// it on the rehearsal snapshot). Never done without this flag.
+    #[arg(long, conflicts_with = "job")]
+    pub vacuum: bool,
 }
 
 #[derive(Debug, Subcommand)]

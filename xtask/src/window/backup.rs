@@ -20,6 +20,7 @@ use crate::{engine::backups, flags::DatabaseArgs};
 
 pub fn run(repo: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
     let settings = Settings::load(repo, args.database_url.as_deref(), None)?;
+    settings.require_database("there is nothing to back up", false)?;
     let journal = Journal::new(&settings.backup_dir, "backup");
     let start = Instant::now();
     match back_up(&settings) {

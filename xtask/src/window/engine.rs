@@ -104,6 +104,16 @@ pub trait Engine {
     /// `restore`: replace the database with `backup`, all or nothing; says
     /// how the result was checked.
     fn restore_from(&mut self, backup: &std::path::Path) -> anyhow::Result<&'static str>;
+    /// `migrate --vacuum`, after step 5 while the service is still down:
+    /// reclaim the free pages the migration left; says what it did.
+    fn vacuum(&mut self) -> anyhow::Result<String> {
+        anyhow::bail!("VACUUM after the migration is for SQLite databases")
+    }
+    /// After the window: the free pages read from the live database, and
+    /// how to reclaim them, when they are worth it.
+    fn free_space_advice(&self) -> Option<String> {
+        None
+    }
     /// The name of step 5.
     fn migrate_step(&self) -> &'static str;
     /// The dry run's lines: the lock, the backup, the migrations.

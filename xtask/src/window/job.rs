@@ -13,7 +13,7 @@ use super::settings::Settings;
 use crate::{
     engine::pg,
     failpoint,
-    history::{self, Engine, MigrationFile, lint},
+    history::{self, MigrationFile, lint},
 };
 
 /// Exit status of `migrate --job` when it refuses a contract migration.
@@ -39,7 +39,8 @@ pub fn run(
     allow_contract: bool,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let files = history::load_for(&settings.migrations, Engine::Postgres)?;
+    let files = settings.migration_files()?;
+    settings.refuse_gaps(&files)?;
     let mut client = pg::connect(url, "migrate --job")?;
     let waited = Instant::now();
     // A dry run takes no lock either: it reads, prints the plan and leaves.

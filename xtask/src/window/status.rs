@@ -7,7 +7,11 @@ use super::{open::open, settings::Settings};
 use crate::history::{self, Comparison};
 
 pub fn run(settings: &Settings) -> anyhow::Result<()> {
-    let files = history::load_for(&settings.migrations, settings.engine())?;
+    settings.require_database(
+        "or run `cargo xtask migrate --create` for a first deploy",
+        false,
+    )?;
+    let files = settings.migration_files()?;
     let applied = open(settings, false, "migrate status")?.applied_history(false)?;
     let comparison = history::compare(applied, &files)?;
     println!("{}: schema version {}", settings.url, comparison.current);
@@ -18,6 +22,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         );
     }
     comparison.refuse_inconsistency()?;
+    settings.refuse_gaps(&files)?;
     if !comparison.pending.is_empty() {
         bail!(
             "{} migration(s) pending: run `cargo xtask migrate`",
