@@ -309,3 +309,87 @@ fn a_gap_listed_in_allow_gaps_passes_and_only_that_one() {
         text(&out)
     );
 }
+
+#[test]
+fn a_gap_fails_the_postgres_job_and_window_before_anything_changes() {
+    let Some(server) =
+        support::pg::server("a_gap_fails_the_postgres_job_and_window_before_anything_changes")
+    else {
+        return;
+    };
+    let site = support::pg::PgSite::new(&server);
+    // V6 after V4: version 5 is missing.
+    site.add_migration(
+        "V6__secret_note.sql",
+        "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
+    );
+    let v6 = site.migrations.join("V6__secret_note.sql");
+    for args in [
+        &["migrate", "--job"][..],
+        &["migrate"],
+        &["migrate", "--dry-run"],
+    ] {
+        let out = site.xtask(args, &[]);
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("{}: follows V4", v6.display()))
+                && text(&out).contains("version 5 is missing"),
+            "{args:?}: {}",
+            text(&out)
+        );
+        let applied: i32 = site
+            .db
+            .client()
+            .query_one("SELECT max(version) FROM refinery_schema_history", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(applied, 4, "{args:?}");
+    }
+    let out = site.xtask(&["migrate", "--job"], &[("MIGRATE_ALLOW_GAPS", "5")]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn db_copy_takes_a_relative_source_and_migrations_from_the_repository_root() {
+    let Some(server) = support::pg::server(
+        "db_copy_takes_a_relative_source_and_migrations_from_the_repository_root",
+    ) else {
+        return;
+    };
+    let repo = repo("");
+    let root = repo.path();
+    // The Postgres twins too: the copy compares both engines' histories.
+    test_support::copy_migrations_with_twins(&root.join("migrations"));
+    let out = from_backend(root, &["migrate", "--create"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let target = support::pg::PgSite::empty(&server);
+    target.migrate_fully();
+    let out = from_backend(
+        root,
+        &[
+            "db",
+            "copy",
+            "--from",
+            "sqlite:///data/secrets.db",
+            "--migrations",
+            "migrations",
+            "--to",
+            &target.db.url,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "source: {} (relative paths are taken from the repository root {})",
+            root.join("data/secrets.db").display(),
+            root.display()
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(!root.join("backend/data").exists());
+}
