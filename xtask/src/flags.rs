@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
 pub struct Cli {
-    /// Repository to work on [default: the one this xtask is part of]
+    /// Repository to work on [default: the one this xtask is part of]; every
+    /// relative path given to a command (a sqlite:///relative URL, --migrations,
+    /// backup-dir, a backup) is taken from it, not from the current folder
     #[arg(long, global = true, value_name = "DIR")]
     pub repo: Option<PathBuf>,
 
