@@ -104,6 +104,12 @@ pub trait Engine {
     /// `restore`: replace the database with `backup`, all or nothing; says
     /// how the result was checked.
     fn restore_from(&mut self, backup: &std::path::Path) -> anyhow::Result<&'static str>;
+    /// The name of step 5.
+    fn migrate_step(&self) -> &'static str;
+    /// The dry run's lines: the lock, the backup, the migrations.
+    fn describe_lock(&self, settings: &Settings) -> String;
+    fn describe_backup(&self) -> &'static str;
+    fn describe_apply(&self, settings: &Settings, plan: &Plan) -> Vec<String>;
     /// `migrate --vacuum`, after step 5 while the service is still down:
     /// reclaim the free pages the migration left; says what it did.
     fn vacuum(&mut self) -> anyhow::Result<String> {
@@ -114,10 +120,4 @@ pub trait Engine {
     fn free_space_advice(&self) -> Option<String> {
         None
     }
-    /// The name of step 5.
-    fn migrate_step(&self) -> &'static str;
-    /// The dry run's lines: the lock, the backup, the migrations.
-    fn describe_lock(&self, settings: &Settings) -> String;
-    fn describe_backup(&self) -> &'static str;
-    fn describe_apply(&self, settings: &Settings, plan: &Plan) -> Vec<String>;
 }

@@ -15,6 +15,7 @@
 
 pub mod backup;
 mod engine;
+mod free_pages;
 mod job;
 mod journal;
 mod lock;

@@ -14,13 +14,14 @@ use rusqlite::Connection;
 
 use super::{
     engine::{Engine, Plan, Undone, Verified},
+    free_pages,
     settings::Settings,
     steps::{Steps, Timed, timed},
 };
 use crate::{
     engine::{
         backups::{self, Backup},
-        free_space::{self, FreeSpace, VacuumEstimate},
+        free_space::VacuumEstimate,
         sqlite,
     },
     failpoint, fsutil,
@@ -110,16 +111,14 @@ impl Engine for SqliteWindow {
         if plan.pending.is_empty() {
             return Ok("nothing to rehearse".into());
         }
-        let rehearsed = rehearse(&self.open()?, &plan.files, &plan.pending, &self.path)?;
-        plan.rehearsal = rehearsed.timings;
-        self.wal_estimate = rehearsed.wal_bytes;
-        self.check_room_for_wal(rehearsed.wal_bytes)?;
-        let vacuum = rehearsed
-            .vacuum
-            .as_ref()
-            .map(VacuumEstimate::describe)
-            .unwrap_or_default();
-        self.rehearsed_vacuum = rehearsed.vacuum;
+        let (timings, wal_bytes, vacuum) =
+            rehearse(&self.open()?, &plan.files, &plan.pending, &self.path)?;
+        plan.rehearsal = timings;
+        self.wal_estimate = wal_bytes;
+        self.check_room_for_wal(wal_bytes)?;
+        self.rehearsed_vacuum = vacuum;
+        let vacuum = self.rehearsed_vacuum.as_ref().map(VacuumEstimate::describe);
+        let vacuum = vacuum.unwrap_or_default();
         Ok(format!(
             "snapshot passes integrity and foreign key checks; rehearsal {}{vacuum}",
             plan.rehearsal
@@ -229,40 +228,6 @@ impl Engine for SqliteWindow {
         Ok("verified byte for byte")
     }
 
-    fn vacuum(&mut self) -> anyhow::Result<String> {
-        let conn = self.open()?;
-        let before = FreeSpace::read(&conn)?;
-        let (took, after) = free_space::vacuum(&conn)?;
-        Ok(format!(
-            "VACUUM {:.2} s: {} reclaimed, the database is {} now",
-            took.as_secs_f64(),
-            backups::human_size(before.database_bytes.saturating_sub(after.database_bytes)),
-            backups::human_size(after.database_bytes)
-        ))
-    }
-
-    fn free_space_advice(&self) -> Option<String> {
-        let space = self.open().and_then(|c| FreeSpace::read(&c));
-        let space = match space {
-            Ok(space) if space.worth_reclaiming() => space,
-            Ok(_) => return None,
-            Err(e) => return Some(format!("free pages could not be read: {e:#}")),
-        };
-        let measured = match self.rehearsed_vacuum.as_ref().map(|v| &v.took) {
-            Some(Ok(took)) => format!("{:.2} s on the rehearsal snapshot", took.as_secs_f64()),
-            _ => "not measured".to_owned(),
-        };
-        Some(format!(
-            "{} after the window (read from the database). To give it back to the filesystem, run VACUUM \
-             outside the window, at a quiet time: `sqlite3 {} VACUUM` — it needs about {} free on disk and \
-             holds the write lock for its duration ({measured}); or let the next window do it inside, after \
-             its migration: `cargo xtask migrate --vacuum`",
-            space.describe(),
-            crate::quote::shell(&self.path.to_string_lossy()),
-            backups::human_size(space.database_bytes)
-        ))
-    }
-
     fn migrate_step(&self) -> &'static str {
         "migrate (beside the backup)"
     }
@@ -276,18 +241,18 @@ impl Engine for SqliteWindow {
     }
 
     fn describe_apply(&self, _: &Settings, plan: &Plan) -> Vec<String> {
-        let mut lines: Vec<String> = plan
-            .rehearsal
+        plan.rehearsal
             .iter()
             .map(|(m, t)| format!("{m} (rehearsal {:.1} ms)", t.as_secs_f64() * 1000.0))
-            .collect();
-        if let Some(vacuum) = &self.rehearsed_vacuum {
-            lines.push(format!(
-                "(afterwards{})",
-                vacuum.describe().trim_start_matches(';')
-            ));
-        }
-        lines
+            .collect()
+    }
+
+    fn vacuum(&mut self) -> anyhow::Result<String> {
+        free_pages::vacuum(&self.open()?)
+    }
+
+    fn free_space_advice(&self) -> Option<String> {
+        free_pages::advice(&self.path, self.rehearsed_vacuum.as_ref())
     }
 }
 
@@ -395,23 +360,20 @@ fn quick_check(conn: &Connection) -> Result<(), String> {
     }
 }
 
-/// What the rehearsal measured.
-struct Rehearsed {
-    timings: Vec<(String, Duration)>,
-    /// Bytes of WAL the migrations wrote.
-    wal_bytes: u64,
-    vacuum: Option<VacuumEstimate>,
-}
+/// Each rehearsed migration's name and time.
+type Timings = Vec<(String, Duration)>;
 
 /// A consistent snapshot (online backup API), checked, then the pending
 /// migrations applied to it one at a time through the same code as the
 /// real run. The snapshot lives in a temp folder beside the database.
+/// Returns the timings, the bytes of WAL the migrations wrote, and what a
+/// VACUUM after them would reclaim and cost.
 fn rehearse(
     conn: &Connection,
     files: &[MigrationFile],
     pending: &[MigrationFile],
     db: &Path,
-) -> anyhow::Result<Rehearsed> {
+) -> anyhow::Result<(Timings, u64, Option<VacuumEstimate>)> {
     let dir = db
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -444,13 +406,8 @@ fn rehearse(
             .context("the rehearsal on a snapshot failed; nothing went down")?;
         timings.push((migration.stem(), start.elapsed()));
     }
-    let wal_bytes = std::fs::metadata(format!("{}-wal", snapshot.display())).map_or(0, |m| m.len());
-    let vacuum = VacuumEstimate::measure(&copy)?;
-    Ok(Rehearsed {
-        timings,
-        wal_bytes,
-        vacuum,
-    })
+    let wal = std::fs::metadata(format!("{}-wal", snapshot.display())).map_or(0, |m| m.len());
+    Ok((timings, wal, VacuumEstimate::measure(&copy)?))
 }
 
 fn refuse_damage(copy: &Connection) -> anyhow::Result<()> {
