@@ -40,7 +40,7 @@ pub fn run(repo: &std::path::Path, args: &DbCopyArgs) -> anyhow::Result<()> {
     let source = match DatabaseUrl::parse(&args.from)? {
         DatabaseUrl::Sqlite(path) if path.is_relative() => {
             let path = crate::paths::from_root(repo, &path);
-            println!(
+            eprintln!(
                 "source: {} ({})",
                 path.display(),
                 crate::paths::relative_rule(repo)

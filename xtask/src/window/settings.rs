@@ -235,7 +235,8 @@ fn resolve_url(repo: &Path, flag: Option<&str>) -> anyhow::Result<DatabaseUrl> {
     Ok(match parsed {
         DatabaseUrl::Sqlite(path) if path.is_relative() => {
             let path = paths::from_root(repo, &path);
-            println!(
+            // On stderr: stdout may be a machine-readable document.
+            eprintln!(
                 "database: {} ({})",
                 path.display(),
                 paths::relative_rule(repo)
