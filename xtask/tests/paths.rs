@@ -393,3 +393,39 @@ fn db_copy_takes_a_relative_source_and_migrations_from_the_repository_root() {
     );
     assert!(!root.join("backend/data").exists());
 }
+
+#[test]
+fn a_first_deploy_on_postgres_with_a_gap_creates_no_database() {
+    let Some(server) =
+        support::pg::server("a_first_deploy_on_postgres_with_a_gap_creates_no_database")
+    else {
+        return;
+    };
+    let site = support::pg::PgSite::empty(&server);
+    site.add_migration(
+        "V6__secret_note.sql",
+        "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
+    );
+    let name = format!("{}_first", site.db.name);
+    let url = test_support::with_database(&server, &name);
+    let exists = || {
+        site.db
+            .client()
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .unwrap()
+            .is_some()
+    };
+    let out = site.xtask(&["migrate", "--create"], &[("DATABASE_URL", &url)]);
+    let created = exists();
+    if created {
+        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        site.db.client().batch_execute(&drop).unwrap();
+    }
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("version 5 is missing"),
+        "{}",
+        text(&out)
+    );
+    assert!(!created, "a database was created for a history with a gap");
+}

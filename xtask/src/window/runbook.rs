@@ -72,14 +72,15 @@ pub fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
     }
     let journal = Journal::new(&settings.backup_dir, "migrate");
     let mut steps = Steps::new(&journal, dry_run);
+    if create {
+        // A first deploy creates things (a Postgres database, a SQLite
+        // file's folder, the lock file, the journal): none for a history
+        // with a gap, so it is refused first.
+        settings.refuse_gaps(&settings.migration_files()?)?;
+    }
     // A dry run changes nothing, not even by creating the database.
     let mut engine = open(settings, create && !dry_run, "migrate")?;
     let engine = engine.as_mut();
-    if !engine.exists() {
-        // A first deploy: bad files are refused before the lock creates
-        // anything (the database's folder, the lock file, the journal).
-        settings.refuse_gaps(&settings.migration_files()?)?;
-    }
     if dry_run && create && !engine.exists() {
         return print_first_deploy(settings, engine);
     }
