@@ -20,13 +20,15 @@ pub const ENV: &str = "DATABASE_URL";
 pub const DEFAULT: &str = "sqlite:///data/secrets.db";
 
 const ACCEPTED_FORMS: &str = "accepted forms: sqlite:////absolute/path/secrets.db (four slashes), \
-     sqlite:///relative/path/secrets.db (three slashes, relative to the working directory) \
+     sqlite:///relative/path/secrets.db (three slashes, relative: the service takes it from its working \
+     directory, `cargo xtask` from the repository root) \
      or postgres://host:5432/dbname (with `user:password@` before the host)";
 
 /// A parsed database location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
-    /// A SQLite file; relative paths are relative to the working directory.
+    /// A SQLite file; relative paths are relative to the working directory
+    /// (the xtask joins them to the repository root first: `xtask/src/paths.rs`).
     Sqlite(PathBuf),
     /// A Postgres database.
     Postgres(PgUrl),

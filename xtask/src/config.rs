@@ -156,6 +156,8 @@ pub struct MigrateConfig {
     /// `migrate --job`, Postgres: seconds to keep retrying a migration that
     /// hit `lock_timeout` (default 60; 0: fail at once).
     pub pg_lock_retry_secs: Option<u64>,
+    /// Migration versions missing on purpose; any other gap is an error.
+    pub allow_gaps: Option<Vec<i32>>,
 }
 
 impl MigrateConfig {
@@ -165,7 +167,8 @@ impl MigrateConfig {
     /// `MIGRATE_HEALTH_TIMEOUT_SECS`, `MIGRATE_LOCK_TIMEOUT_SECS`,
     /// `MIGRATE_COMMAND_TIMEOUT_SECS`, `MIGRATE_PG_LOCK_TIMEOUT_SECS`,
     /// `MIGRATE_PG_STATEMENT_TIMEOUT_SECS`, `MIGRATE_JOB_LOCK_WAIT_SECS`,
-    /// `MIGRATE_PG_LOCK_RETRY_SECS`.
+    /// `MIGRATE_PG_LOCK_RETRY_SECS`, `MIGRATE_ALLOW_GAPS` (versions, split on
+    /// commas or whitespace).
     pub fn apply_env(mut self) -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
@@ -210,8 +213,23 @@ impl MigrateConfig {
             number("MIGRATE_PG_STATEMENT_TIMEOUT_SECS")?.or(self.pg_statement_timeout_secs);
         self.job_lock_wait_secs = number("MIGRATE_JOB_LOCK_WAIT_SECS")?.or(self.job_lock_wait_secs);
         self.pg_lock_retry_secs = number("MIGRATE_PG_LOCK_RETRY_SECS")?.or(self.pg_lock_retry_secs);
+        if let Some(v) = var("MIGRATE_ALLOW_GAPS") {
+            self.allow_gaps = Some(versions("MIGRATE_ALLOW_GAPS", &v)?);
+        }
         Ok(self)
     }
+}
+
+/// `4, 7` or `4 7` → [4, 7].
+fn versions(name: &str, list: &str) -> anyhow::Result<Vec<i32>> {
+    list.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<i32>().with_context(|| {
+                format!("{name}=`{list}`: `{v}` is not a migration version; list versions like 4,7")
+            })
+        })
+        .collect()
 }
 
 /// Reads `[workspace.metadata.migrate]` (defaults when absent or when there

@@ -41,7 +41,8 @@ macro_rules! window_env {
   MIGRATE_PG_LOCK_TIMEOUT_SECS       Postgres: lock_timeout of the migration [default: 5]
   MIGRATE_PG_STATEMENT_TIMEOUT_SECS  Postgres: statement_timeout of the migration [default: 300]
   MIGRATE_JOB_LOCK_WAIT_SECS         migrate --job: seconds to wait for another instance's run [default: 600]
-  MIGRATE_PG_LOCK_RETRY_SECS         migrate --job: seconds to keep retrying a migration that hit lock_timeout; 0: fail at once [default: 60]"
+  MIGRATE_PG_LOCK_RETRY_SECS         migrate --job: seconds to keep retrying a migration that hit lock_timeout; 0: fail at once [default: 60]
+  MIGRATE_ALLOW_GAPS                 versions missing from the history on purpose, e.g. 4,7 [default: none: a gap is an error]"
     };
 }
 
@@ -53,7 +54,9 @@ macro_rules! window_env {
     "2 usage error (unknown command, or unknown or invalid flags or arguments)."
 ))]
 pub struct Cli {
-    /// Repository to work on [default: the one this xtask is part of]
+    /// Repository to work on [default: the one this xtask is part of]; every
+    /// relative path given to a command (a sqlite:///relative URL, --migrations,
+    /// backup-dir, a backup) is taken from it, not from the current folder
     #[arg(long, global = true, value_name = "DIR")]
     pub repo: Option<PathBuf>,
 
@@ -318,6 +321,13 @@ pub struct MigrateArgs {
     /// still uses what they remove or tighten)
     #[arg(long, requires = "job")]
     pub allow_contract: bool,
+
+    /// SQLite: VACUUM inside the window, after the migration and before the
+    /// service comes back, giving the free pages a table rebuild leaves back to
+    /// the filesystem; the downtime grows by its time (the preflight measures
+    /// it on the rehearsal snapshot). Never done without this flag.
+    #[arg(long, conflicts_with = "job")]
+    pub vacuum: bool,
 }
 
 #[derive(Debug, Subcommand)]

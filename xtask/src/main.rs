@@ -37,7 +37,9 @@ use flags::Command;
 
 fn main() -> ExitCode {
     let cli = flags::Cli::parse();
+    // Absolute once, here: every relative path is later taken from it.
     let repo = cli.repo.unwrap_or_else(paths::project_root);
+    let repo = std::path::absolute(&repo).unwrap_or(repo);
     let Some(command) = cli.command else {
         // A bare `cargo xtask`: the help, on stdout, and success (as cargo).
         let _ = <flags::Cli as clap::CommandFactory>::command().print_help();

@@ -12,3 +12,25 @@ pub fn project_root() -> PathBuf {
 pub fn migrations_dir(repo: &Path) -> PathBuf {
     repo.join("migrations")
 }
+
+/// The one rule for a relative path the xtask is given — in `DATABASE_URL`
+/// (`sqlite:///data/secrets.db`), `--migrations`, `backup-dir`,
+/// `maintenance-flag`, `restore BACKUP` — it is taken from the repository
+/// root, not the current folder, so `cargo xtask` means the same from any
+/// folder of the checkout (and `make run`, run from the root, finds the
+/// same `data/secrets.db` as the backend).
+pub fn from_root(repo: &Path, path: &Path) -> PathBuf {
+    if path.is_relative() {
+        repo.join(path)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Said once, where a relative path was resolved.
+pub fn relative_rule(repo: &Path) -> String {
+    format!(
+        "relative paths are taken from the repository root {}",
+        repo.display()
+    )
+}

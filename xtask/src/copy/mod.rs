@@ -38,6 +38,15 @@ use transfer::copy;
 
 pub fn run(repo: &std::path::Path, args: &DbCopyArgs) -> anyhow::Result<()> {
     let source = match DatabaseUrl::parse(&args.from)? {
+        DatabaseUrl::Sqlite(path) if path.is_relative() => {
+            let path = crate::paths::from_root(repo, &path);
+            eprintln!(
+                "source: {} ({})",
+                path.display(),
+                crate::paths::relative_rule(repo)
+            );
+            path
+        }
         DatabaseUrl::Sqlite(path) => path,
         DatabaseUrl::Postgres(_) => bail!(
             "--from must be a SQLite database (sqlite:///path): `db copy` moves SQLite data into Postgres"
@@ -48,10 +57,10 @@ pub fn run(repo: &std::path::Path, args: &DbCopyArgs) -> anyhow::Result<()> {
             "--to must be a Postgres database (postgres://user@host/db): `db copy` moves SQLite data into Postgres"
         );
     };
-    let migrations = args
-        .migrations
-        .clone()
-        .unwrap_or_else(|| crate::paths::migrations_dir(repo));
+    let migrations = args.migrations.as_deref().map_or_else(
+        || crate::paths::migrations_dir(repo),
+        |dir| crate::paths::from_root(repo, dir),
+    );
     let start = Instant::now();
     let copied = copy(
         &source,

@@ -3,6 +3,7 @@
 //! maintenance window or the service; the commands compose these.
 
 pub mod backups;
+pub mod free_space;
 pub mod inventory;
 pub mod pg;
 pub mod pg_backups;

@@ -189,6 +189,60 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<MigrationFile>> {
     Ok(by_version.into_values().collect())
 }
 
+/// Versions missing between 1 and the newest file, each named with the file
+/// that follows it, unless `allowed` lists them; a listed version that is
+/// not missing is reported too (a stale list would hide a future loss).
+/// A gap is usually a file lost in a merge or a rename: refinery would run
+/// the rest without a word.
+pub fn gap_problems(files: &[MigrationFile], allowed: &[i32]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut previous = 0;
+    for file in files {
+        let missing: Vec<i32> = (previous + 1..file.version)
+            .filter(|v| !allowed.contains(v))
+            .collect();
+        if !missing.is_empty() {
+            let list = missing.iter().map(i32::to_string).collect::<Vec<_>>();
+            let (what, verb) = match missing.len() {
+                1 => ("version", "is"),
+                _ => ("versions", "are"),
+            };
+            problems.push(format!(
+                "{}: follows V{previous} — {what} {} {verb} missing. Restore the lost file (git log --diff-filter=D \
+                 -- migrations/), or renumber this one if it has not shipped; if the gap is deliberate, list it: \
+                 allow-gaps = [{}] in [workspace.metadata.migrate] (or MIGRATE_ALLOW_GAPS={})",
+                file.path.display(),
+                list.join(", "),
+                list.join(", "),
+                list.join(",")
+            ));
+        }
+        previous = file.version;
+    }
+    for version in allowed {
+        if let Some(file) = files.iter().find(|f| f.version == *version) {
+            problems.push(format!(
+                "allow-gaps lists version {version}, but {} exists: remove {version} from allow-gaps \
+                 (or MIGRATE_ALLOW_GAPS)",
+                file.path.display()
+            ));
+        }
+    }
+    problems
+}
+
+/// [`gap_problems`] as an error.
+pub fn refuse_gaps(files: &[MigrationFile], allowed: &[i32]) -> anyhow::Result<()> {
+    let problems = gap_problems(files, allowed);
+    if !problems.is_empty() {
+        bail!(
+            "a gap in the migration versions:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
 fn read_one(path: &Path, file_name: &str) -> Result<MigrationFile, String> {
     if !path.is_file() {
         return Err(format!(
@@ -226,9 +280,13 @@ pub fn parse_file_name(file_name: &str) -> Option<(i32, &str)> {
 }
 
 /// The `files` check of `migrations check`: every problem of every file,
-/// each naming the file (and line where there is one).
-pub fn name_problems(dir: &Path) -> anyhow::Result<Vec<String>> {
+/// each naming the file (and line where there is one), and every gap in the
+/// shared versions not in `allowed_gaps` (twins cover only some versions).
+pub fn name_problems(dir: &Path, allowed_gaps: &[i32]) -> anyhow::Result<Vec<String>> {
     let mut problems = lint_folder(dir)?;
+    if let Ok(shared) = load(dir) {
+        problems.extend(gap_problems(&shared, allowed_gaps));
+    }
     let twins_dir = dir.join(POSTGRES_DIR);
     if twins_dir.is_dir() {
         problems.extend(lint_folder(&twins_dir)?);

@@ -26,7 +26,7 @@ pub(super) const SNAPSHOT: &str = "schema.sql";
 /// Runs every check on `dir`; `bless` rewrites the schema snapshot first.
 pub fn check(repo: &Path, dir: &Path, bless: bool, postgres: Option<&str>) -> Report {
     let mut report = Report::default();
-    report.run("files", || files_check(dir));
+    report.run("files", || files_check(repo, dir));
     let files = match history::load(dir) {
         Ok(files) => files,
         Err(e) => {
@@ -79,8 +79,13 @@ pub fn check(repo: &Path, dir: &Path, bless: bool, postgres: Option<&str>) -> Re
     report
 }
 
-pub(super) fn files_check(dir: &Path) -> Outcome {
-    match history::name_problems(dir) {
+/// Names, versions (gaps beyond `allow-gaps` included), line endings, statements.
+pub(super) fn files_check(repo: &Path, dir: &Path) -> Outcome {
+    let allowed = match crate::config::migrate(repo) {
+        Ok(config) => config.allow_gaps.unwrap_or_default(),
+        Err(e) => return Outcome::Fail(vec![format!("{e:#}")]),
+    };
+    match history::name_problems(dir, &allowed) {
         Ok(problems) if problems.is_empty() => {
             Outcome::Pass("names, versions, line endings and statements are fine".into())
         }

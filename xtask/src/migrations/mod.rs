@@ -66,7 +66,8 @@ pub fn run(repo: &Path, args: &MigrationsArgs) -> anyhow::Result<()> {
             Ok(())
         }
         MigrationsCommand::New { name, migrations } => {
-            new(&folder(repo, migrations.as_deref())?, name)
+            let allowed = crate::config::migrate(repo)?.allow_gaps.unwrap_or_default();
+            new(&folder(repo, migrations.as_deref())?, name, &allowed)
         }
         MigrationsCommand::Rules => {
             print!("{}", history::lint::rules_markdown());
@@ -76,7 +77,10 @@ pub fn run(repo: &Path, args: &MigrationsArgs) -> anyhow::Result<()> {
 }
 
 fn folder(repo: &Path, flag: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let dir = flag.map_or_else(|| paths::migrations_dir(repo), Path::to_path_buf);
+    let dir = flag.map_or_else(
+        || paths::migrations_dir(repo),
+        |dir| paths::from_root(repo, dir),
+    );
     if !dir.is_dir() {
         bail!(
             "migrations folder {} does not exist: create it, or point --migrations at the right folder",
@@ -87,7 +91,7 @@ fn folder(repo: &Path, flag: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 /// `migrations new`: the next `V{n}__{name}.sql`.
-fn new(dir: &Path, name: &str) -> anyhow::Result<()> {
+fn new(dir: &Path, name: &str, allowed_gaps: &[i32]) -> anyhow::Result<()> {
     let valid = !name.is_empty()
         && history::parse_file_name(&format!("V1__{name}.sql")).is_some()
         && name
@@ -102,6 +106,8 @@ fn new(dir: &Path, name: &str) -> anyhow::Result<()> {
         );
     }
     let files = history::load(dir)?;
+    // The next number after a gap would bury the lost file for good.
+    history::refuse_gaps(&files, allowed_gaps)?;
     let next = files.last().map_or(1, |f| f.version + 1);
     let path = dir.join(format!("V{next}__{name}.sql"));
     let template = format!(

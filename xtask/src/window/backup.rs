@@ -34,6 +34,7 @@ pub fn run(repo: &Path, args: &BackupArgs) -> anyhow::Result<()> {
     if args.list {
         return list(&settings, args.json);
     }
+    settings.require_database("there is nothing to back up", false)?;
     let journal = Journal::new(&settings.backup_dir, "backup");
     let start = Instant::now();
     match back_up(&settings) {

@@ -136,4 +136,14 @@ pub trait Engine {
     fn describe_lock(&self, settings: &Settings) -> String;
     fn describe_backup(&self) -> &'static str;
     fn describe_apply(&self, settings: &Settings, plan: &Plan) -> Vec<String>;
+    /// `migrate --vacuum`, after step 5 while the service is still down:
+    /// reclaim the free pages the migration left; says what it did.
+    fn vacuum(&mut self) -> anyhow::Result<String> {
+        anyhow::bail!("VACUUM after the migration is for SQLite databases")
+    }
+    /// After the window: the free pages read from the live database, and
+    /// how to reclaim them, when they are worth it.
+    fn free_space_advice(&self) -> Option<String> {
+        None
+    }
 }

@@ -12,7 +12,7 @@ use backend::dburl::PgUrl;
 use super::{job_apply, settings::Settings};
 use crate::{
     engine::{pg, pg_indexes},
-    history::{self, Engine, MigrationFile, lint, no_transaction::is_no_transaction},
+    history::{self, MigrationFile, lint, no_transaction::is_no_transaction},
 };
 
 /// Exit status of `migrate --job` when it refuses a contract migration.
@@ -38,7 +38,8 @@ pub fn run(
     allow_contract: bool,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let files = history::load_for(&settings.migrations, Engine::Postgres)?;
+    let files = settings.migration_files()?;
+    settings.refuse_gaps(&files)?;
     let mut client = pg::connect(url, "migrate --job")?;
     println!(
         "job: statement_timeout {} s, lock_timeout {} s, retry budget {} s",

@@ -3,7 +3,7 @@
 //!     and the one-off release job of a rolling deploy (Postgres)
 //!
 //! SYNOPSIS
-//!     cargo xtask migrate [--database-url URL] [--migrations DIR] [--create] [--dry-run]
+//!     cargo xtask migrate [--database-url URL] [--migrations DIR] [--create] [--dry-run] [--vacuum]
 //!     cargo xtask migrate --job [--allow-contract]
 //!     cargo xtask migrate status [--database-url URL] [--migrations DIR] [--json]
 //!     cargo xtask migrate adopt [--version N] [--dry-run]
@@ -18,6 +18,7 @@
 mod adopt;
 pub mod backup;
 mod engine;
+mod free_pages;
 mod job;
 mod job_apply;
 mod journal;
@@ -66,6 +67,17 @@ pub fn run(repo: &Path, args: &MigrateArgs) -> anyhow::Result<()> {
             "--job needs Postgres: a SQLite database serves one instance, so its migrations run in the \
              maintenance window (`cargo xtask migrate` without --job)"
         ),
-        (None, _) => runbook::run(&settings, args.create, args.dry_run),
+        (None, DatabaseUrl::Postgres(_)) if args.vacuum => bail!(
+            "--vacuum is for SQLite, whose rebuilt tables leave free pages in the file; on Postgres \
+             autovacuum reuses the space (VACUUM FULL, outside the window, returns it): drop --vacuum"
+        ),
+        (None, _) => runbook::run(
+            &settings,
+            runbook::Options {
+                create: args.create,
+                dry_run: args.dry_run,
+                vacuum: args.vacuum,
+            },
+        ),
     }
 }

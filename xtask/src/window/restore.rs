@@ -30,9 +30,17 @@ use crate::{engine::backups, failpoint, flags::RestoreArgs};
 
 pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
     let settings = Settings::load(repo, args.database_url.as_deref(), None)?;
+    settings.require_database(
+        "or create the folder (mkdir -m 700) to restore a backup into it",
+        true,
+    )?;
     let journal = Journal::new(&settings.backup_dir, "restore");
     let start = Instant::now();
-    let result = restore(&settings, args.backup.as_deref());
+    let chosen = args
+        .backup
+        .as_deref()
+        .map(|backup| crate::paths::from_root(repo, backup));
+    let result = restore(&settings, chosen.as_deref());
     match &result {
         Ok(detail) => {
             journal.record("restore", start.elapsed(), "ok", detail);

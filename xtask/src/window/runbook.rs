@@ -40,7 +40,22 @@ use crate::{
     run_lock::MigrationLock,
 };
 
-pub fn run(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<()> {
+/// What the operator asked of this window.
+pub struct Options {
+    /// A first deploy: create the database.
+    pub create: bool,
+    /// Preflight and plan only.
+    pub dry_run: bool,
+    /// VACUUM after the migration, before the service comes back.
+    pub vacuum: bool,
+}
+
+pub fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
+    let Options {
+        create,
+        dry_run,
+        vacuum,
+    } = options;
     // A stop command or a URL may carry credentials: the header is redacted
     // like every step line.
     println!(
@@ -52,8 +67,17 @@ pub fn run(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<(
             settings.backup_dir.display()
         ))
     );
+    if !create {
+        settings.require_database("or pass --create for a first deploy", false)?;
+    }
     let journal = Journal::new(&settings.backup_dir, "migrate");
     let mut steps = Steps::new(&journal, dry_run);
+    if create {
+        // A first deploy creates things (a Postgres database, a SQLite
+        // file's folder, the lock file, the journal): none for a history
+        // with a gap, so it is refused first.
+        settings.refuse_gaps(&settings.migration_files()?)?;
+    }
     // A dry run changes nothing, not even by creating the database.
     let mut engine = open(settings, create && !dry_run, "migrate")?;
     let engine = engine.as_mut();
@@ -80,7 +104,7 @@ pub fn run(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<(
         return Ok(());
     }
     if dry_run {
-        print_plan(settings, engine, &plan);
+        print_plan(settings, engine, &plan, vacuum);
         return Ok(());
     }
     let window = Instant::now();
@@ -92,6 +116,10 @@ pub fn run(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<(
         Ok(backup) => backup,
         Err(error) => return fail_before_traffic(settings, engine, &mut steps, &plan, None, error),
     };
+    let migrated = match vacuum {
+        true => vacuum_after(engine, migrated),
+        false => migrated,
+    };
     if let Err(error) = steps.report(engine.migrate_step(), migrated) {
         return fail_before_traffic(settings, engine, &mut steps, &plan, Some(&backup), error);
     }
@@ -101,8 +129,34 @@ pub fn run(settings: &Settings, create: bool, dry_run: bool) -> anyhow::Result<(
         return Err(unhealthy_after_migration(settings, error, &backup.path));
     }
     summary(&steps, &plan, &backup, window);
+    if let Some(advice) = engine.free_space_advice() {
+        println!("free pages: {advice}");
+    }
     println!("journal: {}", journal.path().display());
     Ok(())
+}
+
+/// `--vacuum`, in step 5 once the migration committed, while the service is
+/// still down; its time joins the step's. VACUUM is one transaction: when it
+/// fails the database is as the migration left it, and the window goes on.
+fn vacuum_after(engine: &mut dyn Engine, migrated: Timed<((), String)>) -> Timed<((), String)> {
+    let (Ok(((), detail)), elapsed) = migrated else {
+        return migrated;
+    };
+    let (vacuumed, took) = super::steps::timed(|| engine.vacuum());
+    let detail = match vacuumed {
+        Ok(line) => format!("{detail}; {line}"),
+        Err(error) => {
+            let warning = format!(
+                "VACUUM FAILED after {:.2} s ({error:#}); the database is as the migration left it: run VACUUM \
+                 later, outside the window",
+                took.as_secs_f64()
+            );
+            eprintln!("warning: {warning}");
+            format!("{detail}; {warning}")
+        }
+    };
+    (Ok(((), detail)), elapsed + took)
 }
 
 /// Step 1: the lock file, then the engine's server-side lock; a lock left
@@ -141,10 +195,11 @@ fn preflight(
     create: bool,
     dry_run: bool,
 ) -> anyhow::Result<(Plan, String)> {
-    let files = history::load_for(&settings.migrations, settings.engine())?;
+    let files = settings.migration_files()?;
     let applied = engine.applied_history(create && !dry_run)?;
     let comparison = history::compare(applied, &files)?;
     comparison.refuse_inconsistency()?;
+    settings.refuse_gaps(&files)?;
     let ahead = match comparison.ahead.len() {
         0 => String::new(),
         n => format!(
@@ -181,11 +236,14 @@ fn check_backup_room(settings: &Settings, bytes: u64, dry_run: bool) -> anyhow::
     backups::ensure_space(dir, bytes)
 }
 
-fn print_plan(settings: &Settings, engine: &dyn Engine, plan: &Plan) {
+fn print_plan(settings: &Settings, engine: &dyn Engine, plan: &Plan, vacuum: bool) {
     println!("dry run: the window would");
     print_hold_and_backup(settings, engine, "");
     for line in engine.describe_apply(settings, plan) {
         println!("  apply     {line}");
+    }
+    if vacuum {
+        println!("  vacuum    the database, after the migration and before the service comes back");
     }
     print_bring_up(settings, plan.target());
     println!("dry run: nothing was changed");
@@ -195,7 +253,7 @@ fn print_plan(settings: &Settings, engine: &dyn Engine, plan: &Plan) {
 /// the first deploy would do. Nothing is created, so there is nothing to read
 /// or rehearse on.
 fn print_first_deploy(settings: &Settings, engine: &dyn Engine) -> anyhow::Result<()> {
-    let files = history::load_for(&settings.migrations, settings.engine())?;
+    let files = settings.migration_files()?;
     println!(
         "dry run: {} does not exist yet; `migrate --create` would",
         settings.url

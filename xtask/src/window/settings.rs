@@ -12,7 +12,7 @@ use backend::dburl::DatabaseUrl;
 use crate::{
     config,
     engine::pg::Timeouts,
-    history::Engine,
+    history::{self, Engine, MigrationFile},
     paths,
     release::places,
     window::service::{Mode, Service},
@@ -37,6 +37,8 @@ pub struct Settings {
     pub pg_lock_retry: Duration,
     /// The repository's version, when this is a checkout whose files agree.
     pub repo_version: Option<String>,
+    /// Migration versions missing on purpose (`allow-gaps`).
+    pub allowed_gaps: Vec<i32>,
 }
 
 impl Settings {
@@ -45,21 +47,22 @@ impl Settings {
         database_url: Option<&str>,
         migrations: Option<&Path>,
     ) -> anyhow::Result<Settings> {
-        let url = resolve_url(database_url)?;
+        let url = resolve_url(repo, database_url)?;
         let config = config::migrate(repo)?;
         let (db, beside_db) = match &url {
             DatabaseUrl::Sqlite(path) => {
                 let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
-                (path.clone(), folder.unwrap_or(Path::new(".")).to_path_buf())
+                (path.clone(), folder.unwrap_or(repo).to_path_buf())
             }
             // Backups of a Postgres database are named `<dbname>.pg.<sequence>.<stamp>.bak`
             // and go to `data/` (where the default SQLite database lives) unless
             // configured; the same name keys the local lock file.
             DatabaseUrl::Postgres(pg) => (
                 PathBuf::from(format!("{}.pg", pg.database())),
-                PathBuf::from("data"),
+                repo.join("data"),
             ),
         };
+        let in_repo = |path: String| paths::from_root(repo, Path::new(&path));
         let mode = match (
             &config.stop,
             &config.start,
@@ -77,17 +80,20 @@ impl Settings {
                 )
             }
             (None, None, true) => Mode::Maintenance {
-                flag: config
-                    .maintenance_flag
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| url.default_maintenance_flag()),
+                flag: config.maintenance_flag.clone().map_or_else(
+                    || paths::from_root(repo, &url.default_maintenance_flag()),
+                    in_repo,
+                ),
             },
             (None, None, false) => Mode::Unmanaged,
         };
         check_health(config.health_url.as_deref(), config.health_timeout_secs)?;
         Ok(Settings {
-            migrations: migrations.map_or_else(|| paths::migrations_dir(repo), Path::to_path_buf),
-            backup_dir: config.backup_dir.map_or(beside_db, PathBuf::from),
+            migrations: migrations.map_or_else(
+                || paths::migrations_dir(repo),
+                |dir| paths::from_root(repo, dir),
+            ),
+            backup_dir: config.backup_dir.map_or(beside_db, in_repo),
             keep_backups: config.keep_backups.unwrap_or(5),
             service: Service {
                 mode,
@@ -103,6 +109,7 @@ impl Settings {
             job_lock_wait: Duration::from_secs(config.job_lock_wait_secs.unwrap_or(600)),
             pg_lock_retry: Duration::from_secs(config.pg_lock_retry_secs.unwrap_or(60)),
             repo_version: repo_version(repo),
+            allowed_gaps: config.allow_gaps.unwrap_or_default(),
             url,
             db,
         })
@@ -110,6 +117,47 @@ impl Settings {
 }
 
 impl Settings {
+    /// The migrations as this engine runs them, read strictly. Gaps are
+    /// refused by [`Settings::refuse_gaps`], after the database's history
+    /// had its say: a file vanished from an applied history is better named
+    /// by the history than as a gap.
+    pub fn migration_files(&self) -> anyhow::Result<Vec<MigrationFile>> {
+        history::load_for(&self.migrations, self.engine())
+    }
+
+    /// A version missing between 1 and the newest file is an error unless
+    /// `allow-gaps` lists it.
+    pub fn refuse_gaps(&self, files: &[MigrationFile]) -> anyhow::Result<()> {
+        history::refuse_gaps(files, &self.allowed_gaps)
+    }
+
+    /// Before anything is read, locked, journaled or created: a SQLite
+    /// database that is not there is said to be missing (and its folder,
+    /// when that is missing too), with `hint` saying what to do. With
+    /// `folder_only` (restore, which may put a lost file back), only a
+    /// missing folder is refused.
+    pub fn require_database(&self, hint: &str, folder_only: bool) -> anyhow::Result<()> {
+        let DatabaseUrl::Sqlite(path) = &self.url else {
+            return Ok(());
+        };
+        if path.exists() {
+            return Ok(());
+        }
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+        match folder {
+            Some(folder) if !folder.exists() => bail!(
+                "the database {} does not exist (its folder {} does not exist either): check DATABASE_URL, {hint}",
+                path.display(),
+                folder.display()
+            ),
+            _ if folder_only => Ok(()),
+            _ => bail!(
+                "the database {} does not exist: check DATABASE_URL, {hint}",
+                path.display()
+            ),
+        }
+    }
+
     /// Which engine `url` names: it picks the migration files.
     pub fn engine(&self) -> Engine {
         match self.url {
@@ -180,10 +228,11 @@ fn check_health(url: Option<&str>, timeout_secs: Option<u64>) -> anyhow::Result<
     Ok(())
 }
 
-/// `--database-url`, else `$DATABASE_URL`, else the service's default.
+/// `--database-url`, else `$DATABASE_URL`, else the service's default; a
+/// relative SQLite path taken from the repository root, and said so once.
 /// clap fills the flag from `DATABASE_URL` (so `--help` shows it), and an
 /// empty value is refused rather than taken to mean the default database.
-fn resolve_url(flag: Option<&str>) -> anyhow::Result<DatabaseUrl> {
+fn resolve_url(repo: &Path, flag: Option<&str>) -> anyhow::Result<DatabaseUrl> {
     let parsed = match flag {
         Some(url) if url.trim().is_empty() => bail!(
             "--database-url is empty, or DATABASE_URL is set but empty: give a URL, or unset DATABASE_URL \
@@ -192,8 +241,20 @@ fn resolve_url(flag: Option<&str>) -> anyhow::Result<DatabaseUrl> {
         ),
         Some(url) => DatabaseUrl::parse(url),
         None => DatabaseUrl::from_env(),
-    };
-    Ok(parsed?)
+    }?;
+    Ok(match parsed {
+        DatabaseUrl::Sqlite(path) if path.is_relative() => {
+            let path = paths::from_root(repo, &path);
+            // On stderr: stdout may be a machine-readable document.
+            eprintln!(
+                "database: {} ({})",
+                path.display(),
+                paths::relative_rule(repo)
+            );
+            DatabaseUrl::Sqlite(path)
+        }
+        other => other,
+    })
 }
 
 fn repo_version(repo: &Path) -> Option<String> {

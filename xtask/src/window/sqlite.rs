@@ -14,12 +14,14 @@ use rusqlite::Connection;
 
 use super::{
     engine::{Engine, Plan, Undone, Verified},
+    free_pages,
     settings::Settings,
     steps::{Steps, Timed, timed},
 };
 use crate::{
     engine::{
         backups::{self, Backup},
+        free_space::VacuumEstimate,
         sqlite,
     },
     failpoint, fsutil,
@@ -35,6 +37,9 @@ pub struct SqliteWindow {
     exclusive: Option<Connection>,
     /// The WAL the rehearsal's migrations wrote: the real run's progress total.
     wal_estimate: u64,
+    /// The free pages the rehearsal's migrations left, and how long
+    /// VACUUM took on the snapshot (when they were worth reclaiming).
+    rehearsed_vacuum: Option<VacuumEstimate>,
 }
 
 impl SqliteWindow {
@@ -44,6 +49,7 @@ impl SqliteWindow {
             lock_timeout,
             exclusive: None,
             wal_estimate: 0,
+            rehearsed_vacuum: None,
         }
     }
 
@@ -106,12 +112,16 @@ impl Engine for SqliteWindow {
         if plan.pending.is_empty() {
             return Ok("nothing to rehearse".into());
         }
-        let (timings, wal_bytes) = rehearse(&self.open()?, &plan.files, &plan.pending, &self.path)?;
+        let (timings, wal_bytes, vacuum) =
+            rehearse(&self.open()?, &plan.files, &plan.pending, &self.path)?;
         plan.rehearsal = timings;
         self.wal_estimate = wal_bytes;
         self.check_room_for_wal(wal_bytes)?;
+        self.rehearsed_vacuum = vacuum;
+        let vacuum = self.rehearsed_vacuum.as_ref().map(VacuumEstimate::describe);
+        let vacuum = vacuum.unwrap_or_default();
         Ok(format!(
-            "snapshot passes integrity and foreign key checks; rehearsal {}",
+            "snapshot passes integrity and foreign key checks; rehearsal {}{vacuum}",
             plan.rehearsal
                 .iter()
                 .map(|(m, t)| format!("{m} {:.1} ms", t.as_secs_f64() * 1000.0))
@@ -282,6 +292,14 @@ impl Engine for SqliteWindow {
             .map(|(m, t)| format!("{m} (rehearsal {:.1} ms)", t.as_secs_f64() * 1000.0))
             .collect()
     }
+
+    fn vacuum(&mut self) -> anyhow::Result<String> {
+        free_pages::vacuum(&self.open()?)
+    }
+
+    fn free_space_advice(&self) -> Option<String> {
+        free_pages::advice(&self.path, self.rehearsed_vacuum.as_ref())
+    }
 }
 
 impl SqliteWindow {
@@ -388,16 +406,20 @@ fn quick_check(conn: &Connection) -> Result<(), String> {
     }
 }
 
+/// Each rehearsed migration's name and time.
+type Timings = Vec<(String, Duration)>;
+
 /// A consistent snapshot (online backup API), checked, then the pending
 /// migrations applied to it one at a time through the same code as the
 /// real run. The snapshot lives in a temp folder beside the database.
-/// Returns the timings and the bytes of WAL the migrations wrote.
+/// Returns the timings, the bytes of WAL the migrations wrote, and what a
+/// VACUUM after them would reclaim and cost.
 fn rehearse(
     conn: &Connection,
     files: &[MigrationFile],
     pending: &[MigrationFile],
     db: &Path,
-) -> anyhow::Result<(Vec<(String, Duration)>, u64)> {
+) -> anyhow::Result<(Timings, u64, Option<VacuumEstimate>)> {
     let dir = db
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -431,7 +453,7 @@ fn rehearse(
         timings.push((migration.stem(), start.elapsed()));
     }
     let wal = std::fs::metadata(format!("{}-wal", snapshot.display())).map_or(0, |m| m.len());
-    Ok((timings, wal))
+    Ok((timings, wal, VacuumEstimate::measure(&copy)?))
 }
 
 fn refuse_damage(copy: &Connection) -> anyhow::Result<()> {

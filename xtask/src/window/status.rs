@@ -40,7 +40,11 @@ struct Row {
 }
 
 pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let files = history::load_for(&settings.migrations, settings.engine())?;
+    settings.require_database(
+        "or run `cargo xtask migrate --create` for a first deploy",
+        false,
+    )?;
+    let files = settings.migration_files()?;
     let mut engine = open(settings, false, "migrate status")?;
     let applied = engine.applied_history(false)?;
     let leftovers = engine.leftovers()?;
@@ -59,6 +63,7 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
             leftovers.len()
         );
     }
+    settings.refuse_gaps(&files)?;
     if !comparison.pending.is_empty() {
         bail!(
             "{} migration(s) pending: run `cargo xtask migrate`",

@@ -1,0 +1,431 @@
+//! Settings that mean what they say (issue #13, items 7, 10 and 11), run as
+//! the real binary on temp repositories: relative paths are taken from the
+//! repository root whatever the current folder, a gap in the migration
+//! versions is an error unless listed, and a database whose folder does not
+//! exist is said to be missing before anything else happens.
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
+
+mod support;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use support::{copy_migrations, sqlite_url, text, xtask_command};
+use tempfile::TempDir;
+
+/// A temp repository: this repository's migrations V1–V4, a `backend/`
+/// folder to run from, and a `Cargo.toml` holding `migrate_toml` as
+/// `[workspace.metadata.migrate]`.
+fn repo(migrate_toml: &str) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    copy_migrations(&dir.path().join("migrations"), None);
+    fs::create_dir(dir.path().join("backend")).unwrap();
+    fs::write(
+        dir.path().join("Cargo.toml"),
+        format!("[workspace]\nmembers = []\n\n[workspace.metadata.migrate]\n{migrate_toml}"),
+    )
+    .unwrap();
+    dir
+}
+
+/// The xtask on `repo`, run from `repo/backend`, without a DATABASE_URL.
+fn from_backend(repo: &Path, args: &[&str]) -> Command {
+    let mut cmd = xtask_command();
+    cmd.current_dir(repo.join("backend"))
+        .env_remove("MIGRATE_BACKUP_DIR")
+        .env_remove("MIGRATE_ALLOW_GAPS")
+        .arg("--repo")
+        .arg(repo)
+        .args(args);
+    cmd
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn versions(db: &Path) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT version FROM refinery_schema_history ORDER BY version")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn from_the_backend_folder_the_default_database_is_the_repository_roots() {
+    let repo = repo("backup-dir = \"backups\"\n");
+    let root = repo.path();
+    let out = from_backend(root, &["migrate", "--create"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let db = root.join("data/secrets.db");
+    assert_eq!(versions(&db), [1, 2, 3, 4], "{}", text(&out));
+    assert!(
+        !root.join("backend/data").exists(),
+        "the xtask looked in backend/: {}",
+        text(&out)
+    );
+    // backup-dir = "backups" is the repository's backups/, not backend/backups/.
+    assert!(
+        files_in(&root.join("backups"))
+            .iter()
+            .any(|f| f.ends_with(".bak")),
+        "{}",
+        text(&out)
+    );
+    assert!(!root.join("backend/backups").exists());
+    let said = format!(
+        "database: {} (relative paths are taken from the repository root {})",
+        db.display(),
+        root.display()
+    );
+    assert_eq!(
+        text(&out).matches(&said).count(),
+        1,
+        "printed once: {said}\n{}",
+        text(&out)
+    );
+    // An explicit relative URL and --migrations follow the same rule.
+    let out = from_backend(
+        root,
+        &[
+            "migrate",
+            "status",
+            "--database-url",
+            "sqlite:///data/secrets.db",
+            "--migrations",
+            "migrations",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("up to date"), "{}", text(&out));
+}
+
+#[test]
+fn a_relative_database_url_and_backup_folder_from_the_environment_follow_the_rule() {
+    let repo = repo("");
+    let root = repo.path();
+    let out = from_backend(root, &["migrate", "--create"])
+        .env("DATABASE_URL", "sqlite:///var/app.db")
+        .env("MIGRATE_BACKUP_DIR", "var/backups")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(versions(&root.join("var/app.db")), [1, 2, 3, 4]);
+    let out = from_backend(root, &["backup"])
+        .env("DATABASE_URL", "sqlite:///var/app.db")
+        .env("MIGRATE_BACKUP_DIR", "var/backups")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        files_in(&root.join("var/backups"))
+            .iter()
+            .filter(|f| f.ends_with(".bak"))
+            .count(),
+        2,
+        "{}",
+        text(&out)
+    );
+    assert_eq!(files_in(&root.join("backend")), Vec::<String>::new());
+}
+
+/// What every command says first about a database in a folder that does not exist.
+fn missing_folder_said(args: &[&str], hint: &str) {
+    let dir = TempDir::new().unwrap();
+    let folder = dir.path().join("no/such/dir");
+    let db = folder.join("x.db");
+    let url = sqlite_url(&db);
+    let mut cmd = xtask_command();
+    cmd.env_remove("MIGRATE_BACKUP_DIR")
+        .args(args)
+        .args(["--database-url", &url]);
+    if args[0] == "migrate" {
+        cmd.arg("--migrations").arg(support::migrations_dir());
+    }
+    let out: Output = cmd.output().unwrap();
+    assert!(!out.status.success(), "{args:?}: {}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    let expected = format!(
+        "error: the database {} does not exist (its folder {} does not exist either): check DATABASE_URL, {hint}",
+        db.display(),
+        folder.display()
+    );
+    assert_eq!(first, expected, "{args:?}: {}", text(&out));
+    assert!(
+        !text(&out).contains("journal") && !text(&out).contains("lock"),
+        "{args:?}: no noise about the journal or the lock: {}",
+        text(&out)
+    );
+    assert_eq!(files_in(dir.path()), Vec::<String>::new(), "{args:?}");
+}
+
+#[test]
+fn a_database_whose_folder_does_not_exist_is_said_first_by_every_command() {
+    let first_deploy = "or pass --create for a first deploy";
+    missing_folder_said(&["migrate"], first_deploy);
+    missing_folder_said(&["migrate", "--dry-run"], first_deploy);
+    missing_folder_said(
+        &["migrate", "status"],
+        "or run `cargo xtask migrate --create` for a first deploy",
+    );
+    missing_folder_said(&["backup"], "there is nothing to back up");
+    missing_folder_said(
+        &["restore"],
+        "or create the folder (mkdir -m 700) to restore a backup into it",
+    );
+}
+
+#[test]
+fn a_missing_database_file_creates_nothing_beside_it() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("typo.db");
+    for args in [&["migrate"][..], &["migrate", "status"], &["backup"]] {
+        let mut cmd = xtask_command();
+        cmd.args(args).args(["--database-url", &sqlite_url(&db)]);
+        if args[0] == "migrate" {
+            cmd.arg("--migrations").arg(support::migrations_dir());
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .starts_with(&format!(
+                    "error: the database {} does not exist:",
+                    db.display()
+                )),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert_eq!(files_in(dir.path()), Vec::<String>::new(), "{args:?}");
+    }
+}
+
+/// A repository whose migrations skip version 4: V1–V3 and V5.
+fn repo_with_gap(migrate_toml: &str) -> (TempDir, PathBuf) {
+    let repo = repo(migrate_toml);
+    let migrations = repo.path().join("migrations");
+    let v4 = test_support::migration_files(&migrations)
+        .into_iter()
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("V4__"))
+        .unwrap();
+    let v5 = migrations.join("V5__audit_log.sql");
+    fs::rename(&v4, &v5).unwrap();
+    (repo, v5)
+}
+
+fn gap_named(out: &Output, v5: &Path) {
+    assert!(!out.status.success(), "{}", text(out));
+    let said = text(out);
+    assert!(
+        said.contains(&format!("{}: follows V3", v5.display()))
+            && said.contains("version 4 is missing")
+            && said.contains("allow-gaps = [4]"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_gap_in_the_versions_fails_every_command_that_reads_the_history() {
+    let (repo, v5) = repo_with_gap("");
+    let root = repo.path();
+    let db = root.join("data/secrets.db");
+    for args in [
+        &["migrate", "--create"][..],
+        &["migrate", "--create", "--dry-run"],
+        &["migrations", "new", "add_owner"],
+    ] {
+        let out = from_backend(root, args).output().unwrap();
+        gap_named(&out, &v5);
+        assert!(!db.exists(), "{args:?} created the database");
+        assert!(!root.join("data").exists(), "{args:?} created data/");
+    }
+    assert!(
+        !files_in(&root.join("migrations"))
+            .iter()
+            .any(|f| f.contains("add_owner")),
+        "migrations new created a file"
+    );
+    let out = from_backend(root, &["migrations", "check"])
+        .output()
+        .unwrap();
+    gap_named(&out, &v5);
+    assert!(text(&out).contains("files"), "{}", text(&out));
+}
+
+#[test]
+fn a_gap_listed_in_allow_gaps_passes_and_only_that_one() {
+    let (repo, _) = repo_with_gap("allow-gaps = [4]\n");
+    let root = repo.path();
+    let out = from_backend(root, &["migrate", "--create"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(versions(&root.join("data/secrets.db")), [1, 2, 3, 5]);
+    let out = from_backend(root, &["migrations", "new", "add_owner"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(root.join("migrations/V6__add_owner.sql").is_file());
+    // The environment may list them too; a version listed but present is stale.
+    let (repo, _) = repo_with_gap("");
+    let out = from_backend(repo.path(), &["migrate", "--create"])
+        .env("MIGRATE_ALLOW_GAPS", "4")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let (repo, _) = repo_with_gap("allow-gaps = [3, 4]\n");
+    let out = from_backend(repo.path(), &["migrate", "--create"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("allow-gaps lists version 3, but"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_gap_fails_the_postgres_job_and_window_before_anything_changes() {
+    let Some(server) =
+        support::pg::server("a_gap_fails_the_postgres_job_and_window_before_anything_changes")
+    else {
+        return;
+    };
+    let site = support::pg::PgSite::new(&server);
+    // V6 after V4: version 5 is missing.
+    site.add_migration(
+        "V6__secret_note.sql",
+        "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
+    );
+    let v6 = site.migrations.join("V6__secret_note.sql");
+    for args in [
+        &["migrate", "--job"][..],
+        &["migrate"],
+        &["migrate", "--dry-run"],
+    ] {
+        let out = site.xtask(args, &[]);
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("{}: follows V4", v6.display()))
+                && text(&out).contains("version 5 is missing"),
+            "{args:?}: {}",
+            text(&out)
+        );
+        let applied: i32 = site
+            .db
+            .client()
+            .query_one("SELECT max(version) FROM refinery_schema_history", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(applied, 4, "{args:?}");
+    }
+    let out = site.xtask(&["migrate", "--job"], &[("MIGRATE_ALLOW_GAPS", "5")]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn db_copy_takes_a_relative_source_and_migrations_from_the_repository_root() {
+    let Some(server) = support::pg::server(
+        "db_copy_takes_a_relative_source_and_migrations_from_the_repository_root",
+    ) else {
+        return;
+    };
+    let repo = repo("");
+    let root = repo.path();
+    // The Postgres twins too: the copy compares both engines' histories.
+    test_support::copy_migrations_with_twins(&root.join("migrations"));
+    let out = from_backend(root, &["migrate", "--create"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let target = support::pg::PgSite::empty(&server);
+    target.migrate_fully();
+    let out = from_backend(
+        root,
+        &[
+            "db",
+            "copy",
+            "--from",
+            "sqlite:///data/secrets.db",
+            "--migrations",
+            "migrations",
+            "--to",
+            &target.db.url,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "source: {} (relative paths are taken from the repository root {})",
+            root.join("data/secrets.db").display(),
+            root.display()
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(!root.join("backend/data").exists());
+}
+
+#[test]
+fn a_first_deploy_on_postgres_with_a_gap_creates_no_database() {
+    let Some(server) =
+        support::pg::server("a_first_deploy_on_postgres_with_a_gap_creates_no_database")
+    else {
+        return;
+    };
+    let site = support::pg::PgSite::empty(&server);
+    site.add_migration(
+        "V6__secret_note.sql",
+        "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
+    );
+    let name = format!("{}_first", site.db.name);
+    let url = test_support::with_database(&server, &name);
+    let exists = || {
+        site.db
+            .client()
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .unwrap()
+            .is_some()
+    };
+    let out = site.xtask(&["migrate", "--create"], &[("DATABASE_URL", &url)]);
+    let created = exists();
+    if created {
+        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        site.db.client().batch_execute(&drop).unwrap();
+    }
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("version 5 is missing"),
+        "{}",
+        text(&out)
+    );
+    assert!(!created, "a database was created for a history with a gap");
+}
