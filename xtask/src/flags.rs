@@ -74,7 +74,7 @@ pub struct MigrationsArgs {
 pub enum MigrationsCommand {
     /// Files, fresh database, schema snapshot, shipped files, upgrade path, zero-downtime lint.
     Check(MigrationsCheckArgs),
-    /// Print the zero-downtime lint's rules as a Markdown table.
+    /// Print the zero-downtime lint's rules (engines, why, what to do instead) as a Markdown table.
     Rules,
     /// Create the next V<n>__<name>.sql.
     New {
@@ -195,12 +195,13 @@ pub struct MigrateArgs {
     /// Postgres only: the one-off release job of a rolling deploy. No stop/start
     /// and no maintenance mode; serialized by an advisory lock, so many instances
     /// starting it at once migrate exactly once. Exit 0: migrated or already up to
-    /// date; 1: failed (rolled back); 3: refused (a contract migration is pending).
+    /// date; 1: failed (rolled back); 3: refused (a contract, locking or unreadable
+    /// migration is pending: see `cargo xtask migrations rules`).
     #[arg(long, conflicts_with = "create")]
     pub job: bool,
 
-    /// With --job: apply contract migrations too (only once no running instance
-    /// still uses what they remove or tighten)
+    /// With --job: apply contract and locking migrations too (only once no running
+    /// instance still uses what they remove or tighten, or nothing serves)
     #[arg(long, requires = "job")]
     pub allow_contract: bool,
 }

@@ -1,5 +1,8 @@
 //! The engine-neutral shape of a schema: tables, their columns and
-//! nullability, primary keys, unique keys, foreign keys and indexes. Column
+//! nullability, primary keys, unique keys, foreign keys, indexes and CHECK
+//! constraints (by the columns each one reads: the engines spell the same
+//! rule differently, `length(CAST(v AS BLOB))` against `octet_length(v)`,
+//! and SQLite's checks have no names, so the expressions are not compared). Column
 //! types are left out on purpose: the engines spell them differently
 //! (`TEXT` timestamps in SQLite, `timestamptz` in Postgres). `migrations
 //! check` compares SQLite's fresh schema with Postgres's through this.
@@ -22,6 +25,8 @@ pub struct Table {
     pub foreign_keys: BTreeSet<String>,
     /// Columns of the plain (non-unique) indexes.
     pub indexes: BTreeSet<Vec<String>>,
+    /// The columns each CHECK constraint reads, sorted; one entry per check.
+    pub checks: Vec<Vec<String>>,
 }
 
 pub type Schema = BTreeMap<String, Table>;
@@ -108,9 +113,68 @@ pub fn sqlite(conn: &Connection) -> anyhow::Result<Schema> {
                 table.indexes.insert(columns);
             }
         }
+        let create: String = conn.query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [&name],
+            |r| r.get(0),
+        )?;
+        table.checks = sqlite_checks(&create, &table.columns)
+            .with_context(|| format!("reading the CHECK constraints of table {name}"))?;
         schema.insert(name, table);
     }
     Ok(schema)
+}
+
+/// The columns each CHECK of a SQLite `CREATE TABLE` reads (SQLite keeps
+/// its checks only as the statement's text).
+fn sqlite_checks(
+    create: &str,
+    columns: &BTreeMap<String, bool>,
+) -> anyhow::Result<Vec<Vec<String>>> {
+    use sqlparser::ast::{ColumnOption, Statement, TableConstraint};
+    let dialect = sqlparser::dialect::SQLiteDialect {};
+    let parsed = sqlparser::parser::Parser::parse_sql(&dialect, create)
+        .context("sqlparser cannot read its CREATE TABLE statement")?;
+    let Some(Statement::CreateTable(table)) = parsed.first() else {
+        anyhow::bail!("its schema entry is not a CREATE TABLE statement");
+    };
+    let column_checks = table
+        .columns
+        .iter()
+        .flat_map(|c| &c.options)
+        .filter_map(|o| match &o.option {
+            ColumnOption::Check(check) => Some(&check.expr),
+            _ => None,
+        });
+    let table_checks = table.constraints.iter().filter_map(|c| match c {
+        TableConstraint::Check(check) => Some(&check.expr),
+        _ => None,
+    });
+    let mut checks: Vec<Vec<String>> = column_checks
+        .chain(table_checks)
+        .map(|expr| columns_read(&expr.to_string(), columns))
+        .collect::<anyhow::Result<_>>()?;
+    checks.sort();
+    Ok(checks)
+}
+
+/// The table's columns named in `expr`, sorted.
+fn columns_read(expr: &str, columns: &BTreeMap<String, bool>) -> anyhow::Result<Vec<String>> {
+    let dialect = sqlparser::dialect::SQLiteDialect {};
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, expr)
+        .tokenize()
+        .with_context(|| format!("sqlparser cannot read the CHECK expression `{expr}`"))?;
+    let named: BTreeSet<String> = tokens
+        .iter()
+        .filter_map(|t| match t {
+            sqlparser::tokenizer::Token::Word(w) => columns
+                .keys()
+                .find(|c| c.eq_ignore_ascii_case(&w.value))
+                .cloned(),
+            _ => None,
+        })
+        .collect();
+    Ok(named.into_iter().collect())
 }
 
 /// Column names of an attribute-number array, in order.
@@ -191,6 +255,22 @@ pub fn postgres(client: &mut impl GenericClient) -> anyhow::Result<Schema> {
                 table.indexes.insert(columns);
             }
         }
+        let checks = client.query(
+            &format!(
+                "SELECT {} FROM pg_constraint c WHERE c.conrelid = $1::text::regclass AND c.contype = 'c'",
+                columns_of("c.conkey", "c.conrelid")
+            ),
+            &[&name],
+        )?;
+        table.checks = checks
+            .iter()
+            .map(|row| {
+                let mut columns: Vec<String> = row.get(0);
+                columns.sort();
+                columns
+            })
+            .collect();
+        table.checks.sort();
         schema.insert(name, table);
     }
     Ok(schema)
@@ -255,8 +335,37 @@ pub fn differences(a_name: &str, a: &Schema, b_name: &str, b: &Schema) -> Vec<St
             a_name,
             b_name,
         );
+        check_diff(&mut out, name, (&ta.checks, a_name), (&tb.checks, b_name));
     }
     out
+}
+
+/// CHECK constraints compared as a multiset of the column sets they read.
+fn check_diff(
+    out: &mut Vec<String>,
+    table: &str,
+    (a, a_name): (&[Vec<String>], &str),
+    (b, b_name): (&[Vec<String>], &str),
+) {
+    let count =
+        |list: &[Vec<String>], columns: &Vec<String>| list.iter().filter(|c| *c == columns).count();
+    let all: BTreeSet<&Vec<String>> = a.iter().chain(b).collect();
+    for columns in all {
+        let (in_a, in_b) = (count(a, columns), count(b, columns));
+        let on = format!("({})", columns.join(", "));
+        match (in_a, in_b) {
+            (x, y) if x == y => {}
+            (_, 0) => out.push(format!(
+                "{table}: a CHECK on {on} on {a_name}, none on {b_name}"
+            )),
+            (0, _) => out.push(format!(
+                "{table}: a CHECK on {on} on {b_name}, none on {a_name}"
+            )),
+            (x, y) => out.push(format!(
+                "{table}: {x} CHECKs on {on} on {a_name}, {y} on {b_name}"
+            )),
+        }
+    }
 }
 
 fn null_word(not_null: bool) -> &'static str {
