@@ -95,29 +95,13 @@ pub fn lint_file(file: &MigrationFile, engine: Engine, marked: bool) -> Vec<Find
     let statements = parse::statements(&file.sql, engine);
     let classes = classify(&statements, engine);
     let path = file.path.display().to_string();
-    let finding = |at: &Parsed, rule: &'static str, detail: Option<&str>| {
-        let r = rules::rule(rule);
-        Finding {
-            file: path.clone(),
-            line: at.line,
-            statement: shorten(&at.text),
-            rule,
-            why: match detail {
-                Some(detail) => format!("{} — {detail}", r.map_or("", |r| r.why)),
-                None => r.map_or("", |r| r.why).to_owned(),
-            },
-            recipe: r.map_or("", |r| r.recipe),
-        }
-    };
+    let finding = |at: &Parsed, rule: &'static str| finding(&path, at, rule, None);
     let mut findings = Vec::new();
-    let is_contract = |c: &Class| matches!(c, Class::Rule(id) if rules::rule(id).is_some_and(|r| r.kind == Kind::Contract));
-    let first_expand = classes.iter().position(|c| c.contains(&Class::Expand));
-    let first_contract = classes.iter().position(|c| c.iter().any(is_contract));
-    if let (Some(_), Some(contract)) = (first_expand, first_contract) {
-        findings.push(finding(&statements[contract], "mixed-file", None));
+    if let Some(contract) = mixed(&classes) {
+        findings.push(finding(&statements[contract], "mixed-file"));
     }
     file_rules(file, engine, &statements, &mut |at, rule| {
-        findings.push(finding(at, rule, None))
+        findings.push(finding(at, rule))
     });
     if marked {
         return findings;
@@ -126,17 +110,42 @@ pub fn lint_file(file: &MigrationFile, engine: Engine, marked: bool) -> Vec<Find
     for (at, classes) in statements.iter().zip(&classes) {
         for class in classes {
             match class {
+                // A rebuild is one unit: reported once, at its first statement.
                 Class::Rule("table-rebuild") if reported_rebuild => {}
                 Class::Rule(rule) => {
                     reported_rebuild |= *rule == "table-rebuild";
-                    findings.push(finding(at, rule, None));
+                    findings.push(finding(at, rule));
                 }
-                Class::Unknown(why) => findings.push(finding(at, "unknown-statement", Some(why))),
+                Class::Unknown(why) => {
+                    findings.push(self::finding(&path, at, "unknown-statement", Some(why)))
+                }
                 Class::Expand | Class::Neutral => {}
             }
         }
     }
     findings
+}
+
+fn finding(path: &str, at: &Parsed, rule: &'static str, detail: Option<&str>) -> Finding {
+    let (why, recipe) = rules::rule(rule).map_or(("", ""), |r| (r.why, r.recipe));
+    Finding {
+        file: path.to_owned(),
+        line: at.line,
+        statement: shorten(&at.text),
+        rule,
+        why: match detail {
+            Some(detail) => format!("{why} — {detail}"),
+            None => why.to_owned(),
+        },
+        recipe,
+    }
+}
+
+/// The first contract statement of a file that also expands.
+fn mixed(classes: &[Vec<Class>]) -> Option<usize> {
+    let is_contract = |c: &Class| matches!(c, Class::Rule(id) if rules::rule(id).is_some_and(|r| r.kind == Kind::Contract));
+    classes.iter().find(|c| c.contains(&Class::Expand))?;
+    classes.iter().position(|c| c.iter().any(is_contract))
 }
 
 /// The rules on how the file is put together: CONCURRENTLY only alone in
