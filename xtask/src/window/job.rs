@@ -131,25 +131,28 @@ fn contract_migrations(
     pending: &[MigrationFile],
 ) -> anyhow::Result<Vec<String>> {
     let shared = history::load(&settings.migrations)?;
-    Ok(pending
-        .iter()
-        .filter_map(|file| {
-            let (shared, twin) = if file.is_postgres_twin() {
-                (
-                    shared.iter().find(|f| f.version == file.version)?,
-                    Some(file),
-                )
-            } else {
-                (file, None)
+    let mut refused = Vec::new();
+    for file in pending {
+        let (shared, twin) = if file.is_postgres_twin() {
+            let Some(shared) = shared.iter().find(|f| f.version == file.version) else {
+                anyhow::bail!(
+                    "{}: no shared migration of version {} beside the postgres folder: add it (one history serves both engines)",
+                    file.path.display(),
+                    file.version
+                );
             };
-            let findings = lint::lint_migration(shared, twin);
-            match (lint::declared_contract(shared, twin), findings.is_empty()) {
-                (Some(reason), _) => Some(format!("{} ({reason})", file.stem())),
-                (None, false) => Some(format!("{} ({})", file.stem(), summary(&findings))),
-                (None, true) => None,
-            }
-        })
-        .collect())
+            (shared, Some(file))
+        } else {
+            (file, None)
+        };
+        let findings = lint::lint_migration(shared, twin);
+        match (lint::declared_contract(shared, twin), findings.is_empty()) {
+            (Some(reason), _) => refused.push(format!("{} ({reason})", file.stem())),
+            (None, false) => refused.push(format!("{} ({})", file.stem(), summary(&findings))),
+            (None, true) => {}
+        }
+    }
+    Ok(refused)
 }
 
 /// `drop-column at V5__x.sql:2, …`: the rules, and where to look.
