@@ -388,3 +388,51 @@ fn set_diff<T: Ord + std::fmt::Debug>(
         out.push(format!("{table}: {what} {item:?} on {b_name} only"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_checks_are_the_columns_each_check_reads() {
+        let create = "CREATE TABLE \"secrets\" (\n    id INTEGER PRIMARY KEY,\n    \
+            name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 128),\n    \
+            value TEXT NOT NULL CHECK (length(CAST(value AS BLOB)) BETWEEN 1 AND 65536),\n    \
+            created_at TEXT NOT NULL,\n    \
+            expires_at TEXT CHECK (expires_at IS NULL OR expires_at > created_at),\n    \
+            CHECK (name <> 'value')\n)";
+        let columns: BTreeMap<String, bool> = ["id", "name", "value", "created_at", "expires_at"]
+            .into_iter()
+            .map(|c| (c.to_owned(), false))
+            .collect();
+        let checks = sqlite_checks(create, &columns).unwrap_or_default();
+        let names = |list: &[&str]| list.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            checks,
+            [
+                names(&["created_at", "expires_at"]),
+                names(&["name"]),
+                names(&["name"]),
+                names(&["value"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_check_is_named_with_its_columns() {
+        let table = |checks: Vec<Vec<String>>| Table {
+            checks,
+            ..Table::default()
+        };
+        let a = Schema::from([(
+            "secrets".to_owned(),
+            table(vec![vec!["name".into()], vec!["value".into()]]),
+        )]);
+        let b = Schema::from([("secrets".to_owned(), table(vec![vec!["name".into()]]))]);
+        assert_eq!(
+            differences("SQLite", &a, "Postgres", &b),
+            ["secrets: a CHECK on (value) on SQLite, none on Postgres"]
+        );
+        assert!(differences("SQLite", &a, "Postgres", &a).is_empty());
+    }
+}
