@@ -127,7 +127,15 @@ fn statement_classes(s: &Statement, engine: Engine, new: &BTreeSet<String>) -> V
         Statement::CreateTrigger(trigger) if !trigger.or_replace && !trigger.or_alter => {
             Class::Expand
         }
-        Statement::CreateSequence { .. } | Statement::CreateSchema { .. } => Class::Expand,
+        Statement::CreateFunction(function) if !function.or_replace && !function.or_alter => {
+            Class::Expand
+        }
+        Statement::CreateSequence { .. }
+        | Statement::CreateSchema { .. }
+        | Statement::CreateType { .. }
+        | Statement::CreateExtension(_) => Class::Expand,
+        // `SET lock_timeout = …` and the like: the session, not the schema.
+        Statement::Set(_) => Class::Neutral,
         Statement::Insert(_)
         | Statement::Update(_)
         | Statement::Delete(_)

@@ -65,6 +65,8 @@ fn expand_changes_pass_on_both_engines() {
         "ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID;",
         "ALTER TABLE t VALIDATE CONSTRAINT c;",
         "ALTER TABLE t ALTER COLUMN x DROP NOT NULL;",
+        "SET lock_timeout = '2s'; CREATE TYPE mood AS ENUM ('ok', 'sad');",
+        "CREATE FUNCTION one() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;",
     ] {
         assert_eq!(rules_as(Engine::Postgres, sql), Vec::<&str>::new(), "{sql}");
     }
@@ -160,6 +162,8 @@ fn unreadable_or_unclassified_statements_need_a_marker() {
         "ALTER TABLE t FROBNICATE x;",
         "GRANT SELECT ON t TO PUBLIC;",
         "CREATE TABLE t (x",
+        "CREATE OR REPLACE FUNCTION one() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;",
+        "ALTER TABLE t DROP CONSTRAINT c;",
     ] {
         assert_eq!(
             rules_as(Engine::Postgres, sql),
