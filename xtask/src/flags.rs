@@ -166,7 +166,7 @@ pub enum MigrationsCommand {
         "2 usage error (unknown or invalid flags or arguments)."
     ))]
     Check(MigrationsCheckArgs),
-    /// Print the zero-downtime lint's rules as a Markdown table.
+    /// Print the zero-downtime lint's rules (engines, why, what to do instead) as a Markdown table.
     #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
     Rules,
     /// Create the next V<n>__<name>.sql.
@@ -312,13 +312,14 @@ pub struct MigrateArgs {
     /// starting it at once migrate exactly once. A lock timeout is retried within
     /// MIGRATE_PG_LOCK_RETRY_SECS (default 60), naming the blocking session;
     /// SIGINT/SIGTERM cancel the running statement on the server. Exit 0: migrated
-    /// or already up to date; 1: failed (rolled back); 3: refused (a contract
-    /// migration is pending); 130/143: cancelled by SIGINT/SIGTERM.
+    /// or already up to date; 1: failed (rolled back); 3: refused (a contract,
+    /// locking or unreadable migration is pending: see `cargo xtask migrations
+    /// rules`); 130/143: cancelled by SIGINT/SIGTERM.
     #[arg(long, conflicts_with = "create")]
     pub job: bool,
 
-    /// With --job: apply contract migrations too (only once no running instance
-    /// still uses what they remove or tighten)
+    /// With --job: apply contract and locking migrations too (only once no running
+    /// instance still uses what they remove or tighten, or nothing serves)
     #[arg(long, requires = "job")]
     pub allow_contract: bool,
 

@@ -459,7 +459,11 @@ fn postgres_an_alembic_database_is_adopted_and_a_drifted_one_refused() {
     assert_eq!(site.backups().len(), 1, "{log}");
     let status = site.xtask(&["migrate", "status"], &[]);
     assert!(status.status.success(), "{}", text(&status));
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    // An expand migration, which the rolling-deploy job applies without a marker.
+    site.add_migration(
+        "V5__secret_note.sql",
+        "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
+    );
     let out = site.xtask(&["migrate", "--job"], &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(site.db.versions(), [1, 2, 3, 4, 5]);

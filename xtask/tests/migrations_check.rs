@@ -9,7 +9,10 @@ mod support;
 use std::{fs, path::PathBuf, process::Output};
 
 use serde_json::Value;
-use support::{repo_root, text, xtask_command};
+use support::{
+    lint_cases::{ALLOWED, CASES, HEAD, V5},
+    repo_root, text, xtask_command,
+};
 use tempfile::TempDir;
 
 const V1: &str = "CREATE TABLE notes (\n    id INTEGER PRIMARY KEY,\n    body TEXT NOT NULL,\n    created_at TEXT NOT NULL\n);\n";
@@ -376,8 +379,13 @@ fn an_upgraded_database_that_ends_elsewhere_than_a_fresh_one_is_caught() {
 fn generated_rows_that_a_constraint_refuses_ask_for_a_fixture() {
     let strict =
         "CREATE TABLE codes (\n    code TEXT NOT NULL CHECK (code GLOB '[A-Z][A-Z][0-9]')\n);\n";
+    // GLOB is SQLite's: Postgres needs a twin (the lint reads shared files as both).
     let folder = Folder::new(&[
         ("V1__create_codes.sql", strict),
+        (
+            "postgres/V1__create_codes.sql",
+            "CREATE TABLE codes (\n    code TEXT NOT NULL CHECK (code ~ '^[A-Z][A-Z][0-9]$')\n);\n",
+        ),
         ("V2__create_notes.sql", V1),
     ]);
     folder.bless();
@@ -448,6 +456,95 @@ fn the_lint_reports_contract_changes_of_unreleased_migrations() {
     folder.bless();
     let (report, ok) = folder.check();
     assert!(ok, "{report:#}");
+}
+
+/// This repository's migrations (twins too), released as v0.1.0.
+fn released_project() -> Folder {
+    let folder = Folder::new(&[]);
+    test_support::copy_migrations_with_twins(&folder.migrations());
+    folder.release("v0.1.0");
+    folder
+}
+
+/// Writes V5 (shared file and optional twin), replacing the last case's.
+fn write_v5(folder: &Folder, shared: &str, twin: Option<&str>) -> PathBuf {
+    let twin_path = folder.migrations().join("postgres").join(V5);
+    let _ = fs::remove_file(&twin_path);
+    folder.write(V5, shared);
+    match twin {
+        Some(sql) => {
+            folder.write(&format!("postgres/{V5}"), sql);
+            twin_path
+        }
+        None => folder.migrations().join(V5),
+    }
+}
+
+#[test]
+fn the_lint_parses_both_dialects_and_refuses_every_case_with_file_line_and_rule() {
+    let folder = released_project();
+    let mut wrong = Vec::new();
+    for case in CASES {
+        let add_head = |sql: &str| format!("{HEAD}{sql}");
+        let carrier = write_v5(
+            &folder,
+            &if case.twin.is_some() {
+                case.shared.to_owned()
+            } else {
+                add_head(case.shared)
+            },
+            case.twin
+                .map(|sql| {
+                    if sql.starts_with("--") {
+                        sql.to_owned()
+                    } else {
+                        add_head(sql)
+                    }
+                })
+                .as_deref(),
+        );
+        let (report, ok) = folder.check();
+        let (verdict, problems) = verdict(&report, "zero-downtime lint");
+        let at = format!("{}:{}:", carrier.display(), case.line);
+        let found = problems.lines().map(str::trim_start).any(|l| {
+            l.starts_with(&at)
+                && (l.contains(&format!(" {} ", case.rule))
+                    || l.contains(&format!(" {}:", case.rule)))
+        });
+        if ok || verdict != "failed" || !found {
+            wrong.push(format!(
+                "{}{}: expected `{at} … {}`, got {verdict}:\n{problems}",
+                case.shared,
+                case.twin.unwrap_or_default(),
+                case.rule
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        wrong.len(),
+        CASES.len(),
+        wrong.join("\n\n")
+    );
+}
+
+#[test]
+fn migrations_that_follow_a_recipe_or_carry_a_marker_pass_the_lint() {
+    let folder = released_project();
+    let mut wrong = Vec::new();
+    for (shared, twin) in ALLOWED {
+        write_v5(&folder, shared, *twin);
+        let (report, _) = folder.check();
+        let (verdict, problems) = verdict(&report, "zero-downtime lint");
+        if verdict != "ok" {
+            wrong.push(format!(
+                "{shared}{}: {verdict}:\n{problems}",
+                twin.unwrap_or_default()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
 
 #[test]

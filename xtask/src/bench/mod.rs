@@ -312,9 +312,21 @@ fn median_ms(mut times: Vec<Duration>) -> f64 {
     times[times.len() / 2].as_secs_f64() * 1000.0
 }
 
-/// Expand-only migrations: a new table every tenth, else a column or an index.
+/// Expand-only migrations: a new table every tenth, else a column or an
+/// index (with the Postgres twin the lint asks for: built CONCURRENTLY, alone
+/// in a no-transaction file).
 fn synthetic_history(dir: &Path, count: usize) -> anyhow::Result<()> {
+    let twins = dir.join(crate::history::POSTGRES_DIR);
+    std::fs::create_dir_all(&twins).with_context(|| format!("creating {}", twins.display()))?;
     for i in 1..=count {
+        let table = (i - 1) / 10;
+        if i % 10 == 5 {
+            let twin = twins.join(format!("V{i}__step_{i}.sql"));
+            let sql = format!(
+                "-- xtask: no-transaction\nCREATE INDEX CONCURRENTLY t{table}_name ON t{table} (name);\n"
+            );
+            std::fs::write(&twin, sql).with_context(|| format!("writing {}", twin.display()))?;
+        }
         let table = (i - 1) / 10;
         let sql = match i % 10 {
             1 if table == 0 => "CREATE TABLE t0 (id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL);\n".to_owned(),

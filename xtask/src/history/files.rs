@@ -99,6 +99,13 @@ pub struct MigrationFile {
 }
 
 impl MigrationFile {
+    /// It lives in `postgres/`: it stands in for the shared file on Postgres.
+    pub fn is_postgres_twin(&self) -> bool {
+        self.path
+            .parent()
+            .is_some_and(|p| p.ends_with(POSTGRES_DIR))
+    }
+
     /// `V3__add_things`: the name refinery records in its history.
     pub fn stem(&self) -> String {
         format!("V{}__{}", self.version, self.name)

@@ -52,11 +52,15 @@ fn problem(file: &MigrationFile, engine: Engine) -> Option<String> {
             file.stem()
         ));
     }
-    match sql_text::split(&file.sql).0.len() {
+    let statements = sql_text::split(&file.sql).0;
+    // Named like the lint's findings (file:line: rule), at the statement too many.
+    let line = statements.get(1).map_or(1, |s| s.line);
+    match statements.len() {
         1 => None,
         n => Some(format!(
-            "{path}: marked `-- {MARKER}` but holds {n} statements; such a file runs alone outside \
-             any transaction and must hold exactly one: split it, one file per statement"
+            "{path}:{line}: no-transaction-one-statement: marked `-- {MARKER}` but holds {n} \
+             statements; such a file runs alone outside any transaction and must hold exactly one: \
+             split it, one file per statement"
         )),
     }
 }

@@ -1,9 +1,11 @@
 //! Splits a migration's SQL into statements, keeping the line each starts
-//! on and the comments, for the file checks and the zero-downtime lint.
+//! on and the comments, for the file checks and the marker comments the
+//! zero-downtime lint reads (its statements come from sqlparser, which drops
+//! comments: see `history/lint/parse.rs`).
 //!
 //! It knows SQL's quoting ('…', "…", `…`, […]) and comments (`--`, `/* */`),
 //! and that a `CREATE TRIGGER … BEGIN … END;` is one statement, however many
-//! semicolons its body has. It is a lexer, not a parser: enough to classify.
+//! semicolons its body has. It is a lexer, not a parser.
 
 /// One statement: where it starts, its text without comments, collapsed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use super::{
 use crate::{
     engine::sqlite,
     fsutil,
-    history::{self, MigrationFile},
+    history::{self, Engine, MigrationFile, lint},
     schema::dump as schema_dump,
 };
 
@@ -74,7 +74,9 @@ pub fn check(repo: &Path, dir: &Path, bless: bool, postgres: Option<&str>) -> Re
     report.run("upgrade path", || {
         upgrade_path(&shipped, &files, dir, &fresh_schema)
     });
-    report.run("zero-downtime lint", || zero_downtime(&shipped, &files));
+    report.run("zero-downtime lint", || {
+        zero_downtime(&shipped, &files, dir)
+    });
     report.run("postgres", || postgres_check(dir, &files, postgres));
     report
 }
@@ -156,6 +158,7 @@ pub(super) fn schema_snapshot(dir: &Path, fresh: &str, bless: bool) -> Outcome {
 pub(super) fn zero_downtime(
     shipped: &Result<Option<Shipped>, String>,
     files: &[MigrationFile],
+    dir: &Path,
 ) -> Outcome {
     let (released_up_to, scope) = match shipped {
         Ok(Some(s)) => (
@@ -165,24 +168,35 @@ pub(super) fn zero_downtime(
         Ok(None) => (0, "no release tag yet, so all".into()),
         Err(why) => (0, format!("{why}; treating all as unreleased:")),
     };
+    // The twins are linted too, as Postgres reads them.
+    let postgres = match history::load_for(dir, Engine::Postgres) {
+        Ok(postgres) => postgres,
+        Err(e) => return Outcome::Fail(vec![format!("{e:#}")]),
+    };
+    let twin_of = |f: &MigrationFile| {
+        postgres
+            .iter()
+            .find(|t| t.version == f.version && t.is_postgres_twin())
+    };
     let unreleased: Vec<&MigrationFile> = files
         .iter()
         .filter(|f| f.version > released_up_to)
         .collect();
     let findings: Vec<String> = unreleased
         .iter()
-        .flat_map(|f| history::lint::lint(f))
+        .flat_map(|f| lint::lint_migration(f, twin_of(f)))
         .map(|f| f.to_string())
         .collect();
     if !findings.is_empty() {
         return Outcome::Fail(findings);
     }
+    let twins = unreleased.iter().filter(|f| twin_of(f).is_some()).count();
     let contracts = unreleased
         .iter()
-        .filter(|f| history::lint::contract_reason(f).is_some())
+        .filter(|f| lint::declared_contract(f, twin_of(f)).is_some())
         .count();
     Outcome::Pass(format!(
-        "{scope} {} unreleased migration(s) checked; {contracts} declared contract",
+        "{scope} {} unreleased migration(s) checked ({twins} with a Postgres twin); {contracts} declared contract",
         unreleased.len()
     ))
 }

@@ -19,12 +19,13 @@
 //!                              prefix of the history, before the first tag),
 //!                              filled with rows, upgrades to the fresh schema
 //!                              without losing rows
-//!       6. zero-downtime lint  unreleased migrations: expand/contract rules
-//!                              (see `zero_downtime.rs` and docs/migrations.md)
+//!       6. zero-downtime lint  unreleased migrations, shared files and twins,
+//!                              parsed in their engines' dialects: expand/contract
+//!                              and locking rules (`history/lint/`, docs/migrations.md)
 //!       7. postgres            the Postgres history (shared files, with the twins
 //!                              of `postgres/` in their place) applies to a fresh
 //!                              scratch database and ends at the same tables,
-//!                              columns, nullability, keys and indexes as SQLite;
+//!                              columns, nullability, keys, indexes and CHECKs as SQLite;
 //!                              needs a server (`--postgres URL` or
 //!                              MIGRATIONS_POSTGRES_URL), else "skipped"
 

@@ -15,8 +15,8 @@ use crate::{
 
 /// Check 7: the Postgres history (with its twins) applies to a fresh
 /// database exactly as `migrate` does it, a second run applies nothing, and
-/// the result has the same tables, columns, nullability, keys and indexes as
-/// SQLite's fresh schema.
+/// the result has the same tables, columns, nullability, keys, indexes and CHECK
+/// constraints (by the columns each reads) as SQLite's fresh schema.
 pub(super) fn postgres_check(
     dir: &Path,
     sqlite_files: &[MigrationFile],
@@ -44,14 +44,7 @@ pub(super) fn postgres_equivalent(
         return Err(vec![format!("{POSTGRES_ENV} must be a postgres:// URL")]);
     };
     let files = history::load_for(dir, Engine::Postgres).map_err(fail)?;
-    let twins = files
-        .iter()
-        .filter(|f| {
-            f.path
-                .parent()
-                .is_some_and(|p| p.ends_with(history::POSTGRES_DIR))
-        })
-        .count();
+    let twins = files.iter().filter(|f| f.is_postgres_twin()).count();
     let scratch = pg::ScratchDatabase::create(&server, "check").map_err(fail)?;
     let mut client = pg::connect(&scratch.url, "migrations check").map_err(fail)?;
     let timeouts = pg::Timeouts {
@@ -89,7 +82,7 @@ pub(super) fn postgres_equivalent(
             .collect());
     }
     Ok(format!(
-        "{} migration(s) ({twins} Postgres twin(s)) apply to a fresh Postgres database; {} tables match SQLite's (columns, nullability, keys, indexes)",
+        "{} migration(s) ({twins} Postgres twin(s)) apply to a fresh Postgres database; {} tables match SQLite's (columns, nullability, keys, indexes, CHECK constraints)",
         files.len(),
         pg_schema.len()
     ))

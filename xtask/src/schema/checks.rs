@@ -3,9 +3,13 @@
 //! constraint differently (on the column or the table, named or not, quoted
 //! or not, other spacing and case). Where a check sits does not change what
 //! it does in SQLite, so a table's checks are compared as a set of expressions.
-//! Views and triggers are compared in the same normal form.
+//! Views and triggers are compared in the same normal form. Between two
+//! engines, which spell the same rule differently, only the columns each
+//! check reads are compared ([`columns_each_reads`], [`column_sets_diff`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context;
 
 /// The expression of every `CHECK (…)` in `sql`, normalised.
 pub fn in_create_table(sql: &str) -> BTreeSet<String> {
@@ -109,6 +113,86 @@ pub fn normalise(expr: &str) -> String {
         out = out[1..out.len() - 1].to_owned();
     }
     out
+}
+
+/// The columns each CHECK of a SQLite `CREATE TABLE` reads (SQLite keeps
+/// its checks only as the statement's text).
+pub fn columns_each_reads(
+    create: &str,
+    columns: &BTreeMap<String, bool>,
+) -> anyhow::Result<Vec<Vec<String>>> {
+    use sqlparser::ast::{ColumnOption, Statement, TableConstraint};
+    let dialect = sqlparser::dialect::SQLiteDialect {};
+    let parsed = sqlparser::parser::Parser::parse_sql(&dialect, create)
+        .context("sqlparser cannot read its CREATE TABLE statement")?;
+    let Some(Statement::CreateTable(table)) = parsed.first() else {
+        anyhow::bail!("its schema entry is not a CREATE TABLE statement");
+    };
+    let column_checks = table
+        .columns
+        .iter()
+        .flat_map(|c| &c.options)
+        .filter_map(|o| match &o.option {
+            ColumnOption::Check(check) => Some(&check.expr),
+            _ => None,
+        });
+    let table_checks = table.constraints.iter().filter_map(|c| match c {
+        TableConstraint::Check(check) => Some(&check.expr),
+        _ => None,
+    });
+    let mut checks: Vec<Vec<String>> = column_checks
+        .chain(table_checks)
+        .map(|expr| columns_read(&expr.to_string(), columns))
+        .collect::<anyhow::Result<_>>()?;
+    checks.sort();
+    Ok(checks)
+}
+
+/// The table's columns named in `expr`, sorted.
+fn columns_read(expr: &str, columns: &BTreeMap<String, bool>) -> anyhow::Result<Vec<String>> {
+    let dialect = sqlparser::dialect::SQLiteDialect {};
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, expr)
+        .tokenize()
+        .with_context(|| format!("sqlparser cannot read the CHECK expression `{expr}`"))?;
+    let named: BTreeSet<String> = tokens
+        .iter()
+        .filter_map(|t| match t {
+            sqlparser::tokenizer::Token::Word(w) => columns
+                .keys()
+                .find(|c| c.eq_ignore_ascii_case(&w.value))
+                .cloned(),
+            _ => None,
+        })
+        .collect();
+    Ok(named.into_iter().collect())
+}
+
+/// CHECK constraints compared as a multiset of the column sets they read.
+pub fn column_sets_diff(
+    out: &mut Vec<String>,
+    table: &str,
+    (a, a_name): (&[Vec<String>], &str),
+    (b, b_name): (&[Vec<String>], &str),
+) {
+    let count =
+        |list: &[Vec<String>], columns: &Vec<String>| list.iter().filter(|c| *c == columns).count();
+    let all: BTreeSet<&Vec<String>> = a.iter().chain(b).collect();
+    for columns in all {
+        let (in_a, in_b) = (count(a, columns), count(b, columns));
+        let on = format!("({})", columns.join(", "));
+        match (in_a, in_b) {
+            (x, y) if x == y => {}
+            (_, 0) => out.push(format!(
+                "{table}: a CHECK on {on} on {a_name}, none on {b_name}"
+            )),
+            (0, _) => out.push(format!(
+                "{table}: a CHECK on {on} on {b_name}, none on {a_name}"
+            )),
+            (x, y) => out.push(format!(
+                "{table}: {x} CHECKs on {on} on {a_name}, {y} on {b_name}"
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! The engine-neutral shape of a schema: tables, their columns and
-//! nullability, primary keys, unique keys, foreign keys and indexes. Column
-//! types and CHECK constraints are read too but left out of [`differences`]:
-//! the engines spell them differently (`TEXT` timestamps in SQLite,
-//! `timestamptz` in Postgres). `migrations check` compares SQLite's fresh
-//! schema with Postgres's through [`differences`]; `migrate adopt` compares
-//! two schemas of one engine through [`same_engine_differences`].
+//! nullability, primary keys, unique keys, foreign keys, indexes and CHECK
+//! constraints. [`differences`] compares two engines: CHECKs by the columns
+//! each one reads (the engines spell the same rule differently,
+//! `length(CAST(v AS BLOB))` against `octet_length(v)`, and SQLite's checks
+//! have no names), column types not at all (`TEXT` timestamps in SQLite,
+//! `timestamptz` in Postgres); `migrations check` compares SQLite's fresh
+//! schema with Postgres's through it. [`same_engine_differences`] compares
+//! two schemas of one engine (`migrate adopt`), types and CHECK expressions
+//! included.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +32,9 @@ pub struct Table {
     pub types: BTreeMap<String, String>,
     /// CHECK constraints' expressions, normalised (see `checks.rs`).
     pub checks: BTreeSet<String>,
+    /// The columns each CHECK constraint reads, sorted; one entry per check
+    /// (what two engines' checks can be compared on).
+    pub check_columns: Vec<Vec<String>>,
 }
 
 pub type Schema = BTreeMap<String, Table>;
@@ -139,6 +145,8 @@ pub fn sqlite(conn: &Connection) -> anyhow::Result<Schema> {
                 table.indexes.insert(columns);
             }
         }
+        table.check_columns = checks::columns_each_reads(&sql, &table.columns)
+            .with_context(|| format!("reading the CHECK constraints of table {name}"))?;
         schema.insert(name, table);
     }
     Ok(schema)
@@ -289,6 +297,22 @@ pub fn postgres(client: &mut impl GenericClient) -> anyhow::Result<Schema> {
                 table.indexes.insert(columns);
             }
         }
+        let checks = client.query(
+            &format!(
+                "SELECT {} FROM pg_constraint c WHERE c.conrelid = $1::text::regclass AND c.contype = 'c'",
+                columns_of("c.conkey", "c.conrelid")
+            ),
+            &[&name],
+        )?;
+        table.check_columns = checks
+            .iter()
+            .map(|row| {
+                let mut columns: Vec<String> = row.get(0);
+                columns.sort();
+                columns
+            })
+            .collect();
+        table.check_columns.sort();
         schema.insert(name, table);
     }
     Ok(schema)
@@ -353,6 +377,12 @@ pub fn differences(a_name: &str, a: &Schema, b_name: &str, b: &Schema) -> Vec<St
             a_name,
             b_name,
         );
+        checks::column_sets_diff(
+            &mut out,
+            name,
+            (&ta.check_columns, a_name),
+            (&tb.check_columns, b_name),
+        );
     }
     out
 }
@@ -410,5 +440,53 @@ fn set_diff<T: Ord + std::fmt::Debug>(
     }
     for item in b.difference(a) {
         out.push(format!("{table}: {what} {item:?} on {b_name} only"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_checks_are_the_columns_each_check_reads() {
+        let create = "CREATE TABLE \"secrets\" (\n    id INTEGER PRIMARY KEY,\n    \
+            name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 128),\n    \
+            value TEXT NOT NULL CHECK (length(CAST(value AS BLOB)) BETWEEN 1 AND 65536),\n    \
+            created_at TEXT NOT NULL,\n    \
+            expires_at TEXT CHECK (expires_at IS NULL OR expires_at > created_at),\n    \
+            CHECK (name <> 'value')\n)";
+        let columns: BTreeMap<String, bool> = ["id", "name", "value", "created_at", "expires_at"]
+            .into_iter()
+            .map(|c| (c.to_owned(), false))
+            .collect();
+        let checks = checks::columns_each_reads(create, &columns).unwrap_or_default();
+        let names = |list: &[&str]| list.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            checks,
+            [
+                names(&["created_at", "expires_at"]),
+                names(&["name"]),
+                names(&["name"]),
+                names(&["value"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_check_is_named_with_its_columns() {
+        let table = |check_columns: Vec<Vec<String>>| Table {
+            check_columns,
+            ..Table::default()
+        };
+        let a = Schema::from([(
+            "secrets".to_owned(),
+            table(vec![vec!["name".into()], vec!["value".into()]]),
+        )]);
+        let b = Schema::from([("secrets".to_owned(), table(vec![vec!["name".into()]]))]);
+        assert_eq!(
+            differences("SQLite", &a, "Postgres", &b),
+            ["secrets: a CHECK on (value) on SQLite, none on Postgres"]
+        );
+        assert!(differences("SQLite", &a, "Postgres", &a).is_empty());
     }
 }

@@ -87,8 +87,8 @@ pub fn run(
     }
     if !contracts.is_empty() && !allow_contract {
         return Err(Refused(format!(
-            "refusing to run contract migration(s) as a rolling-deploy job: {}. Instances of the previous release \
-             are still serving and may depend on what they remove or tighten. Run them in a maintenance window \
+            "refusing to run contract or locking migration(s) as a rolling-deploy job: {}. Instances of the previous \
+             release are still serving and may depend on what they remove or tighten, or stall behind the table locks they take. Run them in a maintenance window \
              (`cargo xtask migrate`), or once no running instance uses it, with `cargo xtask migrate --job \
              --allow-contract`. Nothing was changed",
             contracts.join("; ")
@@ -151,28 +151,46 @@ fn print_plan(pending: &[MigrationFile], contracts: &[String], allow_contract: b
     println!("dry run: nothing was changed");
 }
 
-/// Pending migrations the zero-downtime lint calls contract changes, in
-/// either engine's file (one logical migration).
+/// Pending migrations the zero-downtime lint refuses (contract, locking or
+/// unknown statements, read in each engine's dialect) or that declare
+/// themselves contract, in either engine's file (one logical migration).
 fn contract_migrations(
     settings: &Settings,
     pending: &[MigrationFile],
 ) -> anyhow::Result<Vec<String>> {
     let shared = history::load(&settings.migrations)?;
-    Ok(pending
+    let mut refused = Vec::new();
+    for file in pending {
+        let (shared, twin) = if file.is_postgres_twin() {
+            let Some(shared) = shared.iter().find(|f| f.version == file.version) else {
+                anyhow::bail!(
+                    "{}: no shared migration of version {} beside the postgres folder: add it (one history serves both engines)",
+                    file.path.display(),
+                    file.version
+                );
+            };
+            (shared, Some(file))
+        } else {
+            (file, None)
+        };
+        let findings = lint::lint_migration(shared, twin);
+        match (lint::declared_contract(shared, twin), findings.is_empty()) {
+            (Some(reason), _) => refused.push(format!("{} ({reason})", file.stem())),
+            (None, false) => refused.push(format!("{} ({})", file.stem(), summary(&findings))),
+            (None, true) => {}
+        }
+    }
+    Ok(refused)
+}
+
+/// `drop-column at V5__x.sql:2, …`: the rules, and where to look.
+fn summary(findings: &[lint::Finding]) -> String {
+    let each: Vec<String> = findings
         .iter()
-        .filter_map(|file| {
-            let twin = shared.iter().find(|f| f.version == file.version);
-            let declared =
-                lint::contract_reason(file).or_else(|| twin.and_then(lint::contract_reason));
-            let findings = lint::lint(file).len() + twin.map_or(0, |t| lint::lint(t).len());
-            match (declared, findings) {
-                (Some(reason), _) => Some(format!("{} ({reason})", file.stem())),
-                (None, n) if n > 0 => Some(format!(
-                    "{} (the lint finds contract statements)",
-                    file.stem()
-                )),
-                _ => None,
-            }
-        })
-        .collect())
+        .map(|f| format!("{} at {}:{}", f.rule, f.file, f.line))
+        .collect();
+    format!(
+        "the lint finds {}; `cargo xtask migrations check` explains each",
+        each.join(", ")
+    )
 }

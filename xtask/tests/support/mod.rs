@@ -20,6 +20,7 @@ pub use test_support::{
     migrations_dir, repo_root, sqlite_url, status_of, stderr_lines, wait_for_health,
 };
 
+pub mod lint_cases;
 pub mod pg;
 
 /// An expand migration the backend (built for V4) keeps working with.

@@ -1,0 +1,182 @@
+//! The zero-downtime lint on a real Postgres server: `migrate --job` refuses
+//! (exit 3) every case of the lint and changes nothing; recipes go through;
+//! `migrations check --postgres` compares CHECK constraints across engines.
+//! Each test works in a database of its own; without a server it says it was
+//! skipped (and fails when REQUIRE_POSTGRES=1).
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
+
+mod support;
+
+use std::fs;
+
+use support::{
+    lint_cases::{ALLOWED, CASES, HEAD, V5},
+    pg::*,
+    text,
+};
+
+macro_rules! server {
+    ($test:expr) => {
+        match server($test) {
+            Some(url) => url,
+            None => return,
+        }
+    };
+}
+
+/// Tables, columns, constraints and indexes, to prove a refusal changed nothing.
+fn shape(db: &PgDatabase) -> Vec<String> {
+    db.client()
+        .query(
+            "SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable \
+               FROM information_schema.columns WHERE table_schema = 'public' \
+             UNION ALL SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated \
+               FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+             UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public' \
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+fn write_v5(site: &PgSite, shared: &str, twin: Option<&str>) {
+    let twin_path = site.migrations.join("postgres").join(V5);
+    let _ = fs::remove_file(&twin_path);
+    site.add_migration(V5, shared);
+    if let Some(sql) = twin {
+        fs::write(&twin_path, sql).unwrap();
+    }
+}
+
+#[test]
+fn the_job_refuses_every_lint_case_with_exit_3_and_applies_nothing() {
+    let server = server!("the_job_refuses_every_lint_case_with_exit_3_and_applies_nothing");
+    let site = PgSite::new(&server);
+    let before = shape(&site.db);
+    let rows = site.secrets();
+    let mut wrong = Vec::new();
+    for case in CASES {
+        let with_head = |sql: &str| {
+            if sql.starts_with("--") {
+                sql.to_owned()
+            } else {
+                format!("{HEAD}{sql}")
+            }
+        };
+        write_v5(
+            &site,
+            &with_head(case.shared),
+            case.twin.map(with_head).as_deref(),
+        );
+        let out = site.xtask(&["migrate", "--job"], &[]);
+        let log = text(&out);
+        // A file that cannot run at all is an error (1), not a refused contract (3).
+        let expected = if case.rule == "no-transaction-one-statement" {
+            1
+        } else {
+            3
+        };
+        if out.status.code() != Some(expected)
+            || !log.contains("V5__lint_case")
+            || !log.contains(case.rule)
+        {
+            wrong.push(format!(
+                "{}{}: expected exit {expected} naming V5__lint_case and {}, got {:?}:\n{log}",
+                case.shared,
+                case.twin.unwrap_or_default(),
+                case.rule,
+                out.status.code()
+            ));
+        }
+        if site.db.versions() != vec![1, 2, 3, 4] || shape(&site.db) != before {
+            wrong.push(format!(
+                "{}: the schema changed",
+                case.twin.unwrap_or(case.shared)
+            ));
+            break;
+        }
+    }
+    assert_eq!(site.secrets(), rows, "no row was touched");
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        wrong.len(),
+        CASES.len(),
+        wrong.join("\n\n")
+    );
+}
+
+#[test]
+fn the_job_plans_recipes_as_expand_and_applies_not_valid_then_validate() {
+    let server = server!("the_job_plans_recipes_as_expand_and_applies_not_valid_then_validate");
+    let site = PgSite::new(&server);
+    for (shared, twin) in ALLOWED {
+        write_v5(&site, shared, *twin);
+        let out = site.xtask(&["migrate", "--job", "--dry-run"], &[]);
+        let plan = text(&out);
+        let marked = twin.unwrap_or(shared).starts_with("-- contract:");
+        let expected = if marked {
+            "contract  V5__lint_case ("
+        } else {
+            "expand    V5__lint_case"
+        };
+        assert!(
+            out.status.success() && plan.contains(expected),
+            "{expected}: {plan}"
+        );
+    }
+    write_v5(
+        &site,
+        support::lint_cases::PORTABLE_NOOP,
+        Some(
+            "ALTER TABLE secrets ADD CONSTRAINT secrets_name_lint CHECK (name <> '') NOT VALID;\n",
+        ),
+    );
+    fs::write(
+        site.migrations.join("V6__validate.sql"),
+        support::lint_cases::PORTABLE_NOOP,
+    )
+    .unwrap();
+    fs::write(
+        site.migrations.join("postgres/V6__validate.sql"),
+        "ALTER TABLE secrets VALIDATE CONSTRAINT secrets_name_lint;\n",
+    )
+    .unwrap();
+    let out = site.xtask(&["migrate", "--job"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5, 6]);
+    assert!(
+        shape(&site.db)
+            .contains(&"constraint secrets_name_lint CHECK ((name <> ''::text)) true".to_owned()),
+        "{:?}",
+        shape(&site.db)
+    );
+}
+
+#[test]
+fn a_twin_missing_a_check_constraint_fails_the_parity_check() {
+    let server = server!("a_twin_missing_a_check_constraint_fails_the_parity_check");
+    let site = PgSite::empty(&server);
+    let ok = site.xtask(&["migrations", "check", "--postgres", &server], &[]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let twin = site
+        .migrations
+        .join("postgres/V3__secrets_check_constraints.sql");
+    let sql = fs::read_to_string(&twin).unwrap().replace(
+        "    ADD CONSTRAINT secrets_value_size CHECK (octet_length(value) BETWEEN 1 AND 65536),\n",
+        "",
+    );
+    assert!(!sql.contains("secrets_value_size"));
+    fs::write(&twin, sql).unwrap();
+    let drift = site.xtask(&["migrations", "check", "--postgres", &server], &[]);
+    let log = text(&drift);
+    assert!(!drift.status.success(), "{log}");
+    assert!(
+        log.contains("secrets: a CHECK on (value) on SQLite, none on Postgres"),
+        "{log}"
+    );
+}
