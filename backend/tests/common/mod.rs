@@ -49,6 +49,7 @@ pub fn config(dir: &Path, database: PathBuf) -> Config {
         database,
         addr: "127.0.0.1:0".into(),
         frontend_dir: dir.join("no-ui"),
+        pool_size: backend::config::DEFAULT_POOL_SIZE,
     }
 }
 
