@@ -145,6 +145,15 @@ pub enum BenchCommand {
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
     },
+    /// The Postgres window's downtime on a generated database: restore point against pg_dump inside it.
+    MigratePg {
+        /// Rows in `secrets`
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// The Postgres server [default: $TEST_POSTGRES_URL, else $MIGRATIONS_POSTGRES_URL]
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
     /// Time every check of `migrations check` on a synthetic history, and the whole command.
     Migrations {
         /// Migrations in the synthetic history

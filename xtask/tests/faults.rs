@@ -411,6 +411,7 @@ fn release_killed_or_failing_at_every_step_is_untouched_or_released_and_a_rerun_
 const PG_MIGRATE_POINTS: &[&str] = &[
     "after-lock",
     "after-service-down",
+    "after-restore-point",
     "mid-backup",
     "mid-migration",
     "after-migration",

@@ -5,5 +5,6 @@
 pub mod backups;
 pub mod pg;
 pub mod pg_backups;
+pub mod pg_restore_point;
 mod refinery;
 pub mod sqlite;
