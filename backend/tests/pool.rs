@@ -243,3 +243,33 @@ fn refused_within(mut cmd: std::process::Command, limit: Duration, bad: &str) ->
     assert!(!status.success(), "{bad}: exited 0: {stderr}");
     stderr
 }
+
+#[test]
+fn health_says_unavailable_within_a_second_when_the_history_itself_is_locked() {
+    let test = "health_says_unavailable_within_a_second_when_the_history_itself_is_locked";
+    let Some((pg, backend, _dir)) = serve(test, None) else {
+        return;
+    };
+    let holder = hold_lock(
+        &pg.url,
+        "LOCK TABLE refinery_schema_history IN ACCESS EXCLUSIVE MODE",
+    );
+    let (status, body, elapsed) = timed_get(&backend.health_url());
+    assert!(
+        elapsed < BOUND,
+        "/health took {elapsed:?} with the history table locked (limit {BOUND:?})"
+    );
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "unavailable", "{body}");
+    assert!(body["schema_version"].is_null(), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timeout"),
+        "the reason is given: {body}"
+    );
+    holder.join().unwrap();
+    let (status, body, _) = timed_get(&backend.health_url());
+    assert_eq!(status, 200, "healthy again once the lock is gone: {body}");
+}

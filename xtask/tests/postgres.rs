@@ -1035,6 +1035,7 @@ fn a_restore_point_left_by_a_dead_run_is_saved_and_dropped_by_the_next_run() {
             site.db.name
         ))
         .unwrap();
+    assert_eq!(restore_points(&site), vec![leftover.clone()]);
     site.db
         .client()
         .batch_execute("DELETE FROM secrets WHERE name = 'alpha'")
