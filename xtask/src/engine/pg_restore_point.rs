@@ -91,12 +91,22 @@ pub fn create(admin: &mut Client, db: &str, copy: &str) -> anyhow::Result<()> {
 /// Restore points of the database `client` is connected to, left by runs
 /// that died (the caller holds the migration lock: no live run owns one).
 pub fn leftovers(client: &mut Client, db: &str) -> anyhow::Result<Vec<String>> {
-    let pattern = format!("{}%", prefix(db).replace('_', "\\_"));
+    let pattern = like_pattern(db);
     let rows = client.query(
         "SELECT datname::text FROM pg_database WHERE datname LIKE $1 ORDER BY datname",
         &[&pattern],
     )?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// `LIKE` pattern for every restore point of `db`: the name's own `_`, `%`
+/// and `\` match only themselves.
+fn like_pattern(db: &str) -> String {
+    let literal = prefix(db)
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("{literal}%")
 }
 
 /// Drops the restore point `copy` (from a session on another database).
@@ -132,5 +142,11 @@ mod tests {
         assert!(name.len() <= MAX_IDENTIFIER, "{name}");
         assert!(name.starts_with(&prefix(&long)));
         assert!(new_name("secrets").starts_with("secrets_restorepoint_"));
+    }
+
+    #[test]
+    fn the_leftover_pattern_matches_only_this_databases_restore_points() {
+        assert_eq!(like_pattern("my_db"), "my\\_db\\_restorepoint\\_%");
+        assert_eq!(like_pattern("a%b"), "a\\%b\\_restorepoint\\_%");
     }
 }
