@@ -42,7 +42,8 @@ macro_rules! window_env {
   MIGRATE_PG_STATEMENT_TIMEOUT_SECS  Postgres: statement_timeout of the migration [default: 300]
   MIGRATE_JOB_LOCK_WAIT_SECS         migrate --job: seconds to wait for another instance's run [default: 600]
   MIGRATE_PG_LOCK_RETRY_SECS         migrate --job: seconds to keep retrying a migration that hit lock_timeout; 0: fail at once [default: 60]
-  MIGRATE_ALLOW_GAPS                 versions missing from the history on purpose, e.g. 4,7 [default: none: a gap is an error]"
+  MIGRATE_ALLOW_GAPS                 versions missing from the history on purpose, e.g. 4,7 [default: none: a gap is an error]
+  MIGRATE_PG_RESTORE_POINT           Postgres: off: pg_dump inside the window instead of a server-side copy [default: a copy when CREATEDB allows]"
     };
 }
 
@@ -247,6 +248,21 @@ pub enum BenchCommand {
     ))]
     Copy {
         /// Rows in the generated database
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// The Postgres server [default: $TEST_POSTGRES_URL, else $MIGRATIONS_POSTGRES_URL]
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
+    /// The Postgres window's downtime on a generated database: restore point against pg_dump inside it.
+    #[command(after_long_help = concat!(
+        "Environment:\n",
+        "  TEST_POSTGRES_URL        the Postgres server; --postgres wins [default: none]\n",
+        "  MIGRATIONS_POSTGRES_URL  the Postgres server when TEST_POSTGRES_URL is not set\n\n",
+        exit_plain!()
+    ))]
+    MigratePg {
+        /// Rows in `secrets`
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
         /// The Postgres server [default: $TEST_POSTGRES_URL, else $MIGRATIONS_POSTGRES_URL]

@@ -411,6 +411,7 @@ fn release_killed_or_failing_at_every_step_is_untouched_or_released_and_a_rerun_
 const PG_MIGRATE_POINTS: &[&str] = &[
     "after-lock",
     "after-service-down",
+    "after-restore-point",
     "mid-backup",
     "mid-migration",
     "after-migration",
@@ -459,6 +460,11 @@ fn postgres_migrate_killed_at_every_step_ends_valid_and_a_rerun_finishes_and_cle
             "{point}: {report}"
         );
         assert_eq!(site.db.versions(), [1, 2, 3, 4, 5], "{point}");
+        assert_eq!(
+            restore_points(&site.db),
+            0,
+            "{point}: a restore point was left"
+        );
         wait_for_health(&site.health_url(), 200);
         assert!(
             !site.flag().exists(),
@@ -577,6 +583,13 @@ fn postgres_a_failure_after_the_commit_is_reported_as_committed() {
                     && !report.contains("not changed"),
                 "{point}: {report}"
             );
+            // The restore point was written to that file before the service came back.
+            let backups = site.backups();
+            assert_eq!(backups.len(), 1, "{point}: {backups:?}");
+            assert!(
+                report.contains(&backups[0].display().to_string()),
+                "{point}: {report}"
+            );
         } else {
             assert_eq!(site.db.versions(), [1, 2, 3, 4], "{point}");
             assert!(
@@ -585,8 +598,21 @@ fn postgres_a_failure_after_the_commit_is_reported_as_committed() {
             );
         }
         assert_eq!(site.secrets().len(), 2, "{point}: rows lost");
+        assert_eq!(
+            restore_points(&site.db),
+            0,
+            "{point}: a restore point was left"
+        );
         wait_for_health(&site.health_url(), 200);
     }
+}
+
+/// Restore points of `db` on the server (`<db>_restorepoint_<time>`).
+fn restore_points(db: &pg::PgDatabase) -> i64 {
+    db.count(&format!(
+        "SELECT count(*) FROM pg_database WHERE datname LIKE '{}\\_restorepoint\\_%'",
+        db.name
+    ))
 }
 
 /// SQLite: what a failed window says about the database is true, and it

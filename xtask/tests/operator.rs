@@ -376,16 +376,27 @@ fn readers(variable: &str) -> Option<Vec<&'static [&'static str]>> {
         "RELEASE_HOOK_TIMEOUT_SECS" => vec![&["release"]],
         // `release` through its preflight's migrations check.
         "MIGRATIONS_POSTGRES_URL" => {
-            vec![&["migrations", "check"], &["bench", "copy"], &["release"]]
+            vec![
+                &["migrations", "check"],
+                &["bench", "copy"],
+                &["bench", "migrate-pg"],
+                &["release"],
+            ]
         }
-        "TEST_POSTGRES_URL" => vec![&["bench", "copy"]],
+        "TEST_POSTGRES_URL" => vec![&["bench", "copy"], &["bench", "migrate-pg"]],
         _ => return None,
     })
 }
 
 /// Read but not settings: the fault-injection tests' switch (compiled only
-/// with `--features failpoints`) and the terminal's capability.
-const NOT_SETTINGS: &[&str] = &["XTASK_FAILPOINT", "TERM"];
+/// with `--features failpoints`) and the terminal's capability; and the
+/// backend's own settings, which the benchmarks set for the backend they start.
+const NOT_SETTINGS: &[&str] = &[
+    "XTASK_FAILPOINT",
+    "TERM",
+    "SECRETS_ADDR",
+    "SECRETS_FRONTEND_DIR",
+];
 
 /// Every environment variable the xtask's code reads (a string literal in a
 /// file that reads the environment, or one of the backend's modules it uses).

@@ -943,3 +943,172 @@ fn wrapped_first_on_path(
     );
     (dir, path)
 }
+
+/// Restore points (server-side copies named `<db>_restorepoint_<time>`) of
+/// the site's database that exist on the server.
+fn restore_points(site: &PgSite) -> Vec<String> {
+    site.db
+        .client()
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE $1 || '\\_restorepoint\\_%'",
+            &[&site.db.name],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// `backup` restored into a fresh database: its secrets and versions.
+fn restored(server: &str, backup: &std::path::Path) -> (Vec<(String, String)>, Vec<i32>) {
+    let target = PgDatabase::create(server);
+    let out = Command::new("pg_restore")
+        .arg("--dbname")
+        .arg(&target.url)
+        .arg("--no-owner")
+        .arg(backup)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secrets = target
+        .client()
+        .query("SELECT name, value FROM secrets ORDER BY name", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    (secrets, target.versions())
+}
+
+#[test]
+fn the_window_makes_a_restore_point_and_saves_it_once_the_service_is_up() {
+    let server = server!("the_window_makes_a_restore_point_and_saves_it_once_the_service_is_up");
+    let site = PgSite::new(&server);
+    let _backend = site.start_backend();
+    wait_for_health(&site.health_url(), 200);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    let before = site.secrets();
+    let env = site.maintenance_env();
+    let out = site.xtask(&["migrate"], &env_refs(&env));
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("restore point: a server-side copy"), "{log}");
+    assert!(log.contains("restore point: server-side copy"), "{log}");
+    assert!(
+        log.contains("save the restore point") && log.contains("and dropped"),
+        "{log}"
+    );
+    assert!(
+        restore_points(&site).is_empty(),
+        "left {:?}",
+        restore_points(&site)
+    );
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    let backups = site.backups();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(
+        fs::metadata(&backups[0]).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The file holds the database as it was before the migration.
+    let (secrets, versions) = restored(&server, &backups[0]);
+    assert_eq!(secrets, before);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
+    // The journal has the line too.
+    let journal = fs::read_dir(site.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("journal"))
+        .map(|p| fs::read_to_string(p).unwrap_or_default())
+        .collect::<String>();
+    assert!(journal.contains("save the restore point"), "{journal}");
+}
+
+#[test]
+fn a_restore_point_left_by_a_dead_run_is_saved_and_dropped_by_the_next_run() {
+    let server = server!("a_restore_point_left_by_a_dead_run_is_saved_and_dropped_by_the_next_run");
+    let site = PgSite::new(&server);
+    // What a run killed right after its copy leaves on the server.
+    let leftover = format!("{}_restorepoint_1700000000", site.db.name);
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {leftover} TEMPLATE {}",
+            site.db.name
+        ))
+        .unwrap();
+    assert_eq!(restore_points(&site), vec![leftover.clone()]);
+    site.db
+        .client()
+        .batch_execute("DELETE FROM secrets WHERE name = 'alpha'")
+        .unwrap();
+    let _backend = site.start_backend();
+    wait_for_health(&site.health_url(), 200);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    let env = site.maintenance_env();
+    let out = site.xtask(&["migrate"], &env_refs(&env));
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "restore point {leftover} left by a run that died: saved to"
+        )),
+        "{log}"
+    );
+    assert!(
+        restore_points(&site).is_empty(),
+        "left {:?}",
+        restore_points(&site)
+    );
+    // Two files: the dead run's restore point (both secrets) and this run's.
+    let backups = site.backups();
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    let contents: Vec<_> = backups
+        .iter()
+        .map(|b| restored(&server, b).0.len())
+        .collect();
+    assert!(
+        contents.contains(&2) && contents.contains(&1),
+        "{contents:?}"
+    );
+}
+
+#[test]
+fn without_createdb_the_window_dumps_inside_it_and_says_why() {
+    let server = server!("without_createdb_the_window_dumps_inside_it_and_says_why");
+    let site = PgSite::new(&server);
+    let role = format!("{}_nocreatedb", site.db.name);
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN NOCREATEDB; GRANT postgres TO {role}"
+        ))
+        .unwrap();
+    let url = site
+        .db
+        .url
+        .replacen("://postgres@", &format!("://{role}@"), 1);
+    assert_ne!(
+        url, site.db.url,
+        "TEST_POSTGRES_URL is expected as postgres://postgres@…"
+    );
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    let out = site.xtask(&["migrate"], &[("DATABASE_URL", &url)]);
+    let log = text(&out);
+    drop(admin.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE IF EXISTS {role}")));
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!("the user `{role}` lacks CREATEDB")),
+        "{log}"
+    );
+    assert!(log.contains("pg_dump inside the window instead"), "{log}");
+    assert!(!log.contains("save the restore point"), "{log}");
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    let backups = site.backups();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(restored(&server, &backups[0]).1, vec![1, 2, 3, 4]);
+}

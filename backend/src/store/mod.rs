@@ -17,41 +17,71 @@ pub use model::{Secret, SecretMeta, StoreError};
 
 use crate::{dburl::DatabaseUrl, schema};
 
-/// An open connection to either engine.
+/// One connection to either engine, for one request: SQLite's only one, or
+/// one checked out of the Postgres pool (returned when dropped).
+#[allow(clippy::large_enum_variant)] // one per request or per service: size is no concern
 pub enum Db {
     Sqlite(rusqlite::Connection),
-    Postgres(::postgres::Client),
+    Postgres(postgres::Pooled),
 }
 
-impl Db {
-    /// Opens the database `url` names; never creates one.
-    pub fn open(url: &DatabaseUrl) -> anyhow::Result<Db> {
+/// What the service keeps open between requests: SQLite's one connection
+/// (SQLite has one writer at a time anyway), or Postgres's pools, so that a
+/// request waiting on a lock holds one connection and not the whole service.
+#[allow(clippy::large_enum_variant)] // one per service
+pub enum Store {
+    Sqlite(Db),
+    Postgres(postgres::Pools),
+}
+
+pub use postgres::{APPLICATION_NAME, HEALTH_BUDGET, Pool as PgPool};
+
+impl Store {
+    /// Opens the database `url` names (never creates one); a Postgres pool
+    /// holds up to `pool_size` connections for the API.
+    pub fn open(url: &DatabaseUrl, pool_size: u32) -> anyhow::Result<Store> {
         match url {
-            DatabaseUrl::Sqlite(path) => sqlite::open(path).map(Db::Sqlite),
-            DatabaseUrl::Postgres(pg_url) => postgres::open(pg_url).map(Db::Postgres),
+            DatabaseUrl::Sqlite(path) => sqlite::open(path).map(|c| Store::Sqlite(Db::Sqlite(c))),
+            DatabaseUrl::Postgres(pg_url) => {
+                postgres::Pools::open(pg_url, pool_size).map(Store::Postgres)
+            }
         }
     }
 
-    /// A Postgres connection the server closed (restart, idle timeout) is
-    /// useless: the caller drops it and the next request reconnects.
-    pub fn is_broken(&self) -> bool {
-        match self {
-            Db::Sqlite(_) => false,
-            Db::Postgres(client) => client.is_closed(),
-        }
-    }
-
-    /// Highest migration version recorded in the database; 0 when none ran yet.
+    /// Highest migration version recorded in the database; on Postgres
+    /// through `/health`'s own connections, which give up within
+    /// [`HEALTH_BUDGET`] rather than wait behind a lock.
     pub fn applied_version(&mut self) -> anyhow::Result<i64> {
         match self {
-            Db::Sqlite(conn) => Ok(sqlite::applied_version(conn)?),
-            Db::Postgres(client) => postgres::applied_version(client),
+            Store::Sqlite(db) => db.applied_version(),
+            Store::Postgres(pools) => applied_version_on(&pools.health),
         }
     }
 
     /// How the database's schema compares with the one this build expects.
     pub fn schema_state(&mut self) -> anyhow::Result<SchemaState> {
         Ok(SchemaState::of(self.applied_version()?))
+    }
+}
+
+/// The schema version read on a connection of `pool` (blocking).
+pub fn applied_version_on(pool: &PgPool) -> anyhow::Result<i64> {
+    let mut client = pool.get().map_err(|_| {
+        anyhow::anyhow!(
+            "no database connection within {} ms (the server is slow, unreachable, or out of connections)",
+            HEALTH_BUDGET.as_millis()
+        )
+    })?;
+    postgres::applied_version(&mut client)
+}
+
+impl Db {
+    /// Highest migration version recorded in the database; 0 when none ran yet.
+    pub fn applied_version(&mut self) -> anyhow::Result<i64> {
+        match self {
+            Db::Sqlite(conn) => Ok(sqlite::applied_version(conn)?),
+            Db::Postgres(client) => postgres::applied_version(client),
+        }
     }
 
     /// Stores a new secret; a name whose secret has expired may be reused.

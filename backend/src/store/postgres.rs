@@ -3,11 +3,111 @@
 //! Timestamps are cut to the second, as SQLite's are, so both engines return
 //! identical strings and `cargo xtask db copy` round-trips.
 
+use std::{str::FromStr, time::Duration};
+
 use anyhow::Context;
 use postgres::{Client, NoTls, Row, error::SqlState};
+use r2d2::ManageConnection;
+use r2d2_postgres::PostgresConnectionManager;
 
 use super::model::{Secret, SecretMeta, StoreError};
 use crate::{dburl::PgUrl, schema};
+
+/// Every session's `application_name`, so that `pg_stat_activity` (and a
+/// migration waiting for the service to let go) names the lock holder.
+pub const APPLICATION_NAME: &str = "secrets-backend";
+/// How long a request waits for a free connection before it gets a 503.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// `/health`'s whole budget on the database: its checkout, and each of its
+/// statements (`statement_timeout` and `lock_timeout`), so that it answers
+/// within a second even when a migration holds locks.
+pub const HEALTH_BUDGET: Duration = Duration::from_millis(500);
+/// `/health`'s own connections, apart from the API's: requests stuck behind
+/// a lock cannot take them.
+const HEALTH_CONNECTIONS: u32 = 2;
+
+type Manager = PostgresConnectionManager<NoTls>;
+pub type Pool = r2d2::Pool<Manager>;
+/// A connection checked out of a [`Pool`]; it goes back when dropped, and
+/// one the server closed is replaced by a new one.
+pub type Pooled = r2d2::PooledConnection<Manager>;
+
+/// The service's connections: the API's pool, and `/health`'s small one.
+pub struct Pools {
+    pub api: Pool,
+    pub health: Pool,
+}
+
+impl Pools {
+    /// Connects once (so that a wrong URL or a missing database fails here,
+    /// with the server's reason), then sets up the pools, which connect on
+    /// demand: `size` for the API, [`HEALTH_CONNECTIONS`] for `/health`.
+    pub fn open(url: &PgUrl, size: u32) -> anyhow::Result<Pools> {
+        let manager = || manager(url);
+        drop(manager()?.connect().with_context(|| connect_failed(url))?);
+        let api = r2d2::Pool::builder()
+            .max_size(size)
+            .min_idle(Some(0))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .error_handler(Box::new(LogConnectError))
+            .build_unchecked(manager()?);
+        let health = r2d2::Pool::builder()
+            .max_size(HEALTH_CONNECTIONS)
+            .min_idle(Some(0))
+            .connection_timeout(HEALTH_BUDGET)
+            .error_handler(Box::new(LogConnectError))
+            .connection_customizer(Box::new(HealthTimeouts))
+            .build_unchecked(manager()?);
+        Ok(Pools { api, health })
+    }
+}
+
+/// The URL's settings with this service's session name; the password stays
+/// inside the client's configuration, never in a message.
+fn manager(url: &PgUrl) -> anyhow::Result<Manager> {
+    let mut config = postgres::Config::from_str(url.connection_string())
+        .with_context(|| format!("{url} is not a valid Postgres URL"))?;
+    config.application_name(APPLICATION_NAME);
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    Ok(PostgresConnectionManager::new(config, NoTls))
+}
+
+fn connect_failed(url: &PgUrl) -> String {
+    format!(
+        "connecting to {url}: check that the server runs and that the database exists \
+         (create and migrate it with `cargo xtask migrate --create`)"
+    )
+}
+
+/// r2d2 reports a failed connection attempt through the `log` crate, which
+/// this service does not read: into the service's own log instead.
+#[derive(Debug)]
+struct LogConnectError;
+
+impl r2d2::HandleError<postgres::Error> for LogConnectError {
+    fn handle_error(&self, error: postgres::Error) {
+        tracing::warn!(
+            "opening a database connection failed: {}",
+            crate::db_error::describe_postgres(&error)
+        );
+    }
+}
+
+/// `/health`'s sessions give up on a lock or a slow statement within its
+/// budget instead of queueing behind a migration.
+#[derive(Debug)]
+struct HealthTimeouts;
+
+impl r2d2::CustomizeConnection<Client, postgres::Error> for HealthTimeouts {
+    fn on_acquire(&self, client: &mut Client) -> Result<(), postgres::Error> {
+        let ms = HEALTH_BUDGET.as_millis();
+        client.batch_execute(&format!(
+            "SET statement_timeout = {ms}; SET lock_timeout = {ms}"
+        ))
+    }
+}
 
 /// The statement's clock, to the second (SQLite's `strftime` has no fraction).
 const NOW: &str = "date_trunc('second', now())";
@@ -21,16 +121,6 @@ impl From<postgres::Error> for StoreError {
 /// A `timestamptz` column as the API shows it: `2026-11-24T01:02:03Z`.
 fn rfc3339(column: &str) -> String {
     format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
-}
-
-/// Connects to an existing database (never creates one).
-pub fn open(url: &PgUrl) -> anyhow::Result<Client> {
-    Client::connect(url.connection_string(), NoTls).with_context(|| {
-        format!(
-            "connecting to {url}: check that the server runs and that the database exists \
-             (create and migrate it with `cargo xtask migrate --create`)"
-        )
-    })
 }
 
 /// Highest migration version recorded in the database; 0 when none ran yet.

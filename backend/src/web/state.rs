@@ -1,8 +1,9 @@
-//! The state every request shares: the configuration and the one database
-//! connection, which maintenance mode takes away and gives back.
+//! The state every request shares: the configuration and the open store
+//! (SQLite's one connection, or Postgres's pools), which maintenance mode
+//! takes away and gives back.
 //!
-//! Maintenance mode is driven by a flag file. While it exists the connection
-//! is closed (so an operator tool can take SQLite's exclusive lock) and
+//! Maintenance mode is driven by a flag file. While it exists every
+//! connection is closed (so an operator tool can take SQLite's exclusive lock) and
 //! requests are refused with 503; when it goes away the next request reopens
 //! the database and re-checks the schema before serving. This module decides
 //! availability; the handlers and the server loop only ask it.
@@ -14,9 +15,8 @@ use anyhow::Context;
 use super::error::ApiError;
 use crate::{
     config::Config,
-    dburl::DatabaseUrl,
     maintenance::RETRY_AFTER_SECONDS,
-    store::{Db, SchemaState},
+    store::{Db, SchemaState, Store},
 };
 
 #[derive(Clone)]
@@ -27,7 +27,9 @@ pub struct AppState {
 struct Inner {
     config: Config,
     /// `None` while in maintenance or after the database could not be opened.
-    conn: Mutex<Option<Db>>,
+    /// Held only to reach the store: Postgres requests clone a pool out of
+    /// it and run without it, so they never wait for each other here.
+    conn: Mutex<Option<Store>>,
 }
 
 /// Whether requests can be served right now.
@@ -56,7 +58,7 @@ impl AppState {
     }
 
     /// A poisoned lock only means a handler panicked; the connection is still usable.
-    fn lock(&self) -> MutexGuard<'_, Option<Db>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Store>> {
         self.inner
             .conn
             .lock()
@@ -65,7 +67,7 @@ impl AppState {
 
     /// Blocking: opens the database now, refusing a schema this build is behind.
     pub(crate) fn connect(&self) -> anyhow::Result<()> {
-        let conn = open_checked(&self.config().database)?;
+        let conn = open_checked(self.config())?;
         *self.lock() = Some(conn);
         Ok(())
     }
@@ -88,7 +90,7 @@ impl AppState {
         if slot.is_some() {
             return Availability::Serving;
         }
-        match open_checked(&self.config().database) {
+        match open_checked(self.config()) {
             // The flag may have appeared while we were opening: check once more.
             Ok(_) if self.in_maintenance() => Availability::Maintenance,
             Ok(conn) => {
@@ -120,25 +122,47 @@ impl AppState {
             .map_err(ApiError::internal)?
     }
 
-    /// Blocking: runs `f` on the connection, then drops the connection if the
-    /// server closed it, so the next request reconnects.
+    /// Blocking: runs `f` on SQLite's connection, or on a connection of the
+    /// Postgres pool (the pool replaces one the server closed).
     fn run_on_connection<T>(&self, f: impl FnOnce(&mut Db) -> T) -> Result<T, ApiError> {
         let mut slot = self.lock();
-        let Some(db) = slot.as_mut() else {
-            return Err(maintenance_error());
+        let pool = match slot.as_mut() {
+            None => return Err(maintenance_error()),
+            Some(Store::Sqlite(db)) => return Ok(f(db)),
+            Some(Store::Postgres(pools)) => pools.api.clone(),
         };
-        let result = f(db);
-        if db.is_broken() {
-            tracing::warn!("the database connection was closed; reconnecting on the next request");
-            *slot = None;
+        drop(slot);
+        let conn = pool.get().map_err(|_| pool_exhausted(pool.max_size()))?;
+        Ok(f(&mut Db::Postgres(conn)))
+    }
+
+    /// `/health`'s read of the schema version, on the blocking pool: on
+    /// Postgres through its own connections, within the health budget
+    /// ([`crate::store::HEALTH_BUDGET`]); `None` in maintenance.
+    pub(crate) async fn schema_version(&self) -> Option<anyhow::Result<i64>> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || state.read_schema_version())
+            .await
+            .unwrap_or_else(|e| Some(Err(anyhow::anyhow!("{e}"))))
+    }
+
+    fn read_schema_version(&self) -> Option<anyhow::Result<i64>> {
+        let mut slot = self.lock();
+        match slot.as_mut()? {
+            Store::Sqlite(db) => Some(db.applied_version()),
+            Store::Postgres(pools) => {
+                let health = pools.health.clone();
+                drop(slot);
+                Some(crate::store::applied_version_on(&health))
+            }
         }
-        Ok(result)
     }
 }
 
 /// Opens the database and refuses a schema older than this build expects.
-fn open_checked(url: &DatabaseUrl) -> anyhow::Result<Db> {
-    let mut db = Db::open(url)?;
+fn open_checked(config: &Config) -> anyhow::Result<Store> {
+    let url = &config.database;
+    let mut db = Store::open(url, config.pool_size)?;
     match db.schema_state().context("reading the migration history")? {
         SchemaState::Current => {}
         SchemaState::Ahead { database, expected } => tracing::warn!(
@@ -152,6 +176,18 @@ fn open_checked(url: &DatabaseUrl) -> anyhow::Result<Db> {
         ),
     }
     Ok(db)
+}
+
+/// Every connection of the pool stayed busy for the whole checkout wait.
+fn pool_exhausted(size: u32) -> ApiError {
+    tracing::warn!(
+        size,
+        "every database connection stayed busy: raise DATABASE_POOL_SIZE if this recurs"
+    );
+    ApiError::unavailable(
+        "the service is busy (every database connection is in use); retry shortly",
+        RETRY_AFTER_SECONDS,
+    )
 }
 
 /// The 503 every request gets while the flag file exists.

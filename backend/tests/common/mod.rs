@@ -50,6 +50,7 @@ pub fn config(dir: &Path, database: PathBuf) -> Config {
         addr: "127.0.0.1:0".into(),
         frontend_dir: dir.join("no-ui"),
         sweep_interval: Duration::from_millis(200),
+        pool_size: backend::config::DEFAULT_POOL_SIZE,
     }
 }
 

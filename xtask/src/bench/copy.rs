@@ -27,27 +27,17 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use backend::dburl::{DatabaseUrl, PgUrl};
+use backend::dburl::PgUrl;
 use rusqlite::Connection;
 
 use crate::{
-    engine::pg::{self, ScratchDatabase, Timeouts},
+    engine::pg,
     engine::sqlite,
     history::{self, Engine},
 };
 
 pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()> {
-    let server = postgres
-        .map(str::to_owned)
-        .or_else(|| std::env::var("TEST_POSTGRES_URL").ok())
-        .or_else(|| std::env::var(crate::migrations::parity::POSTGRES_ENV).ok())
-        .filter(|v| !v.is_empty())
-        .context(
-            "bench copy needs a Postgres server: pass --postgres URL (or set TEST_POSTGRES_URL)",
-        )?;
-    let DatabaseUrl::Postgres(server) = DatabaseUrl::parse(&server)? else {
-        bail!("--postgres must be a postgres:// URL");
-    };
+    let server = super::fixtures::server_url(postgres, "bench copy")?;
     let migrations = crate::paths::migrations_dir(repo);
     let temp = tempfile::TempDir::new().context("creating a temp folder")?;
     let source = temp.path().join("source.db");
@@ -62,7 +52,7 @@ pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()>
     let total = secrets + logs;
 
     let ours = {
-        let target = migrated_scratch(&server, &migrations, "bench_ours")?;
+        let target = super::fixtures::migrated_scratch(&server, &migrations, "bench_ours")?;
         let start = Instant::now();
         crate::copy::transfer::copy(&source, &target.url, &migrations, false)?;
         let elapsed = start.elapsed();
@@ -73,7 +63,7 @@ pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()>
 
     let pgloader = match Command::new("pgloader").arg("--version").output() {
         Ok(out) if out.status.success() => {
-            let target = migrated_scratch(&server, &migrations, "bench_pgloader")?;
+            let target = super::fixtures::migrated_scratch(&server, &migrations, "bench_pgloader")?;
             let elapsed = run_pgloader(&source, &target.url, temp.path())?;
             expect_rows(&target.url, secrets, logs, "pgloader")?;
             report("pgloader (data only)", total, elapsed);
@@ -89,7 +79,7 @@ pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()>
 
     let ceiling = {
         let csv = write_csvs(&source, temp.path())?;
-        let target = migrated_scratch(&server, &migrations, "bench_copy_csv")?;
+        let target = super::fixtures::migrated_scratch(&server, &migrations, "bench_copy_csv")?;
         let elapsed = run_psql_copy(&target.url, &csv)?;
         expect_rows(&target.url, secrets, logs, "psql \\copy")?;
         elapsed
@@ -165,22 +155,6 @@ fn generate(path: &Path, migrations: &Path, rows: u64) -> anyhow::Result<(u64, u
     }
     tx.commit()?;
     Ok((secrets, logs))
-}
-
-fn migrated_scratch(
-    server: &PgUrl,
-    migrations: &Path,
-    label: &str,
-) -> anyhow::Result<ScratchDatabase> {
-    let scratch = ScratchDatabase::create(server, label)?;
-    let files = history::load_for(migrations, Engine::Postgres)?;
-    let mut client = pg::connect(&scratch.url, "bench copy")?;
-    let timeouts = Timeouts {
-        lock: Duration::from_secs(5),
-        statement: Duration::from_secs(60),
-    };
-    pg::apply_pending(&mut client, &files, timeouts, &mut || Ok(()))?;
-    Ok(scratch)
 }
 
 fn expect_rows(url: &PgUrl, secrets: u64, logs: u64, who: &str) -> anyhow::Result<()> {

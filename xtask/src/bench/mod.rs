@@ -7,6 +7,7 @@
 //!     cargo xtask bench migrate [--size 1GiB]
 //!     cargo xtask bench backup [--size 200MiB] [--rate 100]      (see backup.rs)
 //!     cargo xtask bench copy [--rows 1000000] [--postgres URL]   (see copy.rs)
+//!     cargo xtask bench migrate-pg [--rows 1000000] [--postgres URL]  (see migrate_pg.rs)
 //!
 //! DESCRIPTION
 //!     `release` times, wall clock and including cargo's own start-up on a
@@ -32,6 +33,7 @@
 mod backup;
 mod copy;
 mod fixtures;
+mod migrate_pg;
 
 use fixtures::{fill_database, parse_size};
 
@@ -53,6 +55,9 @@ pub fn run(repo: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Backup { size, rate } => backup::run(repo, size, *rate),
         BenchCommand::Copy { rows, postgres } => {
             crate::bench::copy::run(repo, *rows, postgres.as_deref())
+        }
+        BenchCommand::MigratePg { rows, postgres } => {
+            migrate_pg::run(repo, *rows, postgres.as_deref())
         }
     }
 }
@@ -87,7 +92,9 @@ fn migrate_window(repo: &Path, size: &str) -> anyhow::Result<()> {
     let cp = time_cp(&db, &work.path().join("cp-copy.db"))?;
     let durable = time_durable_copy(&db, &work.path().join("durable-copy.db"))?;
     let sql = time_sql_alone(&db, &work.path().join("sql-copy.db"))?;
-    let (window, peak_kib, with_service) = time_window(repo, &db, &migrations, work.path())?;
+    let url = format!("sqlite:///{}", db.display());
+    let (window, peak_kib, with_service) =
+        fixtures::time_window(repo, &url, &migrations, work.path(), &[])?;
     let ratio = window.as_secs_f64() / (cp + sql).as_secs_f64();
     let durable_ratio = window.as_secs_f64() / (durable + sql).as_secs_f64();
     println!("cp of the database:        {:>8.3} s", cp.as_secs_f64());
@@ -165,90 +172,6 @@ fn time_sql_alone(db: &Path, copy: &Path) -> anyhow::Result<Duration> {
     drop(conn);
     std::fs::remove_file(copy)?;
     Ok(elapsed)
-}
-
-/// Runs the real `cargo xtask migrate` binary (this one) on `db`; returns the
-/// downtime it reports, its peak RSS and whether a backend was involved.
-fn time_window(
-    repo: &Path,
-    db: &Path,
-    migrations: &Path,
-    work: &Path,
-) -> anyhow::Result<(Duration, Option<u64>, bool)> {
-    let me = std::env::current_exe().context("finding the xtask binary")?;
-    let backend_binary = me.with_file_name("backend");
-    let url = format!("sqlite:///{}", db.display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut backend = None;
-    if backend_binary.is_file() {
-        let child = Command::new(&backend_binary)
-            .env("DATABASE_URL", &url)
-            .env("SECRETS_ADDR", format!("127.0.0.1:{port}"))
-            .env("SECRETS_FRONTEND_DIR", work.join("no-ui"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .context("starting the backend")?;
-        backend = Some(child);
-        let health = format!("http://127.0.0.1:{port}/health");
-        let ready = Instant::now();
-        while ureq::get(&health).call().is_err() {
-            if ready.elapsed() > Duration::from_secs(20) {
-                bail!("the backend did not come up for the benchmark");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    let time_file = work.join("peak-rss");
-    let gnu_time = Path::new("/usr/bin/time");
-    let mut cmd = if gnu_time.is_file() {
-        let mut c = Command::new(gnu_time);
-        c.arg("-f").arg("%M").arg("-o").arg(&time_file).arg(&me);
-        c
-    } else {
-        Command::new(&me)
-    };
-    cmd.arg("--repo")
-        .arg(repo)
-        .args(["migrate", "--database-url", &url, "--migrations"])
-        .arg(migrations);
-    if backend.is_some() {
-        cmd.env("MIGRATE_MAINTENANCE", "1").env(
-            "MIGRATE_HEALTH_URL",
-            format!("http://127.0.0.1:{port}/health"),
-        );
-    }
-    let out = cmd.output().context("running cargo xtask migrate")?;
-    if let Some(mut child) = backend {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "the runbook failed:\n{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    for line in stdout.lines().filter(|l| l.starts_with('[')) {
-        println!("  {line}");
-    }
-    let seconds: f64 = stdout
-        .split("downtime ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .context("the runbook printed no downtime")?;
-    let peak = std::fs::read_to_string(&time_file)
-        .ok()
-        .and_then(|t| t.trim().lines().last()?.parse().ok());
-    Ok((
-        Duration::from_secs_f64(seconds),
-        peak,
-        backend_binary.is_file(),
-    ))
 }
 
 fn migrations(repo: &Path, count: usize, runs: usize) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ pub mod inventory;
 pub mod pg;
 pub mod pg_backups;
 pub mod pg_indexes;
+pub mod pg_restore_point;
 pub mod pg_watch;
 mod refinery;
 pub mod sqlite;

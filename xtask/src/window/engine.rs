@@ -34,7 +34,7 @@ impl Plan {
 pub struct Verified {
     pub backup: Backup,
     /// How it was verified, for the step's line.
-    pub how: &'static str,
+    pub how: std::borrow::Cow<'static, str>,
 }
 
 /// The database after a failed window: what is true of it, and whether the
@@ -96,6 +96,12 @@ pub trait Engine {
         settings: &Settings,
         plan: &Plan,
     ) -> (Timed<Verified>, Timed<((), String)>);
+    /// After step 6 (healthy or not): a backup that step 4 only prepared
+    /// (Postgres's restore point) is written to its file; its line. None
+    /// when step 4's backup was already complete.
+    fn finish_backup(&mut self, _backup: &Backup) -> Option<anyhow::Result<String>> {
+        None
+    }
     /// Steps 3–5 failed before the service took traffic: leave the database
     /// as it was before the window, where it can be; says what is true of it
     /// now, and whether the service may start on it.

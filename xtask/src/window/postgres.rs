@@ -1,9 +1,11 @@
 //! The window on Postgres: the server's advisory lock is the hold (held by
 //! this run's session, so runs on several hosts serialize), "no other
-//! sessions" proves the service let go, the backup is `pg_dump
-//! --format=custom` taken before the migration, and the migration runs in
-//! one transaction with `lock_timeout` and `statement_timeout` set, so a
-//! blocked table lock fails fast and rolls back.
+//! sessions" proves the service let go, the restore point is a server-side
+//! copy of the database (`engine::pg_restore_point`), dumped to the backup
+//! file once the service is back — or, when the user may not copy the
+//! database, `pg_dump --format=custom` inside the window as before — and the
+//! migration runs in one transaction with `lock_timeout` and
+//! `statement_timeout` set, so a blocked table lock fails fast and rolls back.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,7 @@ use super::{
     steps::{Steps, Timed, timed},
 };
 use crate::{
-    engine::{backups::Backup, pg, pg_backups, pg_indexes},
+    engine::{backups::Backup, pg, pg_backups, pg_indexes, pg_restore_point},
     failpoint,
     history::{self, no_transaction::is_no_transaction},
     schema::model::{self as schema_model, Shape},
@@ -27,6 +29,10 @@ use crate::{
 pub struct PgWindow {
     url: PgUrl,
     client: Client,
+    /// Why no restore point can be made (None: it can), from the preflight.
+    no_restore_point: Option<String>,
+    /// The restore point this run made and has not saved yet.
+    copy: Option<String>,
 }
 
 impl PgWindow {
@@ -38,7 +44,119 @@ impl PgWindow {
         Ok(PgWindow {
             url: url.clone(),
             client: pg::connect(url, purpose)?,
+            no_restore_point: Some("not checked".into()),
+            copy: None,
         })
+    }
+
+    /// Step 4 with a restore point: the copy needs the database to itself,
+    /// so this run's session leaves it (and with it the advisory lock, taken
+    /// back right after; the lock file still holds off runs on this host).
+    fn make_restore_point(&mut self) -> anyhow::Result<String> {
+        let name = pg_restore_point::new_name(self.url.database());
+        let admin = pg::connect(&self.url.with_database("postgres"), "migrate")?;
+        drop(std::mem::replace(&mut self.client, admin));
+        let created = pg_restore_point::create(&mut self.client, self.url.database(), &name);
+        if created.is_ok() {
+            self.copy = Some(name.clone());
+        }
+        self.client = reconnect(&self.url)?;
+        let relocked: bool = self
+            .client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1)",
+                &[&pg::MIGRATION_LOCK_KEY],
+            )?
+            .get(0);
+        if !relocked {
+            bail!(
+                "another run took the migration lock while this one made its restore point ({}): \
+                 let it finish, then run again",
+                pg::lock_holder(&mut self.client)
+                    .unwrap_or_else(|e| format!("holder unknown: {e}"))
+            );
+        }
+        created?;
+        failpoint::hit("after-restore-point")?;
+        Ok(name)
+    }
+
+    /// Step 4: the restore point, or (when it cannot be made) the dump.
+    fn back_up(&mut self, settings: &Settings) -> anyhow::Result<Verified> {
+        let dest = settings.new_backup_path();
+        let reason = match self.no_restore_point.clone() {
+            None => match self.make_restore_point() {
+                Ok(name) => {
+                    return Ok(Verified {
+                        backup: Backup {
+                            path: dest,
+                            bytes: pg_backups::database_bytes(&mut self.client)?,
+                        },
+                        how: restore_point_how(&name),
+                    });
+                }
+                Err(e) if self.copy.is_some() => return Err(e),
+                Err(e) => format!("{e:#}"),
+            },
+            Some(reason) => reason,
+        };
+        println!("      no restore point ({reason}): pg_dump inside the window instead");
+        Ok(Verified {
+            backup: pg_backups::dump(&self.url, &dest)?,
+            how: "pg_dump custom format, contents listed back".into(),
+        })
+    }
+
+    /// The schema version, read on this run's own database (after a restore
+    /// point, the session is a new one: it must be on the right database).
+    fn version_now(&mut self) -> anyhow::Result<i32> {
+        let on: String = self
+            .client
+            .query_one("SELECT current_database()::text", &[])?
+            .get(0);
+        if on != self.url.database() {
+            bail!(
+                "this run lost its connection to {} while making its restore point",
+                self.url
+            );
+        }
+        pg::applied_history(&mut self.client).map(|h| h.last().map_or(0, Migration::version))
+    }
+
+    /// After a rolled-back window: the restore point is not needed.
+    fn drop_unneeded_copy(&mut self) -> String {
+        let Some(copy) = self.copy.take() else {
+            return String::new();
+        };
+        match pg_restore_point::drop_copy(&mut self.client, &copy) {
+            Ok(()) => format!("; its restore point {copy} was dropped"),
+            Err(e) => format!(
+                "; its restore point {copy} is left on the server ({e:#}); the next run saves and drops it"
+            ),
+        }
+    }
+
+    /// Where the state from before the window is, after a committed one.
+    fn backup_from_before(&mut self, path: &std::path::Path) -> String {
+        match self.save_copy(path) {
+            None | Some(Ok(_)) => {
+                format!("; its backup from before the window is {}", path.display())
+            }
+            Some(Err(e)) => format!(
+                "; its restore point from before the window is the database {} on the server ({e:#})",
+                self.copy.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+
+    /// Saves this run's restore point to `dest` and drops it.
+    fn save_copy(&mut self, dest: &std::path::Path) -> Option<anyhow::Result<Backup>> {
+        let copy = self.copy.take()?;
+        let saved = pg_restore_point::save(&mut self.client, &self.url, &copy, dest);
+        if saved.is_err() {
+            self.copy = Some(copy);
+        }
+        Some(saved)
     }
 
     /// Step 5 on Postgres.
@@ -72,7 +190,12 @@ impl Engine for PgWindow {
             settings.lock_timeout,
             "MIGRATE_LOCK_TIMEOUT_SECS",
         )?;
-        Ok(Some(format!("advisory lock {:#x}", pg::MIGRATION_LOCK_KEY)))
+        let mut held = format!("advisory lock {:#x}", pg::MIGRATION_LOCK_KEY);
+        for line in save_leftovers(&mut self.client, &self.url, settings)? {
+            eprintln!("recovered: {line}");
+            held.push_str(&format!("; {line}"));
+        }
+        Ok(Some(held))
     }
 
     fn applied_history(&mut self, _: bool) -> anyhow::Result<Vec<Migration>> {
@@ -92,20 +215,36 @@ impl Engine for PgWindow {
     }
 
     /// A pending migration that would rebuild an INVALID index is refused
-    /// before the service goes down; other invalid indexes are named.
+    /// before the service goes down; other invalid indexes are named. Then
+    /// the tools, and whether a server-side restore point can be made.
     fn check_before_downtime(&mut self, plan: &mut Plan) -> anyhow::Result<String> {
         let warnings = pg_indexes::refuse_rebuilding_invalid(&mut self.client, &plan.pending)?;
         for warning in &warnings {
             eprintln!("warning: {warning}");
         }
-        pg_backups::check_tools(&mut self.client)
+        let tools = pg_backups::check_tools(&mut self.client)?;
+        let (mut refusal, bytes) = pg_restore_point::refusal(&mut self.client)?;
+        if std::env::var("MIGRATE_PG_RESTORE_POINT").is_ok_and(|v| v == "off") {
+            refusal = Some("MIGRATE_PG_RESTORE_POINT=off".into());
+        }
+        let restore_point = match &refusal {
+            None => format!(
+                "restore point: a server-side copy (needs {} free on the server)",
+                crate::engine::backups::human_size(bytes)
+            ),
+            Some(reason) => {
+                format!("restore point: not possible ({reason}): pg_dump inside the window instead")
+            }
+        };
+        self.no_restore_point = refusal;
+        Ok(format!("{tools}; {restore_point}"))
     }
 
     fn back_up_online(&mut self, dest: &std::path::Path) -> anyhow::Result<Verified> {
         pg_backups::check_tools(&mut self.client)?;
         Ok(Verified {
             backup: pg_backups::dump(&self.url, dest)?,
-            how: "pg_dump custom format, contents listed back",
+            how: "pg_dump custom format, contents listed back".into(),
         })
     }
 
@@ -119,8 +258,7 @@ impl Engine for PgWindow {
         settings: &Settings,
         plan: &Plan,
     ) -> (Timed<Verified>, Timed<((), String)>) {
-        let (dumped, dump_time) =
-            timed(|| pg_backups::dump(&self.url, &settings.new_backup_path()));
+        let (dumped, dump_time) = timed(|| self.back_up(settings));
         let backup = match dumped {
             Ok(backup) => backup,
             Err(error) => {
@@ -129,35 +267,46 @@ impl Engine for PgWindow {
             }
         };
         let migrated = timed(|| self.apply(settings, plan));
-        let verified = Verified {
-            backup,
-            how: "pg_dump custom format, contents listed back",
-        };
-        ((Ok(verified), dump_time), migrated)
+        ((Ok(backup), dump_time), migrated)
     }
 
     /// The migration's transaction rolls back on any failure before its
     /// commit; only a failure after the commit leaves the new schema, and
     /// then the message says so instead of claiming nothing changed.
+    /// A restore point made for a window that failed is dropped when the
+    /// database was not changed, and saved to the backup file when the
+    /// migration had committed (the service is still down: no writes are
+    /// lost by either).
     fn undo(&mut self, _: &Steps, plan: &Plan, backup: Option<&Backup>) -> Undone {
-        let now =
-            pg::applied_history(&mut self.client).map(|h| h.last().map_or(0, Migration::version));
+        let now = self.version_now();
         match now {
-            Ok(version) if version == plan.current => {
-                Undone::fine("the database was not changed (its transaction rolled back)")
-            }
+            Ok(version) if version == plan.current => Undone::fine(format!(
+                "the database was not changed (its transaction rolled back){}",
+                self.drop_unneeded_copy()
+            )),
             Ok(version) => Undone::fine(format!(
                 "the migration had committed: the database is at schema version {version}{}",
-                backup.map_or(String::new(), |b| format!(
-                    "; its backup from before the window is {}",
-                    b.path.display()
-                ))
+                backup.map_or(String::new(), |b| self.backup_from_before(&b.path))
             )),
             Err(e) => Undone::hold_the_service(format!(
                 "the database's schema version could not be read ({e:#}): check it with `cargo xtask migrate \
-                 status` before starting the service"
+                 status` before starting the service{}",
+                self.copy.as_ref().map_or(String::new(), |c| format!(
+                    "; the restore point {c} is kept on the server"
+                ))
             )),
         }
+    }
+
+    fn finish_backup(&mut self, backup: &Backup) -> Option<anyhow::Result<String>> {
+        let copy = self.copy.clone()?;
+        Some(self.save_copy(&backup.path)?.map(|saved| {
+            format!(
+                "restore point {copy} dumped to {} ({}, contents listed back) and dropped",
+                saved.path.display(),
+                crate::engine::backups::human_size(saved.bytes)
+            )
+        }))
     }
 
     fn verify_backup(&self, backup: &std::path::Path) -> anyhow::Result<()> {
@@ -306,5 +455,46 @@ fn wait_for_sessions_to_leave(client: &mut Client, timeout: Duration) -> anyhow:
             );
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Step 4's "how" for a restore point.
+fn restore_point_how(name: &str) -> std::borrow::Cow<'static, str> {
+    format!("restore point: server-side copy {name}, dumped to this file once the service is up")
+        .into()
+}
+
+/// Restore points left by runs that died: each saved to a backup file, then
+/// dropped (the caller holds the migration lock: no live run owns them).
+fn save_leftovers(
+    client: &mut Client,
+    url: &PgUrl,
+    settings: &Settings,
+) -> anyhow::Result<Vec<String>> {
+    let mut said = Vec::new();
+    for copy in pg_restore_point::leftovers(client, url.database())? {
+        let dest = settings.new_backup_path();
+        said.push(match pg_restore_point::save(client, url, &copy, &dest) {
+            Ok(backup) => format!(
+                "restore point {copy} left by a run that died: saved to {} and dropped",
+                backup.path.display()
+            ),
+            Err(e) => format!("restore point {copy} left by a run that died is kept: {e:#}"),
+        });
+    }
+    Ok(said)
+}
+
+/// This run's session back on its database after the copy; a few tries, as
+/// the server may still be tearing down the session that just left.
+fn reconnect(url: &PgUrl) -> anyhow::Result<Client> {
+    let mut tries = 0;
+    loop {
+        match pg::connect(url, "migrate") {
+            Ok(client) => return Ok(client),
+            Err(e) if tries >= 3 => return Err(e),
+            Err(_) => tries += 1,
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -123,12 +123,18 @@ pub fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
     if let Err(error) = steps.report(engine.migrate_step(), migrated) {
         return fail_before_traffic(settings, engine, &mut steps, &plan, Some(&backup), error);
     }
-    if let Err(error) = steps.run("bring the service up", || {
+    let healthy = steps.run("bring the service up", || {
         bring_up_at(settings, plan.target())
-    }) {
+    });
+    // The service is back: what it was down for ends here, before a
+    // restore point is written to its file.
+    let downtime = window.elapsed();
+    let saved = finish_backup(settings, engine, &steps, &backup);
+    if let Err(error) = healthy {
         return Err(unhealthy_after_migration(settings, error, &backup.path));
     }
-    summary(&steps, &plan, &backup, window);
+    saved?;
+    summary(&steps, &plan, &backup, downtime);
     if let Some(advice) = engine.free_space_advice() {
         println!("free pages: {advice}");
     }
@@ -298,10 +304,47 @@ fn take_service_down(settings: &Settings, engine: &mut dyn Engine) -> anyhow::Re
     })
 }
 
-/// Step 4's line: the verified backup, then the rotation of old ones.
+/// After step 6: a backup step 4 only prepared (a Postgres restore point)
+/// is written to its file and old ones rotated; printed and journaled as an
+/// unnumbered line.
+fn finish_backup(
+    settings: &Settings,
+    engine: &mut dyn Engine,
+    steps: &Steps,
+    backup: &Backup,
+) -> anyhow::Result<()> {
+    let (result, elapsed) = super::steps::timed(|| engine.finish_backup(backup).transpose());
+    let detail = match result {
+        Ok(None) => return Ok(()),
+        Ok(Some(saved)) => Ok(format!(
+            "{saved}; {}",
+            settings.rotate_backups(&backup.path)
+        )),
+        Err(e) => Err(e),
+    };
+    println!(
+        "      save the restore point ... {:.2} s  {}",
+        elapsed.as_secs_f64(),
+        redact(&outcome(&detail))
+    );
+    let timed_detail = (detail, elapsed);
+    steps.record_outcome("save the restore point", &timed_detail);
+    timed_detail.0.map(drop).map_err(|e| {
+        e.context(
+            "the migration succeeded and the service is up, but its restore point was not saved",
+        )
+    })
+}
+
+/// Step 4's line: the verified backup, then the rotation of old ones (once
+/// the file exists: a restore point is written to it after step 6).
 fn rotated(settings: &Settings, (verified, elapsed): Timed<Verified>) -> Timed<(Backup, String)> {
     let result = verified.map(|Verified { backup, how }| {
-        let rotation = settings.rotate_backups(&backup.path);
+        let rotation = if backup.path.exists() {
+            settings.rotate_backups(&backup.path)
+        } else {
+            "old backups rotated once it is written".to_owned()
+        };
         let detail = format!(
             "{} ({}, {how}); {rotation}",
             backup.path.display(),
@@ -407,8 +450,7 @@ fn restore_command(settings: &Settings, backup: &Path) -> String {
 }
 
 /// Step 7.
-fn summary(steps: &Steps, plan: &Plan, backup: &Backup, window: Instant) {
-    let downtime = window.elapsed();
+fn summary(steps: &Steps, plan: &Plan, backup: &Backup, downtime: std::time::Duration) {
     steps.record(
         "summary",
         downtime,

@@ -97,7 +97,7 @@ impl Engine for SqliteWindow {
     fn back_up_online(&mut self, dest: &Path) -> anyhow::Result<Verified> {
         Ok(Verified {
             backup: backups::online(&self.open()?, dest)?,
-            how: "quick_check ok",
+            how: "quick_check ok".into(),
         })
     }
 
@@ -169,7 +169,7 @@ impl Engine for SqliteWindow {
         });
         let verified = backed_up.0.map(|backup| Verified {
             backup,
-            how: "verified byte for byte",
+            how: "verified byte for byte".into(),
         });
         ((verified, backed_up.1), migrated)
     }
