@@ -337,7 +337,7 @@ pub enum MigrateAction {
     ))]
     Adopt {
         /// The version the database is at [default: the one whose schema matches]
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
         version: Option<i32>,
 
         /// Prove the schema and print what would be recorded; change nothing

@@ -144,8 +144,64 @@ pub fn record_applied(
     files: &[MigrationFile],
     version: i32,
     timeouts: Timeouts,
+    still_proven: &mut dyn FnMut(&mut Client) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    refinery::record_applied(PgSession { client, timeouts }, files, version)
+    let mut session = PgSession { client, timeouts };
+    refinery::Session::begin(&mut session)?;
+    let outcome = hold_off_ddl(session.client)
+        .and_then(|()| still_proven(session.client))
+        .and_then(|()| {
+            let nested = refinery::Nested(PgSession {
+                client: &mut *session.client,
+                timeouts,
+            });
+            refinery::record_applied(nested, files, version)
+        })
+        .and_then(|()| Ok(refinery::Session::commit(&mut session)?));
+    if outcome.is_err() {
+        refinery::Session::rollback(&mut session);
+    }
+    outcome
+}
+
+/// Inside the transaction: every table of the database locked in SHARE
+/// UPDATE EXCLUSIVE mode, which blocks ALTER, DROP and CREATE INDEX on them
+/// (the service's reads and writes go on) until the commit.
+fn hold_off_ddl(client: &mut Client) -> anyhow::Result<()> {
+    let tables: Vec<String> = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname !~ '^pg_(toast|temp)'",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !tables.is_empty() {
+        client
+            .batch_execute(&format!(
+                "LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE",
+                tables.join(", ")
+            ))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "locking the tables against schema changes: {}",
+                    describe(&e)
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// The SQLSTATE of the Postgres error inside `error`, if there is one.
+pub fn sql_error_code(error: &anyhow::Error) -> Option<String> {
+    error
+        .chain()
+        .find_map(|e| e.downcast_ref::<postgres::Error>())
+        .and_then(postgres::Error::code)
+        .map(|c| c.code().to_owned())
 }
 
 /// Indexes of the public schema that a failed `CREATE INDEX CONCURRENTLY`

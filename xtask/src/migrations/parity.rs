@@ -72,7 +72,7 @@ pub(super) fn postgres_equivalent(
         .map_err(fail)?;
     let mut conn = sqlite::open(&temp.path().join("fresh.db"), true).map_err(fail)?;
     sqlite::apply_pending(&mut conn, sqlite_files).map_err(fail)?;
-    let sqlite_schema = schema_model::sqlite(&conn).map_err(fail)?;
+    let sqlite_schema = crate::schema::sqlite_model::sqlite(&conn).map_err(fail)?;
     let differences = schema_model::differences("SQLite", &sqlite_schema, "Postgres", &pg_schema);
     if !differences.is_empty() {
         return Err(differences

@@ -2,6 +2,8 @@
 //! the upgrade-path checks.
 
 mod checks;
+mod clauses;
 pub mod dump;
 pub mod model;
 pub mod sample_rows;
+pub mod sqlite_model;

@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 use postgres::GenericClient;
-use rusqlite::Connection;
 
 use super::checks;
 use crate::engine::sqlite::HISTORY_TABLE;
@@ -29,6 +28,12 @@ pub struct Table {
     pub types: BTreeMap<String, String>,
     /// CHECK constraints' expressions, normalised (see `checks.rs`).
     pub checks: BTreeSet<String>,
+    /// Partial indexes, `[UNIQUE ](cols) WHERE predicate`: a partial unique
+    /// index is no unique key.
+    pub partial_indexes: BTreeSet<String>,
+    /// SQLite: clauses no pragma reports (see `clauses.rs`), and index keys
+    /// sorted DESC or with a collation; compared only within one engine.
+    pub clauses: BTreeSet<String>,
 }
 
 pub type Schema = BTreeMap<String, Table>;
@@ -44,118 +49,32 @@ pub struct Shape {
     pub objects: Objects,
 }
 
-fn foreign_key(from: &[String], table: &str, to: &[String], on_delete: &str) -> String {
+pub(super) fn foreign_key(
+    from: &[String],
+    table: &str,
+    to: &[String],
+    on_delete: &str,
+    on_update: &str,
+) -> String {
+    let on_update = match on_update {
+        "NO ACTION" => String::new(),
+        other => format!(" ON UPDATE {other}"),
+    };
     format!(
-        "({}) -> {table}({}) ON DELETE {on_delete}",
+        "({}) -> {table}({}) ON DELETE {on_delete}{on_update}",
         from.join(", "),
         to.join(", ")
     )
 }
 
-pub fn sqlite(conn: &Connection) -> anyhow::Result<Schema> {
-    let strings = |sql: &str, arg: &str| -> rusqlite::Result<Vec<String>> {
-        let mut stmt = conn.prepare(sql)?;
-        let rows = stmt.query_map([arg], |r| r.get(0))?;
-        rows.collect()
-    };
-    let mut schema = Schema::new();
-    let tables = strings(
-        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> ?1",
-        HISTORY_TABLE,
-    )?;
-    for name in tables {
-        let mut table = Table::default();
-        let mut stmt = conn
-            .prepare("SELECT name, \"notnull\", pk, type, dflt_value FROM pragma_table_info(?1)")?;
-        let mut pk: Vec<(i64, String)> = Vec::new();
-        for row in stmt.query_map([&name], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, bool>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-            ))
-        })? {
-            let (column, not_null, pk_index, declared, default) = row?;
-            if pk_index > 0 {
-                pk.push((pk_index, column.clone()));
-            }
-            table
-                .types
-                .insert(column.clone(), column_type(&declared, default.as_deref()));
-            table.columns.insert(column, not_null || pk_index > 0);
-        }
-        let sql: String = conn.query_row(
-            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-            [&name],
-            |r| r.get(0),
-        )?;
-        table.checks = checks::in_create_table(&sql);
-        pk.sort();
-        table.primary_key = pk.into_iter().map(|(_, c)| c).collect();
-        let mut stmt = conn.prepare(
-            "SELECT id, \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
-        )?;
-        let mut fks: BTreeMap<i64, (String, Vec<String>, Vec<String>, String)> = BTreeMap::new();
-        for row in stmt.query_map([&name], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })? {
-            let (id, parent, from, to, on_delete) = row?;
-            let entry = fks
-                .entry(id)
-                .or_insert_with(|| (parent, Vec::new(), Vec::new(), on_delete));
-            entry.1.push(from);
-            entry.2.push(to.unwrap_or_else(|| "<primary key>".into()));
-        }
-        for (parent, from, to, on_delete) in fks.into_values() {
-            table
-                .foreign_keys
-                .insert(foreign_key(&from, &parent, &to, &on_delete));
-        }
-        let mut stmt =
-            conn.prepare("SELECT name, \"unique\", origin FROM pragma_index_list(?1)")?;
-        let indexes: Vec<(String, bool, String)> = stmt
-            .query_map([&name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        for (index, unique, origin) in indexes {
-            if origin == "pk" {
-                continue;
-            }
-            let columns = strings(
-                // An indexed expression has no column name.
-                "SELECT coalesce(name, '<expression>') FROM pragma_index_info(?1) ORDER BY seqno",
-                &index,
-            )?;
-            if unique {
-                table.unique.insert(columns);
-            } else {
-                table.indexes.insert(columns);
-            }
-        }
-        schema.insert(name, table);
-    }
-    Ok(schema)
-}
-
-pub fn sqlite_shape(conn: &Connection) -> anyhow::Result<Shape> {
-    let mut stmt = conn.prepare(
-        "SELECT type || ' ' || name, sql FROM sqlite_schema WHERE type IN ('view', 'trigger') AND sql IS NOT NULL",
-    )?;
-    let objects = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        .map(|row| row.map(|(name, sql)| (name, checks::normalise(&sql))))
-        .collect::<rusqlite::Result<Objects>>()?;
-    Ok(Shape {
-        tables: sqlite(conn)?,
-        objects,
-    })
+/// `[UNIQUE ](cols) WHERE predicate`, the predicate normalised.
+pub(super) fn partial_index(unique: bool, columns: &[String], predicate: &str) -> String {
+    format!(
+        "{}({}) WHERE {}",
+        if unique { "UNIQUE " } else { "" },
+        columns.join(", "),
+        checks::normalise(predicate)
+    )
 }
 
 pub fn postgres_shape(client: &mut impl GenericClient) -> anyhow::Result<Shape> {
@@ -235,7 +154,7 @@ pub fn postgres(client: &mut impl GenericClient) -> anyhow::Result<Schema> {
             .query(
                 &format!(
                     "SELECT c.contype::text, {}, COALESCE(cf.relname::text, ''), {}, c.confdeltype::text, \
-                       pg_get_constraintdef(c.oid) \
+                       pg_get_constraintdef(c.oid), c.confupdtype::text \
                      FROM pg_constraint c LEFT JOIN pg_class cf ON cf.oid = c.confrelid \
                      WHERE c.conrelid = $1::text::regclass AND c.contype IN ('p', 'u', 'f', 'c')",
                     columns_of("c.conkey", "c.conrelid"),
@@ -257,24 +176,21 @@ pub fn postgres(client: &mut impl GenericClient) -> anyhow::Result<Schema> {
                     table.checks.extend(checks::in_create_table(&definition));
                 }
                 _ => {
-                    let on_delete = match c.get::<_, String>(4).as_str() {
-                        "c" => "CASCADE",
-                        "r" => "RESTRICT",
-                        "n" => "SET NULL",
-                        "d" => "SET DEFAULT",
-                        _ => "NO ACTION",
-                    };
                     let parent: String = c.get(2);
                     let to: Vec<String> = c.get(3);
-                    table
-                        .foreign_keys
-                        .insert(foreign_key(&columns, &parent, &to, on_delete));
+                    table.foreign_keys.insert(foreign_key(
+                        &columns,
+                        &parent,
+                        &to,
+                        pg_action(&c.get::<_, String>(4)),
+                        pg_action(&c.get::<_, String>(6)),
+                    ));
                 }
             }
         }
         let indexes = client.query(
             &format!(
-                "SELECT {}, i.indisunique FROM pg_index i \
+                "SELECT {}, i.indisunique, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i \
                  WHERE i.indrelid = $1::text::regclass \
                    AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
                 columns_of("i.indkey::int2[]", "i.indrelid")
@@ -283,7 +199,12 @@ pub fn postgres(client: &mut impl GenericClient) -> anyhow::Result<Schema> {
         )?;
         for index in indexes {
             let columns: Vec<String> = index.get(0);
-            if index.get(1) {
+            let predicate: Option<String> = index.get(2);
+            if let Some(predicate) = predicate {
+                table
+                    .partial_indexes
+                    .insert(partial_index(index.get(1), &columns, &predicate));
+            } else if index.get(1) {
                 table.unique.insert(columns);
             } else {
                 table.indexes.insert(columns);
@@ -292,6 +213,17 @@ pub fn postgres(client: &mut impl GenericClient) -> anyhow::Result<Schema> {
         schema.insert(name, table);
     }
     Ok(schema)
+}
+
+/// A foreign key action as `pg_constraint` codes it.
+fn pg_action(code: &str) -> &'static str {
+    match code {
+        "c" => "CASCADE",
+        "r" => "RESTRICT",
+        "n" => "SET NULL",
+        "d" => "SET DEFAULT",
+        _ => "NO ACTION",
+    }
 }
 
 /// Every way `b` differs from `a`, one line each, naming table and column.
@@ -353,6 +285,15 @@ pub fn differences(a_name: &str, a: &Schema, b_name: &str, b: &Schema) -> Vec<St
             a_name,
             b_name,
         );
+        set_diff(
+            &mut out,
+            name,
+            "partial index",
+            &ta.partial_indexes,
+            &tb.partial_indexes,
+            a_name,
+            b_name,
+        );
     }
     out
 }
@@ -374,12 +315,21 @@ pub fn same_engine_differences(a_name: &str, a: &Schema, b_name: &str, b: &Schem
         set_diff(
             &mut out, name, "check", &ta.checks, &tb.checks, a_name, b_name,
         );
+        set_diff(
+            &mut out,
+            name,
+            "clause",
+            &ta.clauses,
+            &tb.clauses,
+            a_name,
+            b_name,
+        );
     }
     out
 }
 
 /// A column's type as compared: the declared type in upper case, and its default.
-fn column_type(declared: &str, default: Option<&str>) -> String {
+pub(super) fn column_type(declared: &str, default: Option<&str>) -> String {
     let declared = declared.split_whitespace().collect::<Vec<_>>().join(" ");
     let declared = if declared.is_empty() {
         "(no type)".to_owned()

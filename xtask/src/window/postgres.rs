@@ -169,7 +169,14 @@ impl Engine for PgWindow {
     }
 
     fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Shape)> {
-        let history = self.applied_history(false)?;
+        let history =
+            pg::applied_history(&mut self.client).map_err(|e| match pg::sql_error_code(&e) {
+                // Class 42: the table is there but not in refinery's shape.
+                Some(code) if code.starts_with("42") => {
+                    crate::engine::unreadable_history(self.url.database(), format!("{e:#}"))
+                }
+                _ => e,
+            })?;
         let schema =
             schema_model::postgres_shape(&mut self.client).context("reading the live schema")?;
         Ok((history, schema))
@@ -211,8 +218,15 @@ impl Engine for PgWindow {
         settings: &Settings,
         files: &[history::MigrationFile],
         version: i32,
+        still_proven: &mut dyn FnMut(Shape) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        pg::record_applied(&mut self.client, files, version, settings.pg_timeouts)
+        pg::record_applied(
+            &mut self.client,
+            files,
+            version,
+            settings.pg_timeouts,
+            &mut |client| still_proven(schema_model::postgres_shape(client)?),
+        )
     }
 
     fn migrate_step(&self) -> &'static str {
