@@ -792,3 +792,108 @@ fn a_schema_changed_after_the_proof_is_not_adopted() {
         "a history was committed on an unproven schema: {log}"
     );
 }
+
+/// ALEMBIC_V4_POSTGRES, then `change`: adopt --dry-run refuses with a
+/// difference line mentioning `expected`, and records nothing.
+fn postgres_refused_naming(server: &str, change: &str, expected: &str) {
+    let site = PgSite::empty(server);
+    let mut client = site.db.client();
+    client.batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
+    client.batch_execute(change).unwrap();
+    let out = site.xtask(&["migrate", "adopt", "--version", "4", "--dry-run"], &[]);
+    let log = text(&out);
+    assert!(!out.status.success(), "{change}: proven equal: {log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("  ") && l.contains(expected)),
+        "{change}: no difference line names {expected:?}: {log}"
+    );
+    assert_eq!(site.db.versions(), Vec::<i32>::new());
+}
+
+#[test]
+fn postgres_what_the_server_renders_differently_is_a_difference() {
+    let Some(server) = server("postgres_what_the_server_renders_differently_is_a_difference")
+    else {
+        return;
+    };
+    let cases = [
+        (
+            "ALTER TABLE secrets ENABLE ROW LEVEL SECURITY",
+            "row level security",
+        ),
+        (
+            "CREATE RULE no_delete AS ON DELETE TO secrets DO INSTEAD NOTHING",
+            "rule no_delete",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW names AS SELECT name FROM secrets",
+            "materialized view names",
+        ),
+        (
+            "ALTER TABLE secrets ALTER COLUMN name TYPE TEXT COLLATE \"C\"",
+            "COLLATE",
+        ),
+        (
+            "ALTER TABLE secret_access_log ALTER COLUMN id SET GENERATED ALWAYS",
+            "ALWAYS",
+        ),
+        (
+            "ALTER TABLE secrets ALTER COLUMN value SET STORAGE EXTERNAL",
+            "STORAGE",
+        ),
+        (
+            "DROP INDEX ix_secrets_expires_at; CREATE INDEX ix ON secrets USING hash (expires_at)",
+            "hash",
+        ),
+        (
+            "DROP INDEX ix_secrets_expires_at; CREATE INDEX ix ON secrets (expires_at DESC)",
+            "DESC",
+        ),
+        (
+            "CREATE SCHEMA extra; CREATE TABLE extra.notes (id int)",
+            "extra.notes",
+        ),
+        (
+            "ALTER TABLE secrets DROP CONSTRAINT ck_name; \
+             ALTER TABLE secrets ADD CONSTRAINT ck_name CHECK (char_length(name) BETWEEN 1 AND 128) NOT VALID",
+            "NOT VALID",
+        ),
+        (
+            "ALTER TABLE secret_access_log DROP CONSTRAINT secret_access_log_secret_id_fkey; \
+             ALTER TABLE secret_access_log ADD FOREIGN KEY (secret_id) REFERENCES secrets (id) \
+             ON DELETE CASCADE ON UPDATE CASCADE",
+            "ON UPDATE CASCADE",
+        ),
+        (
+            "ALTER TABLE secrets DROP CONSTRAINT uq_secrets_name; \
+             CREATE UNIQUE INDEX u ON secrets (name) WHERE id < 0",
+            "WHERE",
+        ),
+    ];
+    for (change, expected) in cases {
+        postgres_refused_naming(&server, change, expected);
+    }
+}
+
+#[test]
+fn postgres_tables_on_a_search_path_other_than_public_are_read_there() {
+    let Some(server) = server("postgres_tables_on_a_search_path_other_than_public_are_read_there")
+    else {
+        return;
+    };
+    let site = PgSite::empty(&server);
+    let name = &site.db.name;
+    let mut client = site.db.client();
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA app; ALTER DATABASE \"{name}\" SET search_path = app; SET search_path = app;"
+        ))
+        .unwrap();
+    client.batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
+    let out = site.xtask(&["migrate", "adopt", "--dry-run"], &[]);
+    let log = text(&out);
+    assert!(!log.contains("empty"), "{log}");
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("the live schema matches V4's"), "{log}");
+}

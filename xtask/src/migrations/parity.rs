@@ -66,7 +66,7 @@ pub(super) fn postgres_equivalent(
             again.len()
         )]);
     }
-    let pg_schema = schema_model::postgres(&mut client).map_err(fail)?;
+    let pg_schema = crate::schema::pg_model::postgres(&mut client).map_err(fail)?;
     let temp = tempfile::TempDir::new()
         .context("creating a temp folder")
         .map_err(fail)?;

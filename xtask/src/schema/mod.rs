@@ -5,5 +5,6 @@ mod checks;
 mod clauses;
 pub mod dump;
 pub mod model;
+pub mod pg_model;
 pub mod sample_rows;
 pub mod sqlite_model;

@@ -8,11 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Context;
-use postgres::GenericClient;
-
 use super::checks;
-use crate::engine::sqlite::HISTORY_TABLE;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Table {
@@ -77,25 +73,6 @@ pub(super) fn partial_index(unique: bool, columns: &[String], predicate: &str) -
     )
 }
 
-pub fn postgres_shape(client: &mut impl GenericClient) -> anyhow::Result<Shape> {
-    let rows = client.query(
-        "SELECT 'view ' || viewname::text, definition FROM pg_views WHERE schemaname = 'public' \
-         UNION ALL \
-         SELECT 'trigger ' || t.tgname::text, pg_get_triggerdef(t.oid) FROM pg_trigger t \
-         JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = 'public' AND NOT t.tgisinternal",
-        &[],
-    )?;
-    let objects = rows
-        .iter()
-        .map(|r| (r.get(0), checks::normalise(r.get(1))))
-        .collect();
-    Ok(Shape {
-        tables: postgres(client)?,
-        objects,
-    })
-}
-
 /// [`same_engine_differences`] of the tables, then views and triggers by
 /// name and definition.
 pub fn shape_differences(a_name: &str, a: &Shape, b_name: &str, b: &Shape) -> Vec<String> {
@@ -113,117 +90,6 @@ pub fn shape_differences(a_name: &str, a: &Shape, b_name: &str, b: &Shape) -> Ve
         out.push(format!("{name}: on {b_name} only"));
     }
     out
-}
-
-/// Column names of an attribute-number array, in order.
-const COLUMNS_OF: &str = "ARRAY(SELECT a.attname::text FROM unnest({keys}) WITH ORDINALITY k(n, i) \
-     JOIN pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.n ORDER BY k.i)";
-
-fn columns_of(keys: &str, rel: &str) -> String {
-    COLUMNS_OF.replace("{keys}", keys).replace("{rel}", rel)
-}
-
-pub fn postgres(client: &mut impl GenericClient) -> anyhow::Result<Schema> {
-    let mut schema = Schema::new();
-    let tables = client.query(
-        "SELECT table_name::text FROM information_schema.tables \
-         WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> $1",
-        &[&HISTORY_TABLE],
-    )?;
-    for row in tables {
-        let name: String = row.get(0);
-        let mut table = Table::default();
-        for column in client.query(
-            "SELECT column_name::text, is_nullable = 'NO', \
-               (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
-                WHERE a.attrelid = $2::text::regclass AND a.attname = c.column_name), \
-               column_default::text \
-             FROM information_schema.columns c \
-             WHERE table_schema = 'public' AND table_name = $1",
-            &[&name, &name],
-        )? {
-            let declared: Option<String> = column.get(2);
-            let default: Option<String> = column.get(3);
-            table.types.insert(
-                column.get(0),
-                column_type(&declared.unwrap_or_default(), default.as_deref()),
-            );
-            table.columns.insert(column.get(0), column.get(1));
-        }
-        let constraints = client
-            .query(
-                &format!(
-                    "SELECT c.contype::text, {}, COALESCE(cf.relname::text, ''), {}, c.confdeltype::text, \
-                       pg_get_constraintdef(c.oid), c.confupdtype::text \
-                     FROM pg_constraint c LEFT JOIN pg_class cf ON cf.oid = c.confrelid \
-                     WHERE c.conrelid = $1::text::regclass AND c.contype IN ('p', 'u', 'f', 'c')",
-                    columns_of("c.conkey", "c.conrelid"),
-                    columns_of("c.confkey", "c.confrelid")
-                ),
-                &[&name],
-            )
-            .with_context(|| format!("reading the constraints of {name}"))?;
-        for c in constraints {
-            let kind: String = c.get(0);
-            let columns: Vec<String> = c.get(1);
-            match kind.as_str() {
-                "p" => table.primary_key = columns,
-                "u" => {
-                    table.unique.insert(columns);
-                }
-                "c" => {
-                    let definition: String = c.get(5);
-                    table.checks.extend(checks::in_create_table(&definition));
-                }
-                _ => {
-                    let parent: String = c.get(2);
-                    let to: Vec<String> = c.get(3);
-                    table.foreign_keys.insert(foreign_key(
-                        &columns,
-                        &parent,
-                        &to,
-                        pg_action(&c.get::<_, String>(4)),
-                        pg_action(&c.get::<_, String>(6)),
-                    ));
-                }
-            }
-        }
-        let indexes = client.query(
-            &format!(
-                "SELECT {}, i.indisunique, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i \
-                 WHERE i.indrelid = $1::text::regclass \
-                   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
-                columns_of("i.indkey::int2[]", "i.indrelid")
-            ),
-            &[&name],
-        )?;
-        for index in indexes {
-            let columns: Vec<String> = index.get(0);
-            let predicate: Option<String> = index.get(2);
-            if let Some(predicate) = predicate {
-                table
-                    .partial_indexes
-                    .insert(partial_index(index.get(1), &columns, &predicate));
-            } else if index.get(1) {
-                table.unique.insert(columns);
-            } else {
-                table.indexes.insert(columns);
-            }
-        }
-        schema.insert(name, table);
-    }
-    Ok(schema)
-}
-
-/// A foreign key action as `pg_constraint` codes it.
-fn pg_action(code: &str) -> &'static str {
-    match code {
-        "c" => "CASCADE",
-        "r" => "RESTRICT",
-        "n" => "SET NULL",
-        "d" => "SET DEFAULT",
-        _ => "NO ACTION",
-    }
 }
 
 /// Every way `b` differs from `a`, one line each, naming table and column.

@@ -20,7 +20,7 @@ use super::{
 use crate::{
     engine::{backups::Backup, pg, pg_backups},
     failpoint, history,
-    schema::model::{self as schema_model, Shape},
+    schema::model::Shape,
 };
 
 pub struct PgWindow {
@@ -177,8 +177,8 @@ impl Engine for PgWindow {
                 }
                 _ => e,
             })?;
-        let schema =
-            schema_model::postgres_shape(&mut self.client).context("reading the live schema")?;
+        let schema = crate::schema::pg_model::postgres_shape(&mut self.client)
+            .context("reading the live schema")?;
         Ok((history, schema))
     }
 
@@ -196,7 +196,10 @@ impl Engine for PgWindow {
             pg::apply_pending(&mut client, &files[..=k], settings.pg_timeouts, &mut || {
                 Ok(())
             })?;
-            schemas.push((file.version, schema_model::postgres_shape(&mut client)?));
+            schemas.push((
+                file.version,
+                crate::schema::pg_model::postgres_shape(&mut client)?,
+            ));
         }
         Ok(schemas)
     }
@@ -225,7 +228,7 @@ impl Engine for PgWindow {
             files,
             version,
             settings.pg_timeouts,
-            &mut |client| still_proven(schema_model::postgres_shape(client)?),
+            &mut |client| still_proven(crate::schema::pg_model::postgres_shape(client)?),
         )
     }
 
