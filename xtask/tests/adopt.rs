@@ -897,3 +897,83 @@ fn postgres_tables_on_a_search_path_other_than_public_are_read_there() {
     assert!(out.status.success(), "{log}");
     assert!(log.contains("the live schema matches V4's"), "{log}");
 }
+
+/// The scratch databases of the run with this pid that exist on the server.
+#[cfg(feature = "failpoints")]
+fn scratch_databases_of(site: &PgSite, pid: u32) -> Vec<String> {
+    site.db
+        .client()
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE $1",
+            &[&format!("xtask\\_adopt\\_{pid}\\_%")],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// adopt paused once its scratch database exists (the proof under way).
+#[cfg(feature = "failpoints")]
+fn adopt_paused_in_the_proof(site: &PgSite) -> std::process::Child {
+    let mut child = site
+        .command(&["migrate", "adopt", "--dry-run"], &[])
+        .env("XTASK_FAILPOINT", "adopt-scratch-created=pause")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = support::stderr_lines(&mut child);
+    loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+        if line.contains("failpoint adopt-scratch-created reached") {
+            break;
+        }
+    }
+    child
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn postgres_a_stopped_or_killed_proof_leaves_no_scratch_database() {
+    let Some(server) = server("postgres_a_stopped_or_killed_proof_leaves_no_scratch_database")
+    else {
+        return;
+    };
+    let site = PgSite::empty(&server);
+    site.db.client().batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
+
+    let mut stopped = adopt_paused_in_the_proof(&site);
+    assert_eq!(scratch_databases_of(&site, stopped.id()).len(), 1);
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &stopped.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    stopped.wait().unwrap();
+    assert_eq!(
+        scratch_databases_of(&site, stopped.id()),
+        Vec::<String>::new(),
+        "SIGTERM leaked it"
+    );
+
+    let mut killed = adopt_paused_in_the_proof(&site);
+    killed.kill().unwrap(); // SIGKILL: nothing runs; the next run cleans up
+    killed.wait().unwrap();
+    let left = scratch_databases_of(&site, killed.id());
+    assert_eq!(left.len(), 1);
+    let out = site.xtask(&["migrate", "adopt", "--dry-run"], &[]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "recovered: dropped the scratch database {}",
+            left[0]
+        )),
+        "{log}"
+    );
+    assert_eq!(
+        scratch_databases_of(&site, killed.id()),
+        Vec::<String>::new()
+    );
+}

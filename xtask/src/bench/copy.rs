@@ -31,8 +31,11 @@ use backend::dburl::{DatabaseUrl, PgUrl};
 use rusqlite::Connection;
 
 use crate::{
-    engine::pg::{self, ScratchDatabase, Timeouts},
     engine::sqlite,
+    engine::{
+        pg::{self, Timeouts},
+        pg_scratch::ScratchDatabase,
+    },
     history::{self, Engine},
 };
 

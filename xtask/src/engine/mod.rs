@@ -6,6 +6,7 @@ pub mod backups;
 pub mod inventory;
 pub mod pg;
 pub mod pg_backups;
+pub mod pg_scratch;
 mod refinery;
 pub mod sqlite;
 

@@ -14,7 +14,6 @@ use anyhow::{Context, bail};
 use backend::dburl::PgUrl;
 use postgres::{Client, NoTls};
 use refinery_core::Migration;
-use time::OffsetDateTime;
 
 use super::refinery::{self, MigrateError};
 use crate::history::MigrationFile;
@@ -280,48 +279,5 @@ impl refinery::Session for PgSession<'_> {
 
     fn read_history(&mut self, sql: &str) -> Result<Vec<Migration>, MigrateError> {
         read_history(self.client, sql)
-    }
-}
-
-/// A scratch database on the server `url` points at, dropped when this
-/// value goes: for `migrations check` and the tests.
-pub struct ScratchDatabase {
-    admin: PgUrl,
-    pub url: PgUrl,
-}
-
-impl ScratchDatabase {
-    pub fn create(server: &PgUrl, label: &str) -> anyhow::Result<ScratchDatabase> {
-        let name = format!(
-            "xtask_{label}_{}_{}",
-            std::process::id(),
-            OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000
-        );
-        let mut admin = connect(server, "scratch database")?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .with_context(|| {
-                format!(
-                    "creating the scratch database {name} on {server} (the user needs CREATEDB)"
-                )
-            })?;
-        Ok(ScratchDatabase {
-            admin: server.clone(),
-            url: server.with_database(&name),
-        })
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let name = self.url.database().to_owned();
-        let dropped = connect(&self.admin, "scratch database").and_then(|mut admin| {
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .map_err(anyhow::Error::new)
-        });
-        if let Err(e) = dropped {
-            eprintln!("warning: could not drop the scratch database {name}: {e:#}");
-        }
     }
 }

@@ -7,8 +7,8 @@ use backend::dburl::DatabaseUrl;
 
 use super::report::Outcome;
 use crate::{
-    engine::pg,
     engine::sqlite,
+    engine::{pg, pg_scratch},
     history::{self, Engine, MigrationFile},
     schema::model as schema_model,
 };
@@ -52,7 +52,7 @@ pub(super) fn postgres_equivalent(
                 .is_some_and(|p| p.ends_with(history::POSTGRES_DIR))
         })
         .count();
-    let scratch = pg::ScratchDatabase::create(&server, "check").map_err(fail)?;
+    let scratch = pg_scratch::ScratchDatabase::create(&server, "check").map_err(fail)?;
     let mut client = pg::connect(&scratch.url, "migrations check").map_err(fail)?;
     let timeouts = pg::Timeouts {
         lock: Duration::from_secs(5),

@@ -18,7 +18,7 @@ use super::{
     steps::{Steps, Timed, timed},
 };
 use crate::{
-    engine::{backups::Backup, pg, pg_backups},
+    engine::{backups::Backup, pg, pg_backups, pg_scratch},
     failpoint, history,
     schema::model::Shape,
 };
@@ -189,7 +189,8 @@ impl Engine for PgWindow {
         settings: &Settings,
         files: &[history::MigrationFile],
     ) -> anyhow::Result<Vec<(i32, Shape)>> {
-        let scratch = pg::ScratchDatabase::create(&self.url, "adopt")?;
+        let scratch = pg_scratch::ScratchDatabase::create(&self.url, "adopt")?;
+        failpoint::hit("adopt-scratch-created")?;
         let mut client = pg::connect(&scratch.url, "migrate adopt")?;
         let mut schemas = Vec::new();
         for (k, file) in files.iter().enumerate() {
