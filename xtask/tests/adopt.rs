@@ -977,3 +977,38 @@ fn postgres_a_stopped_or_killed_proof_leaves_no_scratch_database() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn postgres_a_search_path_set_in_the_url_is_the_scratch_database_s_too() {
+    let Some(server) =
+        server("postgres_a_search_path_set_in_the_url_is_the_scratch_database_s_too")
+    else {
+        return;
+    };
+    let site = PgSite::empty(&server);
+    let mut client = site.db.client();
+    client
+        .batch_execute("CREATE SCHEMA app; SET search_path = app;")
+        .unwrap();
+    client.batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
+    let url = format!("{}?options=-csearch_path%3Dapp", site.db.url);
+    let out = site.xtask(
+        &["migrate", "adopt", "--dry-run"],
+        &[("DATABASE_URL", &url)],
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("the live schema matches V4's"), "{log}");
+
+    let url = format!("{}?options=-csearch_path%3Dnowhere", site.db.url);
+    let out = site.xtask(
+        &["migrate", "adopt", "--dry-run"],
+        &[("DATABASE_URL", &url)],
+    );
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("search_path") && log.contains("names no schema"),
+        "{log}"
+    );
+}

@@ -10,7 +10,9 @@
 //!     only after proving that the live schema equals the one the migrations
 //!     produce at VN, in the schema model `migrations check` uses, with
 //!     column types, CHECK constraints, views and triggers added (one engine
-//!     on both sides).
+//!     on both sides), and what each engine keeps beyond it (SQLite's
+//!     clauses, Postgres's server-rendered definitions; docs/runbook.md).
+//!     Step 6 proves it again inside the transaction that writes the history.
 //!     Flyway's `baseline` records a version without looking; this looks.
 //!     Without `--version` it finds the N that matches, or names the closest.
 //!     Tables of known migration tools (`alembic_version`, …) are listed and
@@ -217,7 +219,8 @@ fn prove(
             *n,
             format!(
                 "the live schema matches V{n}'s in every table's columns, types, defaults, nullability, keys, \
-                 checks and indexes (their names aside), views and triggers"
+                 checks, indexes and the clauses the engine keeps (their names aside), views and triggers: all \
+                 that docs/runbook.md lists as compared"
             ),
         ));
     }

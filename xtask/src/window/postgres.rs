@@ -169,6 +169,7 @@ impl Engine for PgWindow {
     }
 
     fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Shape)> {
+        current_schema(&mut self.client, &self.url)?;
         let history =
             pg::applied_history(&mut self.client).map_err(|e| match pg::sql_error_code(&e) {
                 // Class 42: the table is there but not in refinery's shape.
@@ -189,9 +190,21 @@ impl Engine for PgWindow {
         settings: &Settings,
         files: &[history::MigrationFile],
     ) -> anyhow::Result<Vec<(i32, Shape)>> {
+        let schema = current_schema(&mut self.client, &self.url)?;
         let scratch = pg_scratch::ScratchDatabase::create(&self.url, "adopt")?;
         failpoint::hit("adopt-scratch-created")?;
         let mut client = pg::connect(&scratch.url, "migrate adopt")?;
+        // A search_path given in the URL applies there too: its schema must
+        // exist for the migrations to create their tables in it.
+        let exists: bool = client
+            .query_one("SELECT current_schema() IS NOT NULL", &[])?
+            .get(0);
+        if !exists {
+            client.batch_execute(&format!(
+                "CREATE SCHEMA \"{}\"",
+                schema.replace('"', "\"\"")
+            ))?;
+        }
         let mut schemas = Vec::new();
         for (k, file) in files.iter().enumerate() {
             pg::apply_pending(&mut client, &files[..=k], settings.pg_timeouts, &mut || {
@@ -253,6 +266,24 @@ impl Engine for PgWindow {
             settings.pg_timeouts.statement.as_secs()
         )]
     }
+}
+
+/// The schema unqualified names resolve to; an error naming the fix when
+/// the `search_path` names no schema that exists.
+fn current_schema(client: &mut Client, url: &PgUrl) -> anyhow::Result<String> {
+    let row = client.query_one(
+        "SELECT current_schema(), current_setting('search_path')",
+        &[],
+    )?;
+    let search_path: String = row.get(1);
+    row.get::<_, Option<String>>(0).with_context(|| {
+        format!(
+            "{}: its search_path ({search_path}) names no schema that exists, so the migrations' tables would be \
+             created nowhere: set search_path (in the URL's options, or ALTER DATABASE … SET search_path) to the \
+             schema that holds the tables",
+            url.database()
+        )
+    })
 }
 
 /// `--create` on Postgres: the database itself, if it does not exist yet.
