@@ -1012,3 +1012,80 @@ fn postgres_a_search_path_set_in_the_url_is_the_scratch_database_s_too() {
         "{log}"
     );
 }
+
+/// adopt started with `cmd`, waiting at `adopt-before-record` (its lock
+/// held, its proof done) until a line is written to its stdin.
+#[cfg(feature = "failpoints")]
+fn waiting_before_the_record(
+    mut cmd: std::process::Command,
+) -> (std::process::Child, std::thread::JoinHandle<Vec<String>>) {
+    let mut child = cmd
+        .env("XTASK_FAILPOINT", "adopt-before-record=wait")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = support::stderr_lines(&mut child);
+    loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+        if line.contains("failpoint adopt-before-record reached") {
+            break;
+        }
+    }
+    let rest = std::thread::spawn(move || rx.iter().collect());
+    (child, rest)
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn two_runs_through_a_symlink_and_its_target_do_not_both_adopt() {
+    use std::io::Write;
+    let old = Old::new(ALEMBIC_V4);
+    let real = old.dir.path().join("real");
+    let link = old.dir.path().join("link");
+    fs::create_dir(&real).unwrap();
+    fs::create_dir(&link).unwrap();
+    fs::rename(&old.db, real.join("db.sqlite")).unwrap();
+    std::os::unix::fs::symlink("../real/db.sqlite", link.join("db.sqlite")).unwrap();
+    let run = |db: &Path| {
+        let mut cmd = xtask_command();
+        cmd.args(["migrate", "adopt", "--database-url", &sqlite_url(db)])
+            .args(["--migrations", old.migrations.to_str().unwrap()]);
+        cmd
+    };
+    let (mut first, _) = waiting_before_the_record(run(&real.join("db.sqlite")));
+    let second = run(&link.join("db.sqlite")).output().unwrap();
+    let log = text(&second);
+    assert!(!second.status.success(), "both runs went on: {log}");
+    assert!(log.contains("another run holds the lock"), "{log}");
+    first.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(first.wait().unwrap().success());
+    assert_eq!(history(&real.join("db.sqlite")).len(), 4);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn postgres_a_schema_changed_after_the_proof_is_not_adopted() {
+    use std::io::Write;
+    let Some(server) = server("postgres_a_schema_changed_after_the_proof_is_not_adopted") else {
+        return;
+    };
+    let site = PgSite::empty(&server);
+    site.db.client().batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
+    let (mut child, stderr) = waiting_before_the_record(site.command(&["migrate", "adopt"], &[]));
+    site.db
+        .client()
+        .batch_execute("ALTER TABLE secrets ADD COLUMN note TEXT")
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(!child.wait().unwrap().success());
+    let log = stderr.join().unwrap().join("\n");
+    assert!(log.contains("secrets.note: on the database only"), "{log}");
+    assert!(log.contains("nothing was recorded"), "{log}");
+    assert_eq!(
+        site.db.versions(),
+        Vec::<i32>::new(),
+        "a history was committed on an unproven schema"
+    );
+}
