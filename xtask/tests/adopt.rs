@@ -855,6 +855,11 @@ fn postgres_what_the_server_renders_differently_is_a_difference() {
             "extra.notes",
         ),
         (
+            "CREATE TABLE parted (id int) PARTITION BY RANGE (id); \
+             CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (10)",
+            "table parted_low: on the database only",
+        ),
+        (
             "ALTER TABLE secrets DROP CONSTRAINT ck_name; \
              ALTER TABLE secrets ADD CONSTRAINT ck_name CHECK (char_length(name) BETWEEN 1 AND 128) NOT VALID",
             "NOT VALID",

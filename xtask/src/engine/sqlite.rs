@@ -253,6 +253,15 @@ pub fn applied_history(conn: &Connection) -> Result<Vec<Migration>, MigrateError
     read_history(conn, &refinery::history_query())
 }
 
+/// [`applied_history`] for a database another tool built: a history table
+/// whose SQL fails (not refinery's columns) is named with the fix.
+pub fn applied_history_explained(conn: &Connection, shown: &str) -> anyhow::Result<Vec<Migration>> {
+    match applied_history(conn) {
+        Err(MigrateError::Database(cause)) => Err(super::unreadable_history(shown, cause)),
+        other => Ok(other?),
+    }
+}
+
 fn read_history(conn: &Connection, sql: &str) -> Result<Vec<Migration>, MigrateError> {
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt

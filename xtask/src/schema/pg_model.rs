@@ -19,8 +19,9 @@ use super::{
 };
 use crate::engine::sqlite::HISTORY_TABLE;
 
-/// Relations of the database's own schemas (system schemas and what
-/// extensions own left out), with the name the model gives them.
+/// Relations of the database's own schemas (system schemas, what
+/// extensions own and sequences a column owns left out), with the name the
+/// model gives them.
 const RELATIONS: &str = "SELECT c.oid, CASE WHEN n.nspname = current_schema() THEN c.relname::text \
        ELSE n.nspname::text || '.' || c.relname::text END, c.relkind::text, \
        c.relrowsecurity, c.relforcerowsecurity \
@@ -28,7 +29,7 @@ const RELATIONS: &str = "SELECT c.oid, CASE WHEN n.nspname = current_schema() TH
      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)' \
        AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S') \
        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
-                       AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i')) \
+                       AND d.objid = c.oid AND (d.deptype = 'e' OR (c.relkind = 'S' AND d.deptype IN ('a', 'i')))) \
      ORDER BY 2";
 
 /// Column names of an attribute-number array, in order.

@@ -222,9 +222,7 @@ impl Engine for SqliteWindow {
 
     fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Shape)> {
         let conn = sqlite::open_read_only(&self.path)?;
-        let history = sqlite::applied_history(&conn).map_err(|e| {
-            crate::engine::unreadable_history(&crate::quote::shell(&self.path.to_string_lossy()), e)
-        })?;
+        let history = sqlite::applied_history_explained(&conn, &crate::quote::path(&self.path))?;
         Ok((history, sqlite_model::sqlite_shape(&conn)?))
     }
 
