@@ -5,7 +5,9 @@
 //! `XTASK_FAILPOINT=<name>=error` makes the step fail there (several,
 //! comma-separated: `a=error,b=error`);
 //! `XTASK_FAILPOINT=<name>=pause` prints `failpoint <name> reached` to stderr
-//! and waits, so the test can kill the process there with SIGKILL.
+//! and waits, so the test can kill the process there with SIGKILL;
+//! `<name>=wait` prints the same and goes on once a line arrives on stdin,
+//! so the test can act (change the database) between two steps.
 
 #[cfg(feature = "failpoints")]
 pub fn hit(name: &str) -> anyhow::Result<()> {
@@ -22,6 +24,11 @@ pub fn hit(name: &str) -> anyhow::Result<()> {
                 loop {
                     std::thread::sleep(std::time::Duration::from_secs(3600));
                 }
+            }
+            Some((point, "wait")) if point == name => {
+                eprintln!("failpoint {name} reached");
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
             }
             _ => {}
         }

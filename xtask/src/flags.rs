@@ -364,11 +364,12 @@ pub enum MigrateAction {
     #[command(after_long_help = concat!(
         window_env!(),
         "\n\nExit status: 0 adopted (or, with --dry-run, proven); 1 refused (the schema differs, a history exists) ",
-        "or failed, nothing changed; 2 usage error (unknown or invalid flags or arguments)."
+        "or failed, nothing changed; 2 usage error (unknown or invalid flags or arguments, a --version that ",
+        "names no migration)."
     ))]
     Adopt {
         /// The version the database is at [default: the one whose schema matches]
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
         version: Option<i32>,
 
         /// Prove the schema and print what would be recorded; change nothing

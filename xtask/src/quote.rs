@@ -8,6 +8,33 @@ pub fn shell(word: &str) -> String {
     shlex::try_quote(word).map_or_else(|_| format!("{word:?}"), |q| q.into_owned())
 }
 
+/// `word` as one shell word on one line: with a control character (a
+/// newline in a folder's name) in bash's `$'…'` form, escaped, so a status
+/// line stays one line and the word can still be pasted.
+pub fn shell_line(word: &str) -> String {
+    if !word.chars().any(char::is_control) {
+        return shell(word);
+    }
+    let mut out = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A path as [`shell_line`] shows it.
+pub fn path(path: &std::path::Path) -> String {
+    shell_line(&path.to_string_lossy())
+}
+
 #[cfg(test)]
 mod tests {
     use super::shell;
@@ -23,5 +50,18 @@ mod tests {
             .output()
             .expect("sh runs");
         assert_eq!(String::from_utf8_lossy(&out.stdout), tricky);
+    }
+
+    #[test]
+    fn a_newline_is_escaped_and_bash_reads_the_word_back() {
+        let odd = "/tmp/odd\ndir 'q\"\\";
+        let shown = super::shell_line(odd);
+        assert!(!shown.contains('\n'), "{shown}");
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf %s {shown}"))
+            .output()
+            .expect("bash runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), odd);
     }
 }

@@ -23,8 +23,18 @@ pub struct MigrationLock {
     pub stale: Option<String>,
 }
 
-/// `<database>.migrate.lock`.
+/// `<database>.migrate.lock`, beside the file the path resolves to: two
+/// paths to one database (a symlink, `..`) take one lock. A missing
+/// database (a first deploy) resolves through its folder.
 pub fn path_for(db: &Path) -> PathBuf {
+    let resolved = std::fs::canonicalize(db).ok().or_else(|| {
+        let folder = db
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Some(std::fs::canonicalize(folder).ok()?.join(db.file_name()?))
+    });
+    let db = resolved.as_deref().unwrap_or(db);
     PathBuf::from(format!("{}.migrate.lock", db.display()))
 }
 

@@ -469,3 +469,632 @@ fn postgres_an_alembic_database_is_adopted_and_a_drifted_one_refused() {
     assert_eq!(site.db.versions(), [1, 2, 3, 4, 5]);
     assert_eq!(site.db.count("SELECT count(*) FROM secrets"), 1);
 }
+
+/// Runs adopt --version 4 on ALEMBIC_V4 changed by `edits` (each applied to
+/// its first occurrence: the `secrets` table comes first); asserts it was
+/// refused with a difference line mentioning every word of `expected`.
+fn refused_naming(edits: &[(&str, &str)], expected: &[&str]) {
+    // Without rows: with `PRIMARY KEY DESC` an id is no rowid, so not assigned.
+    let rows_at = ALEMBIC_V4.find("INSERT INTO secrets").unwrap();
+    let mut sql = ALEMBIC_V4[..rows_at].to_owned();
+    for (from, to) in edits {
+        assert!(sql.contains(from), "{from}");
+        sql = sql.replacen(from, to, 1);
+    }
+    let old = Old::new(&sql);
+    let before = fs::read(&old.db).unwrap();
+    let out = old.xtask(&["migrate", "adopt", "--version", "4"]);
+    let log = text(&out);
+    assert!(!out.status.success(), "{edits:?} was proven equal: {log}");
+    assert!(log.contains("nothing was changed"), "{log}");
+    assert!(
+        log.lines().any(|l| l.trim_start().starts_with("secret")
+            && expected
+                .iter()
+                .all(|w| l.to_uppercase().contains(&w.to_uppercase()))),
+        "{edits:?}: no difference line names {expected:?}: {log}"
+    );
+    assert_eq!(fs::read(&old.db).unwrap(), before);
+    assert_eq!(old.history(), []);
+}
+
+/// Text replacements: (what, by what).
+type Edits<'a> = &'a [(&'a str, &'a str)];
+
+#[test]
+fn sqlite_clauses_that_change_behaviour_are_differences() {
+    let cases: &[(Edits, &[&str])] = &[
+        (
+            &[(
+                "\tname TEXT NOT NULL,",
+                "\tname TEXT NOT NULL COLLATE NOCASE,",
+            )],
+            &["name", "COLLATE NOCASE"],
+        ),
+        (
+            &[("UNIQUE (name),", "UNIQUE (name) ON CONFLICT REPLACE,")],
+            &["ON CONFLICT REPLACE"],
+        ),
+        (
+            &[(
+                "\tvalue TEXT NOT NULL,",
+                "\tvalue TEXT NOT NULL ON CONFLICT IGNORE,",
+            )],
+            &["value", "ON CONFLICT IGNORE"],
+        ),
+        (
+            &[
+                ("\tid INTEGER NOT NULL,", "\tid INTEGER PRIMARY KEY DESC,"),
+                ("\tPRIMARY KEY (id),\n", ""),
+            ],
+            &["id", "DESC"],
+        ),
+        (
+            &[
+                (
+                    "\tid INTEGER NOT NULL,",
+                    "\tid INTEGER PRIMARY KEY AUTOINCREMENT,",
+                ),
+                ("\tPRIMARY KEY (id),\n", ""),
+            ],
+            &["id", "AUTOINCREMENT"],
+        ),
+        (
+            &[("created_at)\n);", "created_at)\n) STRICT;")],
+            &["STRICT"],
+        ),
+        (
+            &[("created_at)\n);", "created_at)\n) WITHOUT ROWID;")],
+            &["WITHOUT ROWID"],
+        ),
+        (
+            &[(
+                "\tname TEXT NOT NULL,",
+                "\tname TEXT NOT NULL,\n\tname_lower TEXT GENERATED ALWAYS AS (lower(name)) VIRTUAL,",
+            )],
+            &["name_lower"],
+        ),
+        (
+            &[(
+                "\tname TEXT NOT NULL,",
+                "\tname TEXT NOT NULL,\n\tname_lower TEXT GENERATED ALWAYS AS (lower(name)) STORED,",
+            )],
+            &["name_lower"],
+        ),
+        (
+            &[("ON DELETE CASCADE", "ON DELETE CASCADE ON UPDATE CASCADE")],
+            &["ON UPDATE CASCADE"],
+        ),
+        (
+            &[(
+                "ON DELETE CASCADE",
+                "ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED",
+            )],
+            &["DEFERRABLE"],
+        ),
+        (
+            &[("ON secrets (expires_at);", "ON secrets (expires_at DESC);")],
+            &["expires_at", "DESC"],
+        ),
+        (
+            &[(
+                "ON secrets (expires_at);",
+                "ON secrets (expires_at COLLATE NOCASE);",
+            )],
+            &["expires_at", "COLLATE NOCASE"],
+        ),
+    ];
+    for (edits, expected) in cases {
+        refused_naming(edits, expected);
+    }
+}
+
+#[test]
+fn a_partial_unique_index_is_not_a_unique_key() {
+    refused_naming(
+        &[
+            ("\tCONSTRAINT uq_secrets_name UNIQUE (name),\n", ""),
+            (
+                "CREATE INDEX ix_secrets_expires_at",
+                "CREATE UNIQUE INDEX u ON secrets(name) WHERE id < 0;\nCREATE INDEX ix_secrets_expires_at",
+            ),
+        ],
+        &["WHERE", "id < 0"],
+    );
+}
+
+#[test]
+fn without_a_match_the_differences_from_the_newest_version_are_printed_too() {
+    let old = Old::new(&ALEMBIC_V4.replace("ON DELETE CASCADE", "ON DELETE SET NULL"));
+    let out = old.xtask(&["migrate", "adopt"]);
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("the closest is V3"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ON DELETE SET NULL") && l.contains("on the database only")),
+        "the real difference from V4 is hidden: {log}"
+    );
+}
+
+#[test]
+fn a_history_table_of_another_shape_is_named_with_the_fix() {
+    let old = Old::new(&format!(
+        "{ALEMBIC_V4}\nCREATE TABLE refinery_schema_history (id INTEGER PRIMARY KEY, note TEXT);"
+    ));
+    let before = fs::read(&old.db).unwrap();
+    let out = old.xtask(&["migrate", "adopt"]);
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("refinery_schema_history") && log.contains("not refinery's"),
+        "{log}"
+    );
+    assert_eq!(fs::read(&old.db).unwrap(), before);
+}
+
+#[test]
+fn a_version_that_is_no_migration_is_a_usage_error() {
+    let old = Old::new(ALEMBIC_V4);
+    for n in ["0", "9", "-1"] {
+        let out = old.xtask(&["migrate", "adopt", &format!("--version={n}")]);
+        assert_eq!(out.status.code(), Some(2), "--version {n}: {}", text(&out));
+    }
+    assert_eq!(old.history(), []);
+}
+
+#[test]
+fn a_path_with_a_newline_and_quotes_is_printed_quoted() {
+    let old = Old::new(ALEMBIC_V4);
+    let odd = old.dir.path().join("odd\ndir 'q\"");
+    fs::create_dir(&odd).unwrap();
+    let db = odd.join("secrets.db");
+    fs::rename(&old.db, &db).unwrap();
+    let out = xtask_command()
+        .args(["migrate", "adopt", "--database-url", &sqlite_url(&db)])
+        .args(["--migrations", old.migrations.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("dir '")),
+        "a path was printed raw, its newline splitting the line: {log}"
+    );
+    assert_eq!(history(&db).len(), 4);
+}
+
+#[test]
+fn the_lock_is_the_real_file_s_whichever_path_names_it() {
+    let old = Old::new(ALEMBIC_V4);
+    let real = old.dir.path().join("real");
+    let link = old.dir.path().join("link");
+    fs::create_dir(&real).unwrap();
+    fs::create_dir(&link).unwrap();
+    fs::rename(&old.db, real.join("db.sqlite")).unwrap();
+    std::os::unix::fs::symlink("../real/db.sqlite", link.join("db.sqlite")).unwrap();
+    // Another run holds the lock of the real file (as `migrate` takes it).
+    let lock = fs::File::create(real.join("db.sqlite.migrate.lock")).unwrap();
+    lock.try_lock().unwrap();
+    fs::write(
+        real.join("db.sqlite.migrate.lock"),
+        "migrate by pid 1 on a test host",
+    )
+    .unwrap();
+    let out = xtask_command()
+        .args([
+            "migrate",
+            "adopt",
+            "--database-url",
+            &sqlite_url(&link.join("db.sqlite")),
+        ])
+        .args(["--migrations", old.migrations.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let log = text(&out);
+    assert!(
+        !out.status.success(),
+        "took its own lock beside the symlink: {log}"
+    );
+    assert!(log.contains("another run holds the lock"), "{log}");
+    assert_eq!(history(&real.join("db.sqlite")), []);
+    drop(lock);
+}
+
+/// A tmpfs too small for the backup, mounted over `path` (needs root).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(path: PathBuf, kib: u64) -> SmallDisk {
+        fs::create_dir_all(&path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a small tmpfs needs root: {}",
+            text(&out)
+        );
+        SmallDisk(path)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_refusal_at_the_backup_leaves_a_rollback_journal_database_byte_identical() {
+    let old = Old::new(ALEMBIC_V4);
+    let disk = SmallDisk::mount(old.dir.path().join("small"), 256);
+    let before = fs::read(&old.db).unwrap();
+    let url = sqlite_url(&old.db);
+    let out = xtask_command()
+        .args(["migrate", "adopt", "--database-url", &url])
+        .args(["--migrations", old.migrations.to_str().unwrap()])
+        .env("MIGRATE_BACKUP_DIR", &disk.0)
+        .output()
+        .unwrap();
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("[5/7] back up"), "{log}");
+    assert_eq!(
+        fs::read(&old.db).unwrap(),
+        before,
+        "the database file changed: {log}"
+    );
+    let mode: String = Connection::open(&old.db)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+}
+
+/// Between the proof and the history's write, another client changes the
+/// schema: nothing may be recorded on a schema that was not proven.
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_schema_changed_after_the_proof_is_not_adopted() {
+    use std::io::Write;
+    let old = Old::new(ALEMBIC_V4);
+    let mut child = xtask_command()
+        .args(["migrate", "adopt", "--database-url", &sqlite_url(&old.db)])
+        .args(["--migrations", old.migrations.to_str().unwrap()])
+        .env("XTASK_FAILPOINT", "adopt-before-record=wait")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = support::stderr_lines(&mut child);
+    loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+        if line.contains("failpoint adopt-before-record reached") {
+            break;
+        }
+    }
+    Connection::open(&old.db)
+        .unwrap()
+        .execute_batch("ALTER TABLE secrets ADD COLUMN note TEXT")
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let rest: Vec<String> = rx.iter().collect();
+    let log = format!("{stdout}{}", rest.join("\n"));
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("secrets.note: on the database only"), "{log}");
+    assert!(!log.contains("restore the backup"), "{log}");
+    assert_eq!(
+        old.history(),
+        [],
+        "a history was committed on an unproven schema: {log}"
+    );
+}
+
+/// ALEMBIC_V4_POSTGRES, then `change`: adopt --dry-run refuses with a
+/// difference line mentioning `expected`, and records nothing.
+fn postgres_refused_naming(server: &str, change: &str, expected: &str) {
+    let site = PgSite::empty(server);
+    let mut client = site.db.client();
+    client.batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
+    client.batch_execute(change).unwrap();
+    let out = site.xtask(&["migrate", "adopt", "--version", "4", "--dry-run"], &[]);
+    let log = text(&out);
+    assert!(!out.status.success(), "{change}: proven equal: {log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("  ") && l.contains(expected)),
+        "{change}: no difference line names {expected:?}: {log}"
+    );
+    assert_eq!(site.db.versions(), Vec::<i32>::new());
+}
+
+#[test]
+fn postgres_what_the_server_renders_differently_is_a_difference() {
+    let Some(server) = server("postgres_what_the_server_renders_differently_is_a_difference")
+    else {
+        return;
+    };
+    let cases = [
+        (
+            "ALTER TABLE secrets ENABLE ROW LEVEL SECURITY",
+            "row level security",
+        ),
+        (
+            "CREATE RULE no_delete AS ON DELETE TO secrets DO INSTEAD NOTHING",
+            "rule no_delete",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW names AS SELECT name FROM secrets",
+            "materialized view names",
+        ),
+        (
+            "ALTER TABLE secrets ALTER COLUMN name TYPE TEXT COLLATE \"C\"",
+            "COLLATE",
+        ),
+        (
+            "ALTER TABLE secret_access_log ALTER COLUMN id SET GENERATED ALWAYS",
+            "ALWAYS",
+        ),
+        (
+            "ALTER TABLE secrets ALTER COLUMN value SET STORAGE EXTERNAL",
+            "STORAGE",
+        ),
+        (
+            "DROP INDEX ix_secrets_expires_at; CREATE INDEX ix ON secrets USING hash (expires_at)",
+            "hash",
+        ),
+        (
+            "DROP INDEX ix_secrets_expires_at; CREATE INDEX ix ON secrets (expires_at DESC)",
+            "DESC",
+        ),
+        (
+            "CREATE SCHEMA extra; CREATE TABLE extra.notes (id int)",
+            "extra.notes",
+        ),
+        (
+            "CREATE TABLE parted (id int) PARTITION BY RANGE (id); \
+             CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (10)",
+            "table parted_low: on the database only",
+        ),
+        (
+            "ALTER TABLE secrets DROP CONSTRAINT ck_name; \
+             ALTER TABLE secrets ADD CONSTRAINT ck_name CHECK (char_length(name) BETWEEN 1 AND 128) NOT VALID",
+            "NOT VALID",
+        ),
+        (
+            "ALTER TABLE secret_access_log DROP CONSTRAINT secret_access_log_secret_id_fkey; \
+             ALTER TABLE secret_access_log ADD FOREIGN KEY (secret_id) REFERENCES secrets (id) \
+             ON DELETE CASCADE ON UPDATE CASCADE",
+            "ON UPDATE CASCADE",
+        ),
+        (
+            "ALTER TABLE secrets DROP CONSTRAINT uq_secrets_name; \
+             CREATE UNIQUE INDEX u ON secrets (name) WHERE id < 0",
+            "WHERE",
+        ),
+    ];
+    for (change, expected) in cases {
+        postgres_refused_naming(&server, change, expected);
+    }
+}
+
+#[test]
+fn postgres_tables_on_a_search_path_other_than_public_are_read_there() {
+    let Some(server) = server("postgres_tables_on_a_search_path_other_than_public_are_read_there")
+    else {
+        return;
+    };
+    let site = PgSite::empty(&server);
+    let name = &site.db.name;
+    let mut client = site.db.client();
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA app; ALTER DATABASE \"{name}\" SET search_path = app; SET search_path = app;"
+        ))
+        .unwrap();
+    client.batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
+    let out = site.xtask(&["migrate", "adopt", "--dry-run"], &[]);
+    let log = text(&out);
+    assert!(!log.contains("empty"), "{log}");
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("the live schema matches V4's"), "{log}");
+}
+
+/// The scratch databases of the run with this pid that exist on the server.
+#[cfg(feature = "failpoints")]
+fn scratch_databases_of(site: &PgSite, pid: u32) -> Vec<String> {
+    site.db
+        .client()
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE $1",
+            &[&format!("xtask\\_adopt\\_{pid}\\_%")],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// adopt paused once its scratch database exists (the proof under way).
+#[cfg(feature = "failpoints")]
+fn adopt_paused_in_the_proof(site: &PgSite) -> std::process::Child {
+    let mut child = site
+        .command(&["migrate", "adopt", "--dry-run"], &[])
+        .env("XTASK_FAILPOINT", "adopt-scratch-created=pause")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = support::stderr_lines(&mut child);
+    loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+        if line.contains("failpoint adopt-scratch-created reached") {
+            break;
+        }
+    }
+    child
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn postgres_a_stopped_or_killed_proof_leaves_no_scratch_database() {
+    let Some(server) = server("postgres_a_stopped_or_killed_proof_leaves_no_scratch_database")
+    else {
+        return;
+    };
+    let site = PgSite::empty(&server);
+    site.db.client().batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
+
+    let mut stopped = adopt_paused_in_the_proof(&site);
+    assert_eq!(scratch_databases_of(&site, stopped.id()).len(), 1);
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &stopped.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    stopped.wait().unwrap();
+    assert_eq!(
+        scratch_databases_of(&site, stopped.id()),
+        Vec::<String>::new(),
+        "SIGTERM leaked it"
+    );
+
+    let mut killed = adopt_paused_in_the_proof(&site);
+    killed.kill().unwrap(); // SIGKILL: nothing runs; the next run cleans up
+    killed.wait().unwrap();
+    let left = scratch_databases_of(&site, killed.id());
+    assert_eq!(left.len(), 1);
+    let out = site.xtask(&["migrate", "adopt", "--dry-run"], &[]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "recovered: dropped the scratch database {}",
+            left[0]
+        )),
+        "{log}"
+    );
+    assert_eq!(
+        scratch_databases_of(&site, killed.id()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn postgres_a_search_path_set_in_the_url_is_the_scratch_database_s_too() {
+    let Some(server) =
+        server("postgres_a_search_path_set_in_the_url_is_the_scratch_database_s_too")
+    else {
+        return;
+    };
+    let site = PgSite::empty(&server);
+    let mut client = site.db.client();
+    client
+        .batch_execute("CREATE SCHEMA app; SET search_path = app;")
+        .unwrap();
+    client.batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
+    let url = format!("{}?options=-csearch_path%3Dapp", site.db.url);
+    let out = site.xtask(
+        &["migrate", "adopt", "--dry-run"],
+        &[("DATABASE_URL", &url)],
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("the live schema matches V4's"), "{log}");
+
+    let url = format!("{}?options=-csearch_path%3Dnowhere", site.db.url);
+    let out = site.xtask(
+        &["migrate", "adopt", "--dry-run"],
+        &[("DATABASE_URL", &url)],
+    );
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("search_path") && log.contains("names no schema"),
+        "{log}"
+    );
+}
+
+/// adopt started with `cmd`, waiting at `adopt-before-record` (its lock
+/// held, its proof done) until a line is written to its stdin.
+#[cfg(feature = "failpoints")]
+fn waiting_before_the_record(
+    mut cmd: std::process::Command,
+) -> (std::process::Child, std::thread::JoinHandle<Vec<String>>) {
+    let mut child = cmd
+        .env("XTASK_FAILPOINT", "adopt-before-record=wait")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = support::stderr_lines(&mut child);
+    loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+        if line.contains("failpoint adopt-before-record reached") {
+            break;
+        }
+    }
+    let rest = std::thread::spawn(move || rx.iter().collect());
+    (child, rest)
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn two_runs_through_a_symlink_and_its_target_do_not_both_adopt() {
+    use std::io::Write;
+    let old = Old::new(ALEMBIC_V4);
+    let real = old.dir.path().join("real");
+    let link = old.dir.path().join("link");
+    fs::create_dir(&real).unwrap();
+    fs::create_dir(&link).unwrap();
+    fs::rename(&old.db, real.join("db.sqlite")).unwrap();
+    std::os::unix::fs::symlink("../real/db.sqlite", link.join("db.sqlite")).unwrap();
+    let run = |db: &Path| {
+        let mut cmd = xtask_command();
+        cmd.args(["migrate", "adopt", "--database-url", &sqlite_url(db)])
+            .args(["--migrations", old.migrations.to_str().unwrap()]);
+        cmd
+    };
+    let (mut first, _) = waiting_before_the_record(run(&real.join("db.sqlite")));
+    let second = run(&link.join("db.sqlite")).output().unwrap();
+    let log = text(&second);
+    assert!(!second.status.success(), "both runs went on: {log}");
+    assert!(log.contains("another run holds the lock"), "{log}");
+    first.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(first.wait().unwrap().success());
+    assert_eq!(history(&real.join("db.sqlite")).len(), 4);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn postgres_a_schema_changed_after_the_proof_is_not_adopted() {
+    use std::io::Write;
+    let Some(server) = server("postgres_a_schema_changed_after_the_proof_is_not_adopted") else {
+        return;
+    };
+    let site = PgSite::empty(&server);
+    site.db.client().batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
+    let (mut child, stderr) = waiting_before_the_record(site.command(&["migrate", "adopt"], &[]));
+    site.db
+        .client()
+        .batch_execute("ALTER TABLE secrets ADD COLUMN note TEXT")
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(!child.wait().unwrap().success());
+    let log = stderr.join().unwrap().join("\n");
+    assert!(log.contains("secrets.note: on the database only"), "{log}");
+    assert!(log.contains("nothing was recorded"), "{log}");
+    assert_eq!(
+        site.db.versions(),
+        Vec::<i32>::new(),
+        "a history was committed on an unproven schema"
+    );
+}

@@ -31,8 +31,7 @@ use backend::dburl::PgUrl;
 use rusqlite::Connection;
 
 use crate::{
-    engine::pg,
-    engine::sqlite,
+    engine::{pg, sqlite},
     history::{self, Engine},
 };
 

@@ -12,7 +12,10 @@ use anyhow::{Context, bail};
 use backend::dburl::{DatabaseUrl, PgUrl};
 
 use crate::{
-    engine::pg::{self, ScratchDatabase, Timeouts},
+    engine::{
+        pg::{self, Timeouts},
+        pg_scratch::ScratchDatabase,
+    },
     history::{self, Engine},
 };
 

@@ -55,7 +55,8 @@ pub fn copy(
         .transaction()
         .context("starting the target's transaction")?;
     refuse_non_empty(&mut tx, &tables)?;
-    let schema_before = schema_model::postgres(&mut tx).context("reading the target's schema")?;
+    let schema_before =
+        crate::schema::pg_model::postgres(&mut tx).context("reading the target's schema")?;
     // Keys and indexes are built once after the load instead of row by
     // row, and foreign keys checked in one pass: what makes a bulk load fast.
     let deferred = defer_keys_and_indexes(&mut tx, &tables)?;
@@ -71,7 +72,8 @@ pub fn copy(
         sent.push((table, columns, rows, source_sum, start.elapsed()));
     }
     recreate(&mut tx, &deferred)?;
-    let schema_after = schema_model::postgres(&mut tx).context("reading the target's schema")?;
+    let schema_after =
+        crate::schema::pg_model::postgres(&mut tx).context("reading the target's schema")?;
     if schema_after != schema_before {
         bail!(
             "the target's keys and indexes did not come back as they were ({}); the target was rolled back",

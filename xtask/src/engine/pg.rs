@@ -14,7 +14,6 @@ use anyhow::{Context, bail};
 use backend::dburl::PgUrl;
 use postgres::{Client, NoTls};
 use refinery_core::Migration;
-use time::OffsetDateTime;
 
 use super::{
     pg_indexes,
@@ -151,17 +150,75 @@ pub fn record_applied(
     files: &[MigrationFile],
     version: i32,
     timeouts: Timeouts,
+    still_proven: &mut dyn FnMut(&mut Client) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    refinery::record_applied(PgSession { client, timeouts }, files, version)
+    let mut session = PgSession { client, timeouts };
+    refinery::Session::begin(&mut session)?;
+    let outcome = hold_off_ddl(session.client)
+        .and_then(|()| still_proven(session.client))
+        .and_then(|()| {
+            let nested = refinery::Nested(PgSession {
+                client: &mut *session.client,
+                timeouts,
+            });
+            refinery::record_applied(nested, files, version)
+        })
+        .and_then(|()| Ok(refinery::Session::commit(&mut session)?));
+    if outcome.is_err() {
+        refinery::Session::rollback(&mut session);
+    }
+    outcome
 }
 
-/// Indexes of the public schema that a failed `CREATE INDEX CONCURRENTLY`
-/// left invalid: the only damage Postgres lets a schema carry silently.
+/// Inside the transaction: every table of the database locked in SHARE
+/// UPDATE EXCLUSIVE mode, which blocks ALTER, DROP and CREATE INDEX on them
+/// (the service's reads and writes go on) until the commit.
+fn hold_off_ddl(client: &mut Client) -> anyhow::Result<()> {
+    let tables: Vec<String> = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname !~ '^pg_(toast|temp)'",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !tables.is_empty() {
+        client
+            .batch_execute(&format!(
+                "LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE",
+                tables.join(", ")
+            ))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "locking the tables against schema changes: {}",
+                    describe(&e)
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// The SQLSTATE of the Postgres error inside `error`, if there is one.
+pub fn sql_error_code(error: &anyhow::Error) -> Option<String> {
+    error
+        .chain()
+        .find_map(|e| e.downcast_ref::<postgres::Error>())
+        .and_then(postgres::Error::code)
+        .map(|c| c.code().to_owned())
+}
+
+/// Indexes of the database's own schemas that a failed `CREATE INDEX
+/// CONCURRENTLY` left invalid: the only damage Postgres lets a schema carry
+/// silently.
 pub fn invalid_indexes(client: &mut Client) -> anyhow::Result<Vec<String>> {
     let rows = client.query(
-        "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+        "SELECT c.oid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = 'public' AND NOT i.indisvalid ORDER BY 1",
+         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)' \
+           AND NOT i.indisvalid ORDER BY 1",
         &[],
     )?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -265,49 +322,6 @@ impl refinery::Session for PgSession<'_> {
 
     fn read_history(&mut self, sql: &str) -> Result<Vec<Migration>, MigrateError> {
         read_history(self.client, sql)
-    }
-}
-
-/// A scratch database on the server `url` points at, dropped when this
-/// value goes: for `migrations check` and the tests.
-pub struct ScratchDatabase {
-    admin: PgUrl,
-    pub url: PgUrl,
-}
-
-impl ScratchDatabase {
-    pub fn create(server: &PgUrl, label: &str) -> anyhow::Result<ScratchDatabase> {
-        let name = format!(
-            "xtask_{label}_{}_{}",
-            std::process::id(),
-            OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000
-        );
-        let mut admin = connect(server, "scratch database")?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .with_context(|| {
-                format!(
-                    "creating the scratch database {name} on {server} (the user needs CREATEDB)"
-                )
-            })?;
-        Ok(ScratchDatabase {
-            admin: server.clone(),
-            url: server.with_database(&name),
-        })
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let name = self.url.database().to_owned();
-        let dropped = connect(&self.admin, "scratch database").and_then(|mut admin| {
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .map_err(anyhow::Error::new)
-        });
-        if let Err(e) = dropped {
-            eprintln!("warning: could not drop the scratch database {name}: {e:#}");
-        }
     }
 }
 

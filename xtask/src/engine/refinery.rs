@@ -135,6 +135,46 @@ pub trait Session {
     fn read_history(&mut self, sql: &str) -> Result<Vec<Migration>, MigrateError>;
 }
 
+/// A session inside a transaction its caller already holds (`migrate adopt`
+/// proves the schema again in it): refinery's own transactions become
+/// savepoints, so nothing is committed before the caller commits.
+pub struct Nested<S>(pub S);
+
+const SAVEPOINT: &str = "xtask_refinery";
+
+impl<S: Session> Session for Nested<S> {
+    fn begin(&mut self) -> Result<(), MigrateError> {
+        self.0
+            .execute(&format!("SAVEPOINT {SAVEPOINT}"))
+            .map_err(|f| MigrateError::Database(f.message))
+    }
+
+    fn execute(&mut self, sql: &str) -> Result<(), Failure> {
+        self.0.execute(sql)
+    }
+
+    fn check(&mut self) -> Result<(), MigrateError> {
+        self.0.check()
+    }
+
+    fn commit(&mut self) -> Result<(), MigrateError> {
+        self.0
+            .execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"))
+            .map_err(|f| MigrateError::Database(f.message))
+    }
+
+    fn rollback(&mut self) {
+        let _ = self
+            .0
+            .execute(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"));
+        let _ = self.0.execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"));
+    }
+
+    fn read_history(&mut self, sql: &str) -> Result<Vec<Migration>, MigrateError> {
+        self.0.read_history(sql)
+    }
+}
+
 /// A caller's last word inside the migration's transaction: an error rolls
 /// everything back (the window waits here for its verified backup).
 pub type Gate<'a, S> = &'a mut dyn FnMut(&mut S) -> Result<(), String>;

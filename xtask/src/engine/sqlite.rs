@@ -19,6 +19,22 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Opens a database file for migration. Without `create`, a missing file is
 /// an error: a typo in DATABASE_URL must not silently start an empty database.
 pub fn open(path: &Path, create: bool) -> anyhow::Result<Connection> {
+    let conn = open_keeping_journal(path, create)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(|e| unusable(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        bail!(
+            "{}: could not switch to WAL journal mode (got `{mode}`)",
+            path.display()
+        );
+    }
+    Ok(conn)
+}
+
+/// Opens the database to read and write it, its journal mode left as it is:
+/// a backup, or `migrate adopt`'s few rows, change nothing else in the file.
+pub fn open_keeping_journal(path: &Path, create: bool) -> anyhow::Result<Connection> {
     if path.is_dir() {
         bail!(
             "{} is a folder, not a database file: point DATABASE_URL at the .db file",
@@ -46,15 +62,6 @@ pub fn open(path: &Path, create: bool) -> anyhow::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)
         .with_context(|| format!("opening database {}", path.display()))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .map_err(|e| unusable(path, e))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        bail!(
-            "{}: could not switch to WAL journal mode (got `{mode}`)",
-            path.display()
-        );
-    }
     Ok(conn)
 }
 
@@ -215,12 +222,24 @@ pub fn apply_pending_gated(
 }
 
 /// `files` up to `version` recorded as applied, their SQL not run (`migrate adopt`).
+/// `migrate adopt`: `still_proven` checks the schema again inside the
+/// transaction that writes the history (`BEGIN IMMEDIATE`: no other writer,
+/// so no schema change, until it ends); an error rolls everything back.
 pub fn record_applied(
     conn: &mut Connection,
     files: &[MigrationFile],
     version: i32,
+    still_proven: &mut dyn FnMut(&Connection) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    refinery::record_applied(conn, files, version)
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .context("taking the database's write lock to record the history")?;
+    let outcome = still_proven(conn)
+        .and_then(|()| refinery::record_applied(refinery::Nested(&mut *conn), files, version))
+        .and_then(|()| Ok(conn.execute_batch("COMMIT")?));
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    outcome
 }
 
 /// The migration history as recorded, oldest first; an empty list when the
@@ -235,6 +254,15 @@ pub fn applied_history(conn: &Connection) -> Result<Vec<Migration>, MigrateError
         return Ok(Vec::new());
     }
     read_history(conn, &refinery::history_query())
+}
+
+/// [`applied_history`] for a database another tool built: a history table
+/// whose SQL fails (not refinery's columns) is named with the fix.
+pub fn applied_history_explained(conn: &Connection, shown: &str) -> anyhow::Result<Vec<Migration>> {
+    match applied_history(conn) {
+        Err(MigrateError::Database(cause)) => Err(super::unreadable_history(shown, cause)),
+        other => Ok(other?),
+    }
 }
 
 fn read_history(conn: &Connection, sql: &str) -> Result<Vec<Migration>, MigrateError> {

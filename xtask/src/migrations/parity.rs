@@ -7,8 +7,8 @@ use backend::dburl::DatabaseUrl;
 
 use super::report::Outcome;
 use crate::{
-    engine::pg,
     engine::sqlite,
+    engine::{pg, pg_scratch},
     history::{self, Engine, MigrationFile},
     schema::model as schema_model,
 };
@@ -45,7 +45,7 @@ pub(super) fn postgres_equivalent(
     };
     let files = history::load_for(dir, Engine::Postgres).map_err(fail)?;
     let twins = files.iter().filter(|f| f.is_postgres_twin()).count();
-    let scratch = pg::ScratchDatabase::create(&server, "check").map_err(fail)?;
+    let scratch = pg_scratch::ScratchDatabase::create(&server, "check").map_err(fail)?;
     let mut client = pg::connect(&scratch.url, "migrations check").map_err(fail)?;
     let timeouts = pg::Timeouts {
         lock: Duration::from_secs(5),
@@ -62,13 +62,13 @@ pub(super) fn postgres_equivalent(
             again.len()
         )]);
     }
-    let pg_schema = schema_model::postgres(&mut client).map_err(fail)?;
+    let pg_schema = crate::schema::pg_model::postgres(&mut client).map_err(fail)?;
     let temp = tempfile::TempDir::new()
         .context("creating a temp folder")
         .map_err(fail)?;
     let mut conn = sqlite::open(&temp.path().join("fresh.db"), true).map_err(fail)?;
     sqlite::apply_pending(&mut conn, sqlite_files).map_err(fail)?;
-    let sqlite_schema = schema_model::sqlite(&conn).map_err(fail)?;
+    let sqlite_schema = crate::schema::sqlite_model::sqlite(&conn).map_err(fail)?;
     let differences = schema_model::differences("SQLite", &sqlite_schema, "Postgres", &pg_schema);
     if !differences.is_empty() {
         return Err(differences

@@ -115,34 +115,17 @@ pub fn normalise(expr: &str) -> String {
     out
 }
 
-/// The columns each CHECK of a SQLite `CREATE TABLE` reads (SQLite keeps
-/// its checks only as the statement's text).
+/// The columns each CHECK of a SQLite `CREATE TABLE` reads, one entry per
+/// check, sorted (SQLite keeps its checks only as the statement's text).
+/// The checks are found by [`in_create_table`], which reads any clause
+/// SQLite accepts; only each expression is tokenized.
 pub fn columns_each_reads(
     create: &str,
     columns: &BTreeMap<String, bool>,
 ) -> anyhow::Result<Vec<Vec<String>>> {
-    use sqlparser::ast::{ColumnOption, Statement, TableConstraint};
-    let dialect = sqlparser::dialect::SQLiteDialect {};
-    let parsed = sqlparser::parser::Parser::parse_sql(&dialect, create)
-        .context("sqlparser cannot read its CREATE TABLE statement")?;
-    let Some(Statement::CreateTable(table)) = parsed.first() else {
-        anyhow::bail!("its schema entry is not a CREATE TABLE statement");
-    };
-    let column_checks = table
-        .columns
+    let mut checks: Vec<Vec<String>> = in_create_table(create)
         .iter()
-        .flat_map(|c| &c.options)
-        .filter_map(|o| match &o.option {
-            ColumnOption::Check(check) => Some(&check.expr),
-            _ => None,
-        });
-    let table_checks = table.constraints.iter().filter_map(|c| match c {
-        TableConstraint::Check(check) => Some(&check.expr),
-        _ => None,
-    });
-    let mut checks: Vec<Vec<String>> = column_checks
-        .chain(table_checks)
-        .map(|expr| columns_read(&expr.to_string(), columns))
+        .map(|expr| columns_read(expr, columns))
         .collect::<anyhow::Result<_>>()?;
     checks.sort();
     Ok(checks)

@@ -2,6 +2,9 @@
 //! the upgrade-path checks.
 
 mod checks;
+mod clauses;
 pub mod dump;
 pub mod model;
+pub mod pg_model;
 pub mod sample_rows;
+pub mod sqlite_model;

@@ -6,17 +6,12 @@
 //! have no names), column types not at all (`TEXT` timestamps in SQLite,
 //! `timestamptz` in Postgres); `migrations check` compares SQLite's fresh
 //! schema with Postgres's through it. [`same_engine_differences`] compares
-//! two schemas of one engine (`migrate adopt`), types and CHECK expressions
-//! included.
+//! two schemas of one engine (`migrate adopt`), types, CHECK expressions and
+//! clauses included.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Context;
-use postgres::GenericClient;
-use rusqlite::Connection;
-
 use super::checks;
-use crate::engine::sqlite::HISTORY_TABLE;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Table {
@@ -35,6 +30,12 @@ pub struct Table {
     /// The columns each CHECK constraint reads, sorted; one entry per check
     /// (what two engines' checks can be compared on).
     pub check_columns: Vec<Vec<String>>,
+    /// Partial indexes, `[UNIQUE ](cols) WHERE predicate`: a partial unique
+    /// index is no unique key.
+    pub partial_indexes: BTreeSet<String>,
+    /// SQLite: clauses no pragma reports (see `clauses.rs`), and index keys
+    /// sorted DESC or with a collation; compared only within one engine.
+    pub clauses: BTreeSet<String>,
 }
 
 pub type Schema = BTreeMap<String, Table>;
@@ -50,139 +51,32 @@ pub struct Shape {
     pub objects: Objects,
 }
 
-fn foreign_key(from: &[String], table: &str, to: &[String], on_delete: &str) -> String {
+pub(super) fn foreign_key(
+    from: &[String],
+    table: &str,
+    to: &[String],
+    on_delete: &str,
+    on_update: &str,
+) -> String {
+    let on_update = match on_update {
+        "NO ACTION" => String::new(),
+        other => format!(" ON UPDATE {other}"),
+    };
     format!(
-        "({}) -> {table}({}) ON DELETE {on_delete}",
+        "({}) -> {table}({}) ON DELETE {on_delete}{on_update}",
         from.join(", "),
         to.join(", ")
     )
 }
 
-pub fn sqlite(conn: &Connection) -> anyhow::Result<Schema> {
-    let strings = |sql: &str, arg: &str| -> rusqlite::Result<Vec<String>> {
-        let mut stmt = conn.prepare(sql)?;
-        let rows = stmt.query_map([arg], |r| r.get(0))?;
-        rows.collect()
-    };
-    let mut schema = Schema::new();
-    let tables = strings(
-        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> ?1",
-        HISTORY_TABLE,
-    )?;
-    for name in tables {
-        let mut table = Table::default();
-        let mut stmt = conn
-            .prepare("SELECT name, \"notnull\", pk, type, dflt_value FROM pragma_table_info(?1)")?;
-        let mut pk: Vec<(i64, String)> = Vec::new();
-        for row in stmt.query_map([&name], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, bool>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-            ))
-        })? {
-            let (column, not_null, pk_index, declared, default) = row?;
-            if pk_index > 0 {
-                pk.push((pk_index, column.clone()));
-            }
-            table
-                .types
-                .insert(column.clone(), column_type(&declared, default.as_deref()));
-            table.columns.insert(column, not_null || pk_index > 0);
-        }
-        let sql: String = conn.query_row(
-            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-            [&name],
-            |r| r.get(0),
-        )?;
-        table.checks = checks::in_create_table(&sql);
-        pk.sort();
-        table.primary_key = pk.into_iter().map(|(_, c)| c).collect();
-        let mut stmt = conn.prepare(
-            "SELECT id, \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
-        )?;
-        let mut fks: BTreeMap<i64, (String, Vec<String>, Vec<String>, String)> = BTreeMap::new();
-        for row in stmt.query_map([&name], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })? {
-            let (id, parent, from, to, on_delete) = row?;
-            let entry = fks
-                .entry(id)
-                .or_insert_with(|| (parent, Vec::new(), Vec::new(), on_delete));
-            entry.1.push(from);
-            entry.2.push(to.unwrap_or_else(|| "<primary key>".into()));
-        }
-        for (parent, from, to, on_delete) in fks.into_values() {
-            table
-                .foreign_keys
-                .insert(foreign_key(&from, &parent, &to, &on_delete));
-        }
-        let mut stmt =
-            conn.prepare("SELECT name, \"unique\", origin FROM pragma_index_list(?1)")?;
-        let indexes: Vec<(String, bool, String)> = stmt
-            .query_map([&name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        for (index, unique, origin) in indexes {
-            if origin == "pk" {
-                continue;
-            }
-            let columns = strings(
-                // An indexed expression has no column name.
-                "SELECT coalesce(name, '<expression>') FROM pragma_index_info(?1) ORDER BY seqno",
-                &index,
-            )?;
-            if unique {
-                table.unique.insert(columns);
-            } else {
-                table.indexes.insert(columns);
-            }
-        }
-        table.check_columns = checks::columns_each_reads(&sql, &table.columns)
-            .with_context(|| format!("reading the CHECK constraints of table {name}"))?;
-        schema.insert(name, table);
-    }
-    Ok(schema)
-}
-
-pub fn sqlite_shape(conn: &Connection) -> anyhow::Result<Shape> {
-    let mut stmt = conn.prepare(
-        "SELECT type || ' ' || name, sql FROM sqlite_schema WHERE type IN ('view', 'trigger') AND sql IS NOT NULL",
-    )?;
-    let objects = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        .map(|row| row.map(|(name, sql)| (name, checks::normalise(&sql))))
-        .collect::<rusqlite::Result<Objects>>()?;
-    Ok(Shape {
-        tables: sqlite(conn)?,
-        objects,
-    })
-}
-
-pub fn postgres_shape(client: &mut impl GenericClient) -> anyhow::Result<Shape> {
-    let rows = client.query(
-        "SELECT 'view ' || viewname::text, definition FROM pg_views WHERE schemaname = 'public' \
-         UNION ALL \
-         SELECT 'trigger ' || t.tgname::text, pg_get_triggerdef(t.oid) FROM pg_trigger t \
-         JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = 'public' AND NOT t.tgisinternal",
-        &[],
-    )?;
-    let objects = rows
-        .iter()
-        .map(|r| (r.get(0), checks::normalise(r.get(1))))
-        .collect();
-    Ok(Shape {
-        tables: postgres(client)?,
-        objects,
-    })
+/// `[UNIQUE ](cols) WHERE predicate`, the predicate normalised.
+pub(super) fn partial_index(unique: bool, columns: &[String], predicate: &str) -> String {
+    format!(
+        "{}({}) WHERE {}",
+        if unique { "UNIQUE " } else { "" },
+        columns.join(", "),
+        checks::normalise(predicate)
+    )
 }
 
 /// [`same_engine_differences`] of the tables, then views and triggers by
@@ -202,120 +96,6 @@ pub fn shape_differences(a_name: &str, a: &Shape, b_name: &str, b: &Shape) -> Ve
         out.push(format!("{name}: on {b_name} only"));
     }
     out
-}
-
-/// Column names of an attribute-number array, in order.
-const COLUMNS_OF: &str = "ARRAY(SELECT a.attname::text FROM unnest({keys}) WITH ORDINALITY k(n, i) \
-     JOIN pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.n ORDER BY k.i)";
-
-fn columns_of(keys: &str, rel: &str) -> String {
-    COLUMNS_OF.replace("{keys}", keys).replace("{rel}", rel)
-}
-
-pub fn postgres(client: &mut impl GenericClient) -> anyhow::Result<Schema> {
-    let mut schema = Schema::new();
-    let tables = client.query(
-        "SELECT table_name::text FROM information_schema.tables \
-         WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> $1",
-        &[&HISTORY_TABLE],
-    )?;
-    for row in tables {
-        let name: String = row.get(0);
-        let mut table = Table::default();
-        for column in client.query(
-            "SELECT column_name::text, is_nullable = 'NO', \
-               (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
-                WHERE a.attrelid = $2::text::regclass AND a.attname = c.column_name), \
-               column_default::text \
-             FROM information_schema.columns c \
-             WHERE table_schema = 'public' AND table_name = $1",
-            &[&name, &name],
-        )? {
-            let declared: Option<String> = column.get(2);
-            let default: Option<String> = column.get(3);
-            table.types.insert(
-                column.get(0),
-                column_type(&declared.unwrap_or_default(), default.as_deref()),
-            );
-            table.columns.insert(column.get(0), column.get(1));
-        }
-        let constraints = client
-            .query(
-                &format!(
-                    "SELECT c.contype::text, {}, COALESCE(cf.relname::text, ''), {}, c.confdeltype::text, \
-                       pg_get_constraintdef(c.oid) \
-                     FROM pg_constraint c LEFT JOIN pg_class cf ON cf.oid = c.confrelid \
-                     WHERE c.conrelid = $1::text::regclass AND c.contype IN ('p', 'u', 'f', 'c')",
-                    columns_of("c.conkey", "c.conrelid"),
-                    columns_of("c.confkey", "c.confrelid")
-                ),
-                &[&name],
-            )
-            .with_context(|| format!("reading the constraints of {name}"))?;
-        for c in constraints {
-            let kind: String = c.get(0);
-            let columns: Vec<String> = c.get(1);
-            match kind.as_str() {
-                "p" => table.primary_key = columns,
-                "u" => {
-                    table.unique.insert(columns);
-                }
-                "c" => {
-                    let definition: String = c.get(5);
-                    table.checks.extend(checks::in_create_table(&definition));
-                }
-                _ => {
-                    let on_delete = match c.get::<_, String>(4).as_str() {
-                        "c" => "CASCADE",
-                        "r" => "RESTRICT",
-                        "n" => "SET NULL",
-                        "d" => "SET DEFAULT",
-                        _ => "NO ACTION",
-                    };
-                    let parent: String = c.get(2);
-                    let to: Vec<String> = c.get(3);
-                    table
-                        .foreign_keys
-                        .insert(foreign_key(&columns, &parent, &to, on_delete));
-                }
-            }
-        }
-        let indexes = client.query(
-            &format!(
-                "SELECT {}, i.indisunique FROM pg_index i \
-                 WHERE i.indrelid = $1::text::regclass \
-                   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
-                columns_of("i.indkey::int2[]", "i.indrelid")
-            ),
-            &[&name],
-        )?;
-        for index in indexes {
-            let columns: Vec<String> = index.get(0);
-            if index.get(1) {
-                table.unique.insert(columns);
-            } else {
-                table.indexes.insert(columns);
-            }
-        }
-        let checks = client.query(
-            &format!(
-                "SELECT {} FROM pg_constraint c WHERE c.conrelid = $1::text::regclass AND c.contype = 'c'",
-                columns_of("c.conkey", "c.conrelid")
-            ),
-            &[&name],
-        )?;
-        table.check_columns = checks
-            .iter()
-            .map(|row| {
-                let mut columns: Vec<String> = row.get(0);
-                columns.sort();
-                columns
-            })
-            .collect();
-        table.check_columns.sort();
-        schema.insert(name, table);
-    }
-    Ok(schema)
 }
 
 /// Every way `b` differs from `a`, one line each, naming table and column.
@@ -377,6 +157,15 @@ pub fn differences(a_name: &str, a: &Schema, b_name: &str, b: &Schema) -> Vec<St
             a_name,
             b_name,
         );
+        set_diff(
+            &mut out,
+            name,
+            "partial index",
+            &ta.partial_indexes,
+            &tb.partial_indexes,
+            a_name,
+            b_name,
+        );
         checks::column_sets_diff(
             &mut out,
             name,
@@ -404,12 +193,21 @@ pub fn same_engine_differences(a_name: &str, a: &Schema, b_name: &str, b: &Schem
         set_diff(
             &mut out, name, "check", &ta.checks, &tb.checks, a_name, b_name,
         );
+        set_diff(
+            &mut out,
+            name,
+            "clause",
+            &ta.clauses,
+            &tb.clauses,
+            a_name,
+            b_name,
+        );
     }
     out
 }
 
 /// A column's type as compared: the declared type in upper case, and its default.
-fn column_type(declared: &str, default: Option<&str>) -> String {
+pub(super) fn column_type(declared: &str, default: Option<&str>) -> String {
     let declared = declared.split_whitespace().collect::<Vec<_>>().join(" ");
     let declared = if declared.is_empty() {
         "(no type)".to_owned()

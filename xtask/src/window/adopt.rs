@@ -10,7 +10,9 @@
 //!     only after proving that the live schema equals the one the migrations
 //!     produce at VN, in the schema model `migrations check` uses, with
 //!     column types, CHECK constraints, views and triggers added (one engine
-//!     on both sides).
+//!     on both sides), and what each engine keeps beyond it (SQLite's
+//!     clauses, Postgres's server-rendered definitions; docs/runbook.md).
+//!     Step 6 proves it again inside the transaction that writes the history.
 //!     Flyway's `baseline` records a version without looking; this looks.
 //!     Without `--version` it finds the N that matches, or names the closest.
 //!     Tables of known migration tools (`alembic_version`, …) are listed and
@@ -28,7 +30,9 @@ use anyhow::{Context, bail};
 use super::{engine::Engine, journal::Journal, lock, open::open, settings::Settings, steps::Steps};
 use crate::{
     engine::backups,
+    failpoint,
     history::{self, MigrationFile},
+    quote,
     schema::model::{Shape, shape_differences},
 };
 
@@ -59,7 +63,7 @@ struct Live {
 pub fn run(settings: &Settings, version: Option<i32>, dry_run: bool) -> anyhow::Result<()> {
     let files = history::load_for(&settings.migrations, settings.engine())?;
     if let Some(n) = version {
-        version_exists(&files, n, &settings.migrations)?;
+        version_exists(&files, n, &settings.migrations);
     }
     let journal = Journal::new(&settings.backup_dir, "migrate adopt");
     let mut steps = Steps::new(&journal, dry_run);
@@ -71,7 +75,7 @@ pub fn run(settings: &Settings, version: Option<i32>, dry_run: bool) -> anyhow::
     } else {
         Some(steps.run("take the migration lock", || {
             let lock = lock::take(settings, engine, "cargo xtask migrate adopt")?;
-            let detail = lock.path.display().to_string();
+            let detail = quote::path(&lock.path);
             Ok((lock, detail))
         })?)
     };
@@ -91,7 +95,10 @@ pub fn run(settings: &Settings, version: Option<i32>, dry_run: bool) -> anyhow::
     }
     let backup = steps.run("back up", || back_up(settings, engine))?;
     steps.run("record the history", || {
-        engine.record_applied(settings, &files, target)?;
+        failpoint::hit("adopt-before-record")?;
+        engine.record_applied(settings, &files, target, &mut |schema| {
+            still_proven(schema, &live)
+        })?;
         Ok((
             (),
             format!("{} recorded as applied", history::stems(&adopted)),
@@ -100,31 +107,33 @@ pub fn run(settings: &Settings, version: Option<i32>, dry_run: bool) -> anyhow::
     steps.run("read it back", || read_back(engine, &files, &live, target))?;
     println!(
         "adopted {} at schema version {target}: {} recorded as applied, their SQL not run; backup {}",
-        settings.url,
+        quote::shell_line(&settings.url.to_string()),
         history::stems(&adopted),
-        backup.display()
+        quote::path(&backup)
     );
     println!(
         "`cargo xtask migrate status` now treats it as at V{target}; `cargo xtask migrate` applies what follows"
     );
-    println!("journal: {}", journal.path().display());
+    println!("journal: {}", quote::path(journal.path()));
     Ok(())
 }
 
-fn version_exists(files: &[MigrationFile], n: i32, dir: &Path) -> anyhow::Result<()> {
+/// A `--version` that names no migration is a usage error (exit status 2,
+/// as clap's own for `--version 0`), before anything is opened or locked.
+fn version_exists(files: &[MigrationFile], n: i32, dir: &Path) {
     if !files.iter().any(|f| f.version == n) {
-        bail!(
+        let message = format!(
             "--version {n}: there is no migration V{n}__*.sql in {} (versions there: {}); pass one of them, or \
-             leave --version out to find the matching one",
-            dir.display(),
+             leave --version out to find the matching one\n",
+            quote::path(dir),
             files
                 .iter()
                 .map(|f| f.version.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).exit();
     }
-    Ok(())
 }
 
 /// Step 2: a database that refinery already manages is not adopted again;
@@ -135,7 +144,7 @@ fn read_unadopted(engine: &mut dyn Engine, settings: &Settings) -> anyhow::Resul
         bail!(
             "{} already has a migration history ({} migration(s), up to V{}__{}): it is managed by the \
              migrations already, nothing to adopt; see `cargo xtask migrate status`",
-            settings.url,
+            quote::shell_line(&settings.url.to_string()),
             history.len(),
             last.version(),
             last.name()
@@ -189,7 +198,7 @@ fn prove(
         format!(
             "{} has no tables of its own: it is empty, there is nothing to adopt — `cargo xtask migrate` \
              will simply create the schema in it",
-            settings.url
+            quote::shell_line(&settings.url.to_string())
         )
     });
     let chosen = match version {
@@ -202,7 +211,7 @@ fn prove(
     let Some((n, differences)) = chosen else {
         bail!(
             "the migrations folder {} holds no migration",
-            settings.migrations.display()
+            quote::path(&settings.migrations)
         );
     };
     if differences.is_empty() {
@@ -210,7 +219,8 @@ fn prove(
             *n,
             format!(
                 "the live schema matches V{n}'s in every table's columns, types, defaults, nullability, keys, \
-                 checks and indexes (their names aside), views and triggers"
+                 checks, indexes and the clauses the engine keeps (their names aside), views and triggers: all \
+                 that docs/runbook.md lists as compared"
             ),
         ));
     }
@@ -228,10 +238,19 @@ fn prove(
             differences.len()
         ),
     };
+    // The closest can hide the real difference (a changed ON DELETE counts
+    // as much as a missing table): the newest's are printed too.
+    let listed = match diffs.last() {
+        Some((newest, against_newest)) if version.is_none() && newest != n => format!(
+            "{listed}\nThe differences from the newest version, V{newest}:\n  {}",
+            against_newest.join("\n  ")
+        ),
+        _ => listed,
+    };
     bail!(
         "refused: the schema of {} is not the one the migrations produce {asked}; nothing was changed. Make \
          the schema equal (or pick the version it matches with --version), then run adopt again. {listed}",
-        settings.url
+        quote::shell_line(&settings.url.to_string())
     )
 }
 
@@ -270,11 +289,34 @@ fn back_up(
     let rotation = settings.rotate_backups(&verified.backup.path);
     let detail = format!(
         "{} ({}, {}); {rotation}",
-        verified.backup.path.display(),
+        quote::path(&verified.backup.path),
         backups::human_size(verified.backup.bytes),
         verified.how
     );
     Ok((verified.backup.path, detail))
+}
+
+/// Step 6, inside the transaction that writes the history: the schema read
+/// there is still the one proven in step 3, or nothing is recorded.
+fn still_proven(mut now: Shape, live: &Live) -> anyhow::Result<()> {
+    for (table, _) in &live.ignored {
+        now.tables.remove(table);
+    }
+    let differences = shape_differences(
+        "the database",
+        &now,
+        "the schema proven in step 3",
+        &live.schema,
+    );
+    if !differences.is_empty() {
+        bail!(
+            "the schema changed after it was proven (another client altered it): nothing was recorded, the \
+             transaction rolled back and the database is as that client left it. Find out what changes it, then \
+             run adopt again. What changed:\n  {}",
+            differences.join("\n  ")
+        );
+    }
+    Ok(())
 }
 
 /// Step 7: the history reads back as exactly V1..VN of these files, and the
@@ -291,16 +333,18 @@ fn read_back(
     }
     let comparison = history::compare(applied, files)?;
     comparison.refuse_inconsistency()?;
-    if comparison.current != target || schema != live.schema {
+    if comparison.current != target {
         bail!(
-            "after recording, the database reads as at version {} (expected {target}){}: restore the backup \
-             with `cargo xtask restore` and run adopt again",
-            comparison.current,
-            if schema == live.schema {
-                ""
-            } else {
-                " and its schema changed meanwhile"
-            }
+            "after recording V1..V{target}, the history reads as at version {}: restore the backup with \
+             `cargo xtask restore` and run adopt again",
+            comparison.current
+        );
+    }
+    if schema != live.schema {
+        bail!(
+            "the history was recorded on the proven schema, but the schema changed right after the commit \
+             (another client altered it): it is no longer V{target}'s. Find out what changes it; `cargo xtask \
+             migrate status` and `migrate adopt --dry-run` show where it stands"
         );
     }
     Ok((
@@ -318,7 +362,7 @@ fn print_plan(settings: &Settings, engine: &dyn Engine, adopted: &[MigrationFile
     println!(
         "  back up   {}to {} (keep {})",
         engine.describe_backup(),
-        settings.backup_dir.display(),
+        quote::path(&settings.backup_dir),
         settings.keep_backups
     );
     println!(

@@ -129,12 +129,15 @@ pub trait Engine {
     /// only reading; their detail line.
     fn check_integrity(&mut self) -> anyhow::Result<String>;
     /// `migrate adopt`: `files` up to `version` recorded as applied, as
-    /// refinery records them, without running their SQL.
+    /// refinery records them, without running their SQL, in one transaction
+    /// that holds off schema changes and first passes the schema read in it
+    /// to `still_proven` (an error rolls it back).
     fn record_applied(
         &mut self,
         settings: &Settings,
         files: &[MigrationFile],
         version: i32,
+        still_proven: &mut dyn FnMut(Shape) -> anyhow::Result<()>,
     ) -> anyhow::Result<()>;
     /// The name of step 5.
     fn migrate_step(&self) -> &'static str;

@@ -7,7 +7,7 @@
 //! migration runs in one transaction with `lock_timeout` and
 //! `statement_timeout` set, so a blocked table lock fails fast and rolls back.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use backend::dburl::PgUrl;
@@ -20,10 +20,17 @@ use super::{
     steps::{Steps, Timed, timed},
 };
 use crate::{
-    engine::{backups::Backup, pg, pg_backups, pg_indexes, pg_restore_point},
+    engine::{backups::Backup, pg, pg_backups, pg_indexes, pg_restore_point, pg_scratch},
     failpoint,
     history::{self, no_transaction::is_no_transaction},
-    schema::model::{self as schema_model, Shape},
+    schema::model::Shape,
+};
+
+mod server;
+
+use server::{
+    create_database, current_schema, reconnect, restore_point_how, save_leftovers,
+    wait_for_sessions_to_leave,
 };
 
 pub struct PgWindow {
@@ -47,38 +54,6 @@ impl PgWindow {
             no_restore_point: Some("not checked".into()),
             copy: None,
         })
-    }
-
-    /// Step 4 with a restore point: the copy needs the database to itself,
-    /// so this run's session leaves it (and with it the advisory lock, taken
-    /// back right after; the lock file still holds off runs on this host).
-    fn make_restore_point(&mut self) -> anyhow::Result<String> {
-        let name = pg_restore_point::new_name(self.url.database());
-        let admin = pg::connect(&self.url.with_database("postgres"), "migrate")?;
-        drop(std::mem::replace(&mut self.client, admin));
-        let created = pg_restore_point::create(&mut self.client, self.url.database(), &name);
-        if created.is_ok() {
-            self.copy = Some(name.clone());
-        }
-        self.client = reconnect(&self.url)?;
-        let relocked: bool = self
-            .client
-            .query_one(
-                "SELECT pg_try_advisory_lock($1)",
-                &[&pg::MIGRATION_LOCK_KEY],
-            )?
-            .get(0);
-        if !relocked {
-            bail!(
-                "another run took the migration lock while this one made its restore point ({}): \
-                 let it finish, then run again",
-                pg::lock_holder(&mut self.client)
-                    .unwrap_or_else(|e| format!("holder unknown: {e}"))
-            );
-        }
-        created?;
-        failpoint::hit("after-restore-point")?;
-        Ok(name)
     }
 
     /// Step 4: the restore point, or (when it cannot be made) the dump.
@@ -121,6 +96,38 @@ impl PgWindow {
             );
         }
         pg::applied_history(&mut self.client).map(|h| h.last().map_or(0, Migration::version))
+    }
+
+    /// Step 4 with a restore point: the copy needs the database to itself,
+    /// so this run's session leaves it (and with it the advisory lock, taken
+    /// back right after; the lock file still holds off runs on this host).
+    fn make_restore_point(&mut self) -> anyhow::Result<String> {
+        let name = pg_restore_point::new_name(self.url.database());
+        let admin = pg::connect(&self.url.with_database("postgres"), "migrate")?;
+        drop(std::mem::replace(&mut self.client, admin));
+        let created = pg_restore_point::create(&mut self.client, self.url.database(), &name);
+        if created.is_ok() {
+            self.copy = Some(name.clone());
+        }
+        self.client = reconnect(&self.url)?;
+        let relocked: bool = self
+            .client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1)",
+                &[&pg::MIGRATION_LOCK_KEY],
+            )?
+            .get(0);
+        if !relocked {
+            bail!(
+                "another run took the migration lock while this one made its restore point ({}): \
+                 let it finish, then run again",
+                pg::lock_holder(&mut self.client)
+                    .unwrap_or_else(|e| format!("holder unknown: {e}"))
+            );
+        }
+        created?;
+        failpoint::hit("after-restore-point")?;
+        Ok(name)
     }
 
     /// After a rolled-back window: the restore point is not needed.
@@ -334,9 +341,17 @@ impl Engine for PgWindow {
     }
 
     fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Shape)> {
-        let history = self.applied_history(false)?;
-        let schema =
-            schema_model::postgres_shape(&mut self.client).context("reading the live schema")?;
+        current_schema(&mut self.client, &self.url)?;
+        let history =
+            pg::applied_history(&mut self.client).map_err(|e| match pg::sql_error_code(&e) {
+                // Class 42: the table is there but not in refinery's shape.
+                Some(code) if code.starts_with("42") => {
+                    crate::engine::unreadable_history(self.url.database(), format!("{e:#}"))
+                }
+                _ => e,
+            })?;
+        let schema = crate::schema::pg_model::postgres_shape(&mut self.client)
+            .context("reading the live schema")?;
         Ok((history, schema))
     }
 
@@ -347,14 +362,30 @@ impl Engine for PgWindow {
         settings: &Settings,
         files: &[history::MigrationFile],
     ) -> anyhow::Result<Vec<(i32, Shape)>> {
-        let scratch = pg::ScratchDatabase::create(&self.url, "adopt")?;
+        let schema = current_schema(&mut self.client, &self.url)?;
+        let scratch = pg_scratch::ScratchDatabase::create(&self.url, "adopt")?;
+        failpoint::hit("adopt-scratch-created")?;
         let mut client = pg::connect(&scratch.url, "migrate adopt")?;
+        // A search_path given in the URL applies there too: its schema must
+        // exist for the migrations to create their tables in it.
+        let exists: bool = client
+            .query_one("SELECT current_schema() IS NOT NULL", &[])?
+            .get(0);
+        if !exists {
+            client.batch_execute(&format!(
+                "CREATE SCHEMA \"{}\"",
+                schema.replace('"', "\"\"")
+            ))?;
+        }
         let mut schemas = Vec::new();
         for (k, file) in files.iter().enumerate() {
             pg::apply_pending(&mut client, &files[..=k], settings.pg_timeouts, &mut || {
                 Ok(())
             })?;
-            schemas.push((file.version, schema_model::postgres_shape(&mut client)?));
+            schemas.push((
+                file.version,
+                crate::schema::pg_model::postgres_shape(&mut client)?,
+            ));
         }
         Ok(schemas)
     }
@@ -376,8 +407,15 @@ impl Engine for PgWindow {
         settings: &Settings,
         files: &[history::MigrationFile],
         version: i32,
+        still_proven: &mut dyn FnMut(Shape) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        pg::record_applied(&mut self.client, files, version, settings.pg_timeouts)
+        pg::record_applied(
+            &mut self.client,
+            files,
+            version,
+            settings.pg_timeouts,
+            &mut |client| still_proven(crate::schema::pg_model::postgres_shape(client)?),
+        )
     }
 
     fn migrate_step(&self) -> &'static str {
@@ -409,92 +447,5 @@ fn grouping(pending: &[history::MigrationFile]) -> String {
     match pending.iter().filter(|f| is_no_transaction(f)).count() {
         0 => "in one transaction".to_owned(),
         n => format!("in order, {n} of them alone outside a transaction (no-transaction files)"),
-    }
-}
-
-/// `--create` on Postgres: the database itself, if it does not exist yet.
-fn create_database(url: &PgUrl) -> anyhow::Result<()> {
-    let mut admin = pg::connect(&url.with_database("postgres"), "migrate --create")?;
-    let exists: bool = admin
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
-            &[&url.database()],
-        )?
-        .get(0);
-    if !exists {
-        admin
-            .batch_execute(&format!(
-                "CREATE DATABASE \"{}\"",
-                url.database().replace('"', "\"\"")
-            ))
-            .with_context(|| {
-                format!(
-                    "creating the database {} (the user needs CREATEDB)",
-                    url.database()
-                )
-            })?;
-        println!("created database {}", url.database());
-    }
-    Ok(())
-}
-
-/// The service closes its connections in maintenance; wait until they are gone.
-fn wait_for_sessions_to_leave(client: &mut Client, timeout: Duration) -> anyhow::Result<()> {
-    let start = Instant::now();
-    loop {
-        let sessions = pg_backups::other_sessions(client)?;
-        if sessions.is_empty() {
-            return Ok(());
-        }
-        if start.elapsed() >= timeout {
-            bail!(
-                "the database is still in use after {} s by {}: the service (or another client) keeps a \
-                 connection — stop it, or raise MIGRATE_LOCK_TIMEOUT_SECS",
-                timeout.as_secs(),
-                sessions.join(", ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Step 4's "how" for a restore point.
-fn restore_point_how(name: &str) -> std::borrow::Cow<'static, str> {
-    format!("restore point: server-side copy {name}, dumped to this file once the service is up")
-        .into()
-}
-
-/// Restore points left by runs that died: each saved to a backup file, then
-/// dropped (the caller holds the migration lock: no live run owns them).
-fn save_leftovers(
-    client: &mut Client,
-    url: &PgUrl,
-    settings: &Settings,
-) -> anyhow::Result<Vec<String>> {
-    let mut said = Vec::new();
-    for copy in pg_restore_point::leftovers(client, url.database())? {
-        let dest = settings.new_backup_path();
-        said.push(match pg_restore_point::save(client, url, &copy, &dest) {
-            Ok(backup) => format!(
-                "restore point {copy} left by a run that died: saved to {} and dropped",
-                backup.path.display()
-            ),
-            Err(e) => format!("restore point {copy} left by a run that died is kept: {e:#}"),
-        });
-    }
-    Ok(said)
-}
-
-/// This run's session back on its database after the copy; a few tries, as
-/// the server may still be tearing down the session that just left.
-fn reconnect(url: &PgUrl) -> anyhow::Result<Client> {
-    let mut tries = 0;
-    loop {
-        match pg::connect(url, "migrate") {
-            Ok(client) => return Ok(client),
-            Err(e) if tries >= 3 => return Err(e),
-            Err(_) => tries += 1,
-        }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -27,7 +27,7 @@ use crate::{
     failpoint, fsutil,
     history::MigrationFile,
     progress,
-    schema::model::{self as schema_model, Shape},
+    schema::{model::Shape, sqlite_model},
 };
 
 pub struct SqliteWindow {
@@ -89,14 +89,15 @@ impl Engine for SqliteWindow {
     }
 
     fn database_bytes(&mut self) -> anyhow::Result<u64> {
-        // Opening first: a missing or unreadable database is the error to report.
-        self.open()?;
+        // Opening first: a missing or unreadable database is the error to
+        // report. Its journal mode is left as it is: a backup changes nothing.
+        sqlite::open_keeping_journal(&self.path, false)?;
         Ok(sqlite::file_bytes(&self.path))
     }
 
     fn back_up_online(&mut self, dest: &Path) -> anyhow::Result<Verified> {
         Ok(Verified {
-            backup: backups::online(&self.open()?, dest)?,
+            backup: backups::online(&sqlite::open_keeping_journal(&self.path, false)?, dest)?,
             how: "quick_check ok".into(),
         })
     }
@@ -231,10 +232,8 @@ impl Engine for SqliteWindow {
 
     fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Shape)> {
         let conn = sqlite::open_read_only(&self.path)?;
-        Ok((
-            sqlite::applied_history(&conn)?,
-            schema_model::sqlite_shape(&conn)?,
-        ))
+        let history = sqlite::applied_history_explained(&conn, &crate::quote::path(&self.path))?;
+        Ok((history, sqlite_model::sqlite_shape(&conn)?))
     }
 
     fn schema_at_each_version(
@@ -246,7 +245,7 @@ impl Engine for SqliteWindow {
         let mut schemas = Vec::new();
         for (k, file) in files.iter().enumerate() {
             sqlite::apply_pending(&mut conn, &files[..=k])?;
-            schemas.push((file.version, schema_model::sqlite_shape(&conn)?));
+            schemas.push((file.version, sqlite_model::sqlite_shape(&conn)?));
         }
         Ok(schemas)
     }
@@ -270,8 +269,13 @@ impl Engine for SqliteWindow {
         _: &Settings,
         files: &[MigrationFile],
         version: i32,
+        still_proven: &mut dyn FnMut(Shape) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        sqlite::record_applied(&mut self.open()?, files, version)
+        // Its journal mode kept: adopt changes the file by four rows only.
+        let mut conn = sqlite::open_keeping_journal(&self.path, false)?;
+        sqlite::record_applied(&mut conn, files, version, &mut |conn| {
+            still_proven(sqlite_model::sqlite_shape(conn)?)
+        })
     }
 
     fn migrate_step(&self) -> &'static str {
@@ -279,7 +283,7 @@ impl Engine for SqliteWindow {
     }
 
     fn describe_lock(&self, settings: &Settings) -> String {
-        settings.lock_path().display().to_string()
+        crate::quote::path(&settings.lock_path())
     }
 
     fn describe_backup(&self) -> &'static str {
