@@ -207,10 +207,11 @@ impl MigrateConfig {
         self.lock_timeout_secs = number("MIGRATE_LOCK_TIMEOUT_SECS")?.or(self.lock_timeout_secs);
         self.command_timeout_secs =
             number("MIGRATE_COMMAND_TIMEOUT_SECS")?.or(self.command_timeout_secs);
+        let pg_timeout = |name: &str| var(name).map(|v| pg_timeout_secs(name, &v)).transpose();
         self.pg_lock_timeout_secs =
-            number("MIGRATE_PG_LOCK_TIMEOUT_SECS")?.or(self.pg_lock_timeout_secs);
+            pg_timeout("MIGRATE_PG_LOCK_TIMEOUT_SECS")?.or(self.pg_lock_timeout_secs);
         self.pg_statement_timeout_secs =
-            number("MIGRATE_PG_STATEMENT_TIMEOUT_SECS")?.or(self.pg_statement_timeout_secs);
+            pg_timeout("MIGRATE_PG_STATEMENT_TIMEOUT_SECS")?.or(self.pg_statement_timeout_secs);
         self.job_lock_wait_secs = number("MIGRATE_JOB_LOCK_WAIT_SECS")?.or(self.job_lock_wait_secs);
         self.pg_lock_retry_secs = number("MIGRATE_PG_LOCK_RETRY_SECS")?.or(self.pg_lock_retry_secs);
         if let Some(v) = var("MIGRATE_ALLOW_GAPS") {
@@ -218,6 +219,61 @@ impl MigrateConfig {
         }
         Ok(self)
     }
+}
+
+/// Postgres holds `lock_timeout` and `statement_timeout` as milliseconds
+/// in an int: the most whole seconds it takes.
+pub const PG_TIMEOUT_MAX_SECS: u64 = i32::MAX as u64 / 1000;
+
+/// A Postgres timeout given as `name=value` (an environment variable).
+fn pg_timeout_secs(name: &str, value: &str) -> anyhow::Result<u64> {
+    let secs = value.trim().parse::<u64>().with_context(|| {
+        format!(
+            "{name}={value} is not a whole number of seconds: give one from 1 to {PG_TIMEOUT_MAX_SECS}"
+        )
+    })?;
+    pg_timeout_in_range(name, secs)
+}
+
+/// 0 would mean "no limit" to Postgres, and more than the maximum is
+/// refused by the server only once the migration starts.
+fn pg_timeout_in_range(name: &str, secs: u64) -> anyhow::Result<u64> {
+    if !(1..=PG_TIMEOUT_MAX_SECS).contains(&secs) {
+        bail!(
+            "{name}={secs} is out of range: give a whole number of seconds from 1 to \
+             {PG_TIMEOUT_MAX_SECS} (Postgres reads 0 as no limit at all, and takes no more than \
+             {PG_TIMEOUT_MAX_SECS} s)"
+        );
+    }
+    Ok(secs)
+}
+
+/// The Postgres timeouts of `[workspace.metadata.migrate]` that no
+/// environment variable overrides (those are checked as they are read).
+fn check_pg_timeouts(config: &MigrateConfig, cargo_toml: &Path) -> anyhow::Result<()> {
+    let keys = [
+        (
+            "pg-lock-timeout-secs",
+            "MIGRATE_PG_LOCK_TIMEOUT_SECS",
+            config.pg_lock_timeout_secs,
+        ),
+        (
+            "pg-statement-timeout-secs",
+            "MIGRATE_PG_STATEMENT_TIMEOUT_SECS",
+            config.pg_statement_timeout_secs,
+        ),
+    ];
+    for (key, env, secs) in keys {
+        let overridden = std::env::var(env).is_ok_and(|v| !v.trim().is_empty());
+        if let Some(secs) = secs.filter(|_| !overridden) {
+            let place = format!(
+                "{}: [workspace.metadata.migrate] {key}",
+                cargo_toml.display()
+            );
+            pg_timeout_in_range(&place, secs)?;
+        }
+    }
+    Ok(())
 }
 
 /// `4, 7` or `4 7` → [4, 7].
@@ -248,6 +304,7 @@ pub fn migrate(root: &Path) -> anyhow::Result<MigrateConfig> {
     } else {
         MigrateConfig::default()
     };
+    check_pg_timeouts(&config, &root.join("Cargo.toml"))?;
     config.apply_env()
 }
 

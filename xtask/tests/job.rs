@@ -414,3 +414,233 @@ fn sigint_during_a_concurrent_build_names_the_invalid_index_it_left() {
     assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
     writer.batch_execute("ROLLBACK").unwrap();
 }
+
+/// An open write transaction on `secrets`: a concurrent build waits for it
+/// with its index already in the catalog, INVALID.
+fn open_writer(site: &PgSite) -> postgres::Client {
+    let mut writer = site.db.client();
+    writer
+        .batch_execute("BEGIN; UPDATE secrets SET created_at = created_at WHERE name = 'alpha'")
+        .unwrap();
+    writer
+}
+
+/// #12 item 7: a quoted mixed-case index name. The build's lock wait
+/// times out with the index INVALID: the job must not retry (IF NOT EXISTS
+/// would skip the INVALID index and record the file), must name it, and a
+/// later run must refuse too.
+#[test]
+fn a_lock_timeout_that_leaves_a_quoted_invalid_index_is_not_retried_nor_recorded() {
+    let server =
+        server!("a_lock_timeout_that_leaves_a_quoted_invalid_index_is_not_retried_nor_recorded");
+    let site = PgSite::new(&server);
+    add_with_twin(
+        &site,
+        "V5__created_index.sql",
+        "CREATE INDEX IF NOT EXISTS \"Secrets_Created_Ix\" ON secrets (created_at);\n",
+        "-- xtask: no-transaction\n\
+         CREATE INDEX CONCURRENTLY IF NOT EXISTS \"Secrets_Created_Ix\" ON secrets (created_at);\n",
+    );
+    let mut writer = open_writer(&site);
+    let env = [
+        ("MIGRATE_PG_LOCK_TIMEOUT_SECS", "1"),
+        ("MIGRATE_PG_LOCK_RETRY_SECS", "30"),
+    ];
+    let start = Instant::now();
+    let out = site.xtask(&["migrate", "--job"], &env);
+    let took = start.elapsed();
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("INVALID index Secrets_Created_Ix")
+            && log.contains("DROP INDEX CONCURRENTLY public.\"Secrets_Created_Ix\";")
+            && log.contains("not recorded"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("retrying") && !log.contains("rolled back"),
+        "{log}"
+    );
+    assert!(!log.contains("Nothing was changed"), "{log}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert_eq!(index_state(&site, "Secrets_Created_Ix"), Some(false));
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    writer.batch_execute("ROLLBACK").unwrap();
+    // The writer is gone: IF NOT EXISTS would now skip the INVALID index.
+    let again = site.xtask(&["migrate", "--job"], &env);
+    let log = text(&again);
+    assert_eq!(again.status.code(), Some(1), "{log}");
+    assert!(log.contains("INVALID index Secrets_Created_Ix"), "{log}");
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+}
+
+/// #12 item 8: a cancelled build of an index whose name holds `$` is named
+/// with the fix, and the job does not say a plain re-run will do.
+#[test]
+fn sigint_during_a_build_names_an_index_with_a_dollar_and_asks_to_drop_it() {
+    let server = server!("sigint_during_a_build_names_an_index_with_a_dollar_and_asks_to_drop_it");
+    let site = PgSite::new(&server);
+    add_with_twin(
+        &site,
+        "V5__value_index.sql",
+        "CREATE INDEX secrets_name$created ON secrets (name, created_at);\n",
+        "-- xtask: no-transaction\n\
+         CREATE INDEX CONCURRENTLY secrets_name$created ON secrets (name, created_at);\n",
+    );
+    let mut writer = open_writer(&site);
+    let job = site
+        .command(
+            &["migrate", "--job"],
+            &[("MIGRATE_PG_LOCK_TIMEOUT_SECS", "120")],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while index_state(&site, "secrets_name$created").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the build never started"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &job.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = job.wait_with_output().unwrap();
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{log}");
+    assert!(
+        log.contains("INVALID index secrets_name$created")
+            && log.contains("DROP INDEX CONCURRENTLY public.\"secrets_name$created\";")
+            && log.contains("Drop that index"),
+        "{log}"
+    );
+    assert_eq!(index_state(&site, "secrets_name$created"), Some(false));
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    writer.batch_execute("ROLLBACK").unwrap();
+}
+
+/// #12 item 9: a run killed during its build can leave the index VALID
+/// without its history row; the next run names it and both fixes, and the
+/// second fix (IF NOT EXISTS) adopts the index.
+#[test]
+fn an_index_left_without_its_history_row_is_named_with_both_fixes() {
+    let server = server!("an_index_left_without_its_history_row_is_named_with_both_fixes");
+    let site = PgSite::new(&server);
+    let shared = "CREATE INDEX secrets_created_ix ON secrets (created_at);\n";
+    add_with_twin(
+        &site,
+        "V5__created_index.sql",
+        shared,
+        "-- xtask: no-transaction\nCREATE INDEX CONCURRENTLY secrets_created_ix ON secrets (created_at);\n",
+    );
+    // What the killed run's build finished on the server.
+    site.db.client().batch_execute(shared).unwrap();
+    let out = site.xtask(&["migrate", "--job"], &[]);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("secrets_created_ix")
+            && log.contains("already exists")
+            && log.contains("DROP INDEX CONCURRENTLY secrets_created_ix;")
+            && log.contains("IF NOT EXISTS"),
+        "{log}"
+    );
+    assert!(!log.contains("named below"), "{log}");
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    add_with_twin(
+        &site,
+        "V5__created_index.sql",
+        "CREATE INDEX IF NOT EXISTS secrets_created_ix ON secrets (created_at);\n",
+        "-- xtask: no-transaction\n\
+         CREATE INDEX CONCURRENTLY IF NOT EXISTS secrets_created_ix ON secrets (created_at);\n",
+    );
+    let fixed = site.xtask(&["migrate", "--job"], &[]);
+    assert!(fixed.status.success(), "{}", text(&fixed));
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(index_state(&site, "secrets_created_ix"), Some(true));
+}
+
+/// #12 item 13: each Postgres timeout is checked against its own range
+/// (0 is "no limit" to Postgres; it takes no more than 2147483 s) before
+/// anything runs, naming the variable and the value.
+#[test]
+fn postgres_timeouts_out_of_range_are_refused_naming_the_variable() {
+    let server = server!("postgres_timeouts_out_of_range_are_refused_naming_the_variable");
+    let site = PgSite::new(&server);
+    site.add_migration("V5__secret_note.sql", V5_NOTE);
+    for name in [
+        "MIGRATE_PG_LOCK_TIMEOUT_SECS",
+        "MIGRATE_PG_STATEMENT_TIMEOUT_SECS",
+    ] {
+        for value in ["0", "99999999999", "abc", "-1", "0.5"] {
+            let out = site.xtask(&["migrate", "--job"], &[(name, value)]);
+            let log = text(&out);
+            assert_eq!(out.status.code(), Some(1), "{name}={value}: {log}");
+            assert!(
+                log.contains(&format!("{name}={value}")) && log.contains("from 1 to 2147483"),
+                "{name}={value}: {log}"
+            );
+        }
+    }
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    let out = site.xtask(
+        &["migrate", "--job"],
+        &[
+            ("MIGRATE_PG_LOCK_TIMEOUT_SECS", "2147483"),
+            ("MIGRATE_PG_STATEMENT_TIMEOUT_SECS", "1"),
+        ],
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("statement_timeout 1 s, lock_timeout 2147483 s"),
+        "{log}"
+    );
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+}
+
+/// #12 item 14: SIGTERM between two attempts has no statement to cancel,
+/// and the job says so instead of claiming one.
+#[test]
+fn sigterm_during_the_retry_wait_does_not_claim_a_running_statement() {
+    use std::io::{BufRead, BufReader};
+    let server = server!("sigterm_during_the_retry_wait_does_not_claim_a_running_statement");
+    let site = PgSite::new(&server);
+    site.add_migration("V5__secret_note.sql", V5_NOTE);
+    let (_holder, _) = hold_secrets_table(&site);
+    let mut job = site
+        .command(
+            &["migrate", "--job"],
+            &[
+                ("MIGRATE_PG_LOCK_TIMEOUT_SECS", "1"),
+                ("MIGRATE_PG_LOCK_RETRY_SECS", "60"),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(job.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("retrying in") {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "no retry: {seen}");
+        seen.push_str(&line);
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &job.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = job.wait_with_output().unwrap();
+    let log = format!("{seen}{}", text(&out));
+    assert_eq!(out.status.code(), Some(143), "{log}");
+    assert!(!log.contains("cancelling the running statement"), "{log}");
+    assert!(log.contains("no statement was running"), "{log}");
+    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+}

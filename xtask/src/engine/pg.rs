@@ -236,6 +236,7 @@ fn failure(e: &postgres::Error) -> Failure {
     Failure {
         message: describe(e),
         lock_timeout: e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE),
+        left_invalid: false,
     }
 }
 
@@ -284,10 +285,12 @@ impl refinery::Session for PgSession<'_> {
     }
 
     /// The timeouts are set for the session (`SET LOCAL` needs a
-    /// transaction) and reset after; an INVALID index the statement would
-    /// create, before or after it ran, fails the file so it is not recorded.
+    /// transaction) and reset after. An INVALID index the statement would
+    /// create, or one that is new after it ran (on success, failure, lock
+    /// timeout or cancel), fails the file: it is not recorded, nor retried.
     fn run_alone(&mut self, file: &MigrationFile) -> Result<(), Failure> {
-        refuse_invalid_index(self.client, file, "an index it creates exists already as")?;
+        refuse_invalid_index(self.client, file)?;
+        let before = pg_indexes::invalid_indexes(self.client).map_err(|e| failure(&e))?;
         self.client
             .batch_execute(&format!(
                 "SET lock_timeout = {}; SET statement_timeout = {}",
@@ -299,12 +302,19 @@ impl refinery::Session for PgSession<'_> {
         let reset = self
             .client
             .batch_execute("RESET lock_timeout; RESET statement_timeout");
-        let left = refuse_invalid_index(self.client, file, "the statement left behind");
-        match (ran.map_err(|e| failure(&e)), left) {
-            // An index stays behind: trying again would only trip over it.
-            (Err(failed), Err(left)) => Err(format!("{}; {}", failed.message, left.message).into()),
-            (Err(failed), Ok(())) | (Ok(()), Err(failed)) => Err(failed),
-            (Ok(()), Ok(())) => reset.map_err(|e| failure(&e)),
+        let left = pg_indexes::invalid_since(self.client, &before);
+        match (ran, left) {
+            (ran, Ok(left)) if !left.is_empty() => Err(left_behind(ran.err(), &left)),
+            (Err(e), Ok(_)) => Err(failure_alone(&e)),
+            (Err(e), Err(check)) => Err(format!(
+                "{}; whether it left an INVALID index could not be checked ({}): look with \
+                 `SELECT indexrelid::regclass FROM pg_index WHERE NOT indisvalid` before running again",
+                describe(&e),
+                describe(&check)
+            )
+            .into()),
+            (Ok(()), Err(check)) => Err(failure(&check)),
+            (Ok(()), Ok(_)) => reset.map_err(|e| failure(&e)),
         }
     }
 
@@ -325,13 +335,9 @@ impl refinery::Session for PgSession<'_> {
     }
 }
 
-/// Fails `file` when an index it creates exists INVALID (`how` says how it
-/// came there), naming the index and the fix.
-fn refuse_invalid_index(
-    client: &mut Client,
-    file: &MigrationFile,
-    how: &str,
-) -> Result<(), Failure> {
+/// Fails `file` when an index it creates exists INVALID already (a run
+/// that failed before), naming the index and the fix.
+fn refuse_invalid_index(client: &mut Client, file: &MigrationFile) -> Result<(), Failure> {
     let invalid = pg_indexes::invalid_indexes(client).map_err(|e| failure(&e))?;
     let named: Vec<String> = pg_indexes::created_by(&invalid, file)
         .iter()
@@ -340,9 +346,50 @@ fn refuse_invalid_index(
     if named.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "{how} {}; the migration is not recorded as applied",
-        named.join("; ")
+    Err(Failure {
+        left_invalid: true,
+        ..format!(
+            "an index it creates exists already as {}; the migration is not recorded as applied",
+            named.join("; ")
+        )
+        .into()
+    })
+}
+
+/// A no-transaction statement that left INVALID indexes (`error`: why it
+/// stopped, if it failed): never retried, never recorded. The server's
+/// words only, without the "nothing was changed" of a lock timeout.
+fn left_behind(error: Option<postgres::Error>, left: &[pg_indexes::InvalidIndex]) -> Failure {
+    let why = error.map_or_else(
+        || "the statement succeeded but".to_owned(),
+        |e| format!("{};", backend::db_error::describe_postgres(&e)),
+    );
+    let named: Vec<String> = left.iter().map(|index| index.describe()).collect();
+    Failure {
+        left_invalid: true,
+        ..format!(
+            "{why} it left behind {}; the migration is not recorded as applied",
+            named.join("; ")
+        )
+        .into()
+    }
+}
+
+/// A no-transaction statement's failure that left no INVALID index; an
+/// index that exists already (42P07: a build whose run was killed may have
+/// finished without its history row) is named with both fixes.
+fn failure_alone(e: &postgres::Error) -> Failure {
+    let Some(db) = e.as_db_error().filter(|db| db.code().code() == "42P07") else {
+        return failure(e);
+    };
+    let name = db.message().split('"').nth(1).unwrap_or("the index");
+    let index = pg_indexes::identifier(name);
+    format!(
+        "{}. It exists but no migration recorded it: a run killed during its build may have \
+         finished it without writing the history row. Either drop it (`DROP INDEX CONCURRENTLY \
+         {index};`) and run again, or write the file's CREATE INDEX with IF NOT EXISTS so that a \
+         re-run adopts it (a VALID index only: an INVALID one is refused)",
+        describe(e)
     )
-    .into())
+    .into()
 }

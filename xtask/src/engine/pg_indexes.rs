@@ -10,6 +10,8 @@ use crate::history::{MigrationFile, no_transaction};
 
 /// An index with `pg_index.indisvalid = false`.
 pub struct InvalidIndex {
+    /// Names can be quoted, mixed case or hold `$`: a run knows an index by this.
+    pub oid: u32,
     pub schema: String,
     pub name: String,
     pub table: String,
@@ -31,7 +33,7 @@ impl InvalidIndex {
 }
 
 /// A name as SQL must spell it: quoted unless it is plain lower case.
-fn identifier(name: &str) -> String {
+pub fn identifier(name: &str) -> String {
     let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && name
             .chars()
@@ -46,22 +48,35 @@ fn identifier(name: &str) -> String {
 /// Every invalid index of the database, outside the system schemas.
 pub fn invalid_indexes(client: &mut Client) -> Result<Vec<InvalidIndex>, postgres::Error> {
     let rows = client.query(
-        "SELECT n.nspname::text, c.relname::text, t.relname::text \
+        "SELECT c.oid, n.nspname::text, c.relname::text, t.relname::text \
          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
          JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
            AND n.nspname NOT LIKE 'pg_toast%' \
-         ORDER BY 1, 2",
+         ORDER BY 2, 3",
         &[],
     )?;
     Ok(rows
         .iter()
         .map(|r| InvalidIndex {
-            schema: r.get(0),
-            name: r.get(1),
-            table: r.get(2),
+            oid: r.get(0),
+            schema: r.get(1),
+            name: r.get(2),
+            table: r.get(3),
         })
         .collect())
+}
+
+/// The invalid indexes of now that were not among `before`: what a
+/// statement run in between left behind (compared by oid, so no name
+/// needs reading from the SQL).
+pub fn invalid_since(
+    client: &mut Client,
+    before: &[InvalidIndex],
+) -> Result<Vec<InvalidIndex>, postgres::Error> {
+    let mut now = invalid_indexes(client)?;
+    now.retain(|index| before.iter().all(|old| old.oid != index.oid));
+    Ok(now)
 }
 
 /// The invalid indexes that `file` would create.

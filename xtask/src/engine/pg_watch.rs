@@ -30,6 +30,8 @@ const GRACE: Duration = Duration::from_secs(10);
 pub struct Watch {
     blockers: Arc<Mutex<Option<String>>>,
     signal: Arc<AtomicI32>,
+    /// In [`Watch::sleep`]: no statement runs, so a signal has none to cancel.
+    waiting: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     watcher: Option<thread::JoinHandle<()>>,
 }
@@ -40,7 +42,13 @@ impl Watch {
     pub fn start(url: &PgUrl, client: &mut Client, purpose: &str) -> anyhow::Result<Watch> {
         let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[])?.get(0);
         let signal = Arc::new(AtomicI32::new(0));
-        cancel_on_signal(client.cancel_token(), pid, Arc::clone(&signal))?;
+        let waiting = Arc::new(AtomicBool::new(false));
+        let session = Session {
+            token: client.cancel_token(),
+            pid,
+            waiting: Arc::clone(&waiting),
+        };
+        cancel_on_signal(session, Arc::clone(&signal))?;
         let blockers = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
         // Naming the blocker is a courtesy: a server out of connections
@@ -58,6 +66,7 @@ impl Watch {
         Ok(Watch {
             blockers,
             signal,
+            waiting,
             stop,
             watcher,
         })
@@ -83,6 +92,13 @@ impl Watch {
 
     /// Sleeps `wait`, cut short by a signal; false when one came.
     pub fn sleep(&self, wait: Duration) -> bool {
+        self.waiting.store(true, Ordering::SeqCst);
+        let rested = self.rest(wait);
+        self.waiting.store(false, Ordering::SeqCst);
+        rested
+    }
+
+    fn rest(&self, wait: Duration) -> bool {
         let until = Instant::now() + wait;
         while Instant::now() < until {
             if self.signal().is_some() {
@@ -121,10 +137,17 @@ fn watch_blockers(
     })
 }
 
+/// The watched session, as the signal handler needs it.
+struct Session {
+    token: CancelToken,
+    pid: i32,
+    waiting: Arc<AtomicBool>,
+}
+
 /// Installs the handlers now (a signal from here on is caught), then waits
 /// for one on a thread of its own: records it, cancels the session's
 /// statement, and exits the process if the run has not ended in [`GRACE`].
-fn cancel_on_signal(token: CancelToken, pid: i32, received: Arc<AtomicI32>) -> anyhow::Result<()> {
+fn cancel_on_signal(session: Session, received: Arc<AtomicI32>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -148,7 +171,17 @@ fn cancel_on_signal(token: CancelToken, pid: i32, received: Arc<AtomicI32>) -> a
         }));
         received.store(number, Ordering::SeqCst);
         let name = if number == 15 { "SIGTERM" } else { "SIGINT" };
+        let Session {
+            token,
+            pid,
+            waiting,
+        } = session;
+        if waiting.load(Ordering::SeqCst) {
+            eprintln!("{name}: no statement is running (waiting to retry); stopping");
+        }
+        // Cancelled even while waiting: the wait may have just ended.
         match token.cancel_query(NoTls) {
+            Ok(()) if waiting.load(Ordering::SeqCst) => {}
             Ok(()) => {
                 eprintln!("{name}: cancelling the running statement on the server (pid {pid})")
             }

@@ -63,6 +63,9 @@ impl std::error::Error for MigrateError {}
 pub struct Failure {
     pub message: String,
     pub lock_timeout: bool,
+    /// A no-transaction statement left (or found) an INVALID index, which
+    /// its message names: the file must not run again until it is dropped.
+    pub left_invalid: bool,
 }
 
 impl From<String> for Failure {
@@ -70,6 +73,7 @@ impl From<String> for Failure {
         Failure {
             message,
             lock_timeout: false,
+            left_invalid: false,
         }
     }
 }
@@ -191,6 +195,8 @@ struct Driver<'a, S: Session> {
     failed: Option<String>,
     /// It was a no-transaction file: nothing rolled it back.
     failed_alone: bool,
+    /// That file left an INVALID index (see [`Failure::left_invalid`]).
+    left_invalid: bool,
 }
 
 impl<S: Session> Driver<'_, S> {
@@ -223,7 +229,7 @@ impl<S: Session> Transaction for Driver<'_, S> {
         &mut self,
         queries: T,
     ) -> Result<usize, MigrateError> {
-        self.lock_timeout = false;
+        (self.lock_timeout, self.left_invalid) = (false, false);
         (self.failed, self.failed_alone) = (None, false);
         let mut queries = queries.peekable();
         let files = self.files;
@@ -234,6 +240,7 @@ impl<S: Session> Transaction for Driver<'_, S> {
             queries.next();
             self.session.run_alone(file).map_err(|failure| {
                 self.lock_timeout = failure.lock_timeout;
+                self.left_invalid = failure.left_invalid;
                 let error =
                     MigrateError::InMigration(file.path.display().to_string(), failure.message);
                 (self.failed, self.failed_alone) = (Some(error.to_string()), true);
@@ -294,6 +301,8 @@ pub struct Stopped {
     pub lock_timeout: bool,
     /// The failing part was a no-transaction file: nothing rolled it back.
     pub no_transaction: bool,
+    /// It left an INVALID index, named in the error: drop it before a re-run.
+    pub left_invalid: bool,
     /// The failing statement's file and the engine's words, when a
     /// statement failed (not, say, a changed checksum).
     pub statement: Option<String>,
@@ -320,6 +329,7 @@ pub fn run_in_order<S: Session>(
         error,
         lock_timeout: false,
         no_transaction: false,
+        left_invalid: false,
         statement: None,
     };
     let migrations = files
@@ -334,6 +344,7 @@ pub fn run_in_order<S: Session>(
         lock_timeout: false,
         failed: None,
         failed_alone: false,
+        left_invalid: false,
     };
     let mut applied = Vec::new();
     for last in last_versions_of_groups(files) {
@@ -352,6 +363,7 @@ pub fn run_in_order<S: Session>(
                 return Err(Stopped {
                     lock_timeout: driver.lock_timeout,
                     no_transaction: driver.failed_alone,
+                    left_invalid: driver.left_invalid,
                     statement: driver.failed.take(),
                     ..stopped(applied, error)
                 });
@@ -395,6 +407,7 @@ pub fn record_applied<S: Session>(
         lock_timeout: false,
         failed: None,
         failed_alone: false,
+        left_invalid: false,
     };
     let migrations = files
         .iter()

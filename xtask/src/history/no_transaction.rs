@@ -66,42 +66,89 @@ fn problem(file: &MigrationFile, engine: Engine) -> Option<String> {
 }
 
 /// The indexes `file` creates (bare names, without schema, as Postgres
-/// lists them), so a run can tell an INVALID index is its own.
+/// stores them), so a run can tell an INVALID index is its own.
 pub fn created_indexes(file: &MigrationFile) -> Vec<String> {
     sql_text::split(&file.sql)
         .0
         .iter()
-        .filter_map(|statement| index_name(&statement.words()))
+        .filter_map(|statement| index_name(&identifiers(&statement.text)))
         .collect()
 }
 
+/// A word of SQL as Postgres reads it: unquoted ones fold to lower case
+/// (and may hold `$`), quoted ones keep their case and are never keywords.
+struct Word {
+    text: String,
+    quoted: bool,
+}
+
+impl Word {
+    fn is(&self, keyword: &str) -> bool {
+        !self.quoted && self.text.eq_ignore_ascii_case(keyword)
+    }
+}
+
+/// The words of `text`, string literals and punctuation left out.
+fn identifiers(text: &str) -> Vec<Word> {
+    let mut words = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphabetic() || c == '_' {
+            let mut word = c.to_lowercase().collect::<String>();
+            while let Some(c) = chars.next_if(|c| c.is_alphanumeric() || matches!(c, '_' | '$')) {
+                word.extend(c.to_lowercase());
+            }
+            words.push(Word {
+                text: word,
+                quoted: false,
+            });
+        } else if c == '"' || c == '\'' {
+            let mut quoted = String::new();
+            // A doubled quote inside is the quote itself.
+            while let Some(inner) = chars.next() {
+                if inner == c && chars.next_if_eq(&c).is_none() {
+                    break;
+                }
+                quoted.push(inner);
+            }
+            if c == '"' {
+                words.push(Word {
+                    text: quoted,
+                    quoted: true,
+                });
+            }
+        }
+    }
+    words
+}
+
 /// `CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS] [schema.]name ON …`.
-fn index_name(words: &[String]) -> Option<String> {
-    let mut rest = words.iter().map(String::as_str);
-    if rest.next()? != "CREATE" {
+fn index_name(words: &[Word]) -> Option<String> {
+    let mut rest = words.iter();
+    if !rest.next()?.is("CREATE") {
         return None;
     }
     let mut word = rest.next()?;
-    if word == "UNIQUE" {
+    if word.is("UNIQUE") {
         word = rest.next()?;
     }
-    if word != "INDEX" {
+    if !word.is("INDEX") {
         return None;
     }
     let mut word = rest.next()?;
-    if word == "CONCURRENTLY" {
+    if word.is("CONCURRENTLY") {
         word = rest.next()?;
     }
-    if word == "IF" {
+    if word.is("IF") {
         rest.next()?; // NOT
         rest.next()?; // EXISTS
         word = rest.next()?;
     }
-    // `words` drops the dot of `schema.name`: the name is the last word before ON.
+    // The dot of `schema.name` is left out: the name is the last word before ON.
     let mut name = word;
     for next in rest {
-        if next == "ON" {
-            return Some(name.to_ascii_lowercase());
+        if next.is("ON") {
+            return Some(name.text.clone());
         }
         name = next;
     }
@@ -143,6 +190,18 @@ mod tests {
                 "b",
             ),
             ("CREATE INDEX CONCURRENTLY c ON t USING btree (x)", "c"),
+            (
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"Secrets_Created_Ix\" ON secrets (x)",
+                "Secrets_Created_Ix",
+            ),
+            (
+                "CREATE UNIQUE INDEX secrets_value$uq ON secrets (value)",
+                "secrets_value$uq",
+            ),
+            (
+                "CREATE INDEX \"Odd \"\"on\"\" name\" ON \"S\".t (x)",
+                "Odd \"on\" name",
+            ),
         ] {
             assert_eq!(created_indexes(&file(sql)), [name], "{sql}");
         }

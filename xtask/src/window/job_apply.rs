@@ -12,7 +12,10 @@ use refinery_core::Migration;
 
 use super::settings::Settings;
 use crate::{
-    engine::{pg, pg_watch::Watch},
+    engine::{
+        pg::{self, Stopped},
+        pg_watch::Watch,
+    },
     failpoint,
     history::MigrationFile,
 };
@@ -61,19 +64,15 @@ pub fn apply_with_retries(
         applied.extend(stopped.applied.iter().cloned());
         let so_far = committed(&applied, current);
         if let Some(signal) = watch.signal() {
-            // A cancelled concurrent build leaves an INVALID index: say which.
-            let left = match stopped.no_transaction {
-                true => stopped.statement.clone(),
-                false => None,
-            };
-            return Err(cancelled(signal, &so_far, left));
+            return Err(cancelled(signal, &so_far, &stopped));
         }
         if !stopped.lock_timeout {
-            let how = match stopped.no_transaction {
-                true => {
-                    "a no-transaction migration failed (it ran outside any transaction: what it left is named below)"
+            let how = match (stopped.no_transaction, stopped.left_invalid) {
+                (true, true) => {
+                    "a no-transaction migration failed outside any transaction, leaving what is named below"
                 }
-                false => "the job's migration failed and its transaction rolled back",
+                (true, false) => "a no-transaction migration failed outside any transaction",
+                (false, _) => "the job's migration failed and its transaction rolled back",
             };
             // Once a group committed, refinery's "nothing was changed" is not true.
             let error = match (&stopped.statement, applied.is_empty()) {
@@ -111,7 +110,7 @@ pub fn apply_with_retries(
         );
         if !watch.sleep(this_wait) {
             let signal = watch.signal().unwrap_or("a signal");
-            return Err(cancelled(signal, &so_far, None));
+            return Err(cancelled_waiting(signal, &so_far));
         }
         wait = (wait * 2).min(MAX_WAIT);
     }
@@ -120,7 +119,7 @@ pub fn apply_with_retries(
 /// What the run committed before it stopped, and the schema version now.
 fn committed(applied: &[Migration], current: i32) -> String {
     match applied.last() {
-        None => format!("nothing was applied: the schema version is still {current}"),
+        None => format!("no migration was recorded: the schema version is still {current}"),
         Some(last) => format!(
             "committed before it: {} (schema version now {})",
             applied
@@ -133,20 +132,45 @@ fn committed(applied: &[Migration], current: i32) -> String {
     }
 }
 
-/// `left`: a no-transaction file's failure, which no transaction undid.
-fn cancelled(signal: &str, so_far: &str, left: Option<String>) -> anyhow::Error {
-    let number = if signal == "SIGINT" { 2 } else { 15 };
-    let what = match left {
-        Some(left) => {
-            format!("the no-transaction statement running on the server was cancelled: {left}")
-        }
-        None => "the statement running on the server was cancelled and its transaction rolled back"
-            .to_owned(),
-    };
-    Cancelled {
-        message: format!(
-            "job cancelled by {signal}: {what}; {so_far}. Run the job again to apply the rest"
+/// The run stopped by `signal` while a statement ran: what that left, and
+/// what a re-run needs.
+fn cancelled(signal: &str, so_far: &str, stopped: &Stopped) -> anyhow::Error {
+    let left = stopped
+        .statement
+        .as_deref()
+        .filter(|_| stopped.no_transaction);
+    let (what, next) = match (left, stopped.left_invalid) {
+        (Some(left), true) => (
+            format!("the no-transaction statement running on the server was cancelled: {left}"),
+            "Drop that index as shown, then run the job again to apply the rest",
         ),
+        (Some(left), false) => (
+            format!("the no-transaction statement running on the server was cancelled: {left}"),
+            "Run the job again to apply the rest",
+        ),
+        (None, _) => (
+            "the statement running on the server was cancelled and its transaction rolled back"
+                .to_owned(),
+            "Run the job again to apply the rest",
+        ),
+    };
+    stopped_by(signal, format!("{what}; {so_far}. {next}"))
+}
+
+/// The run stopped by `signal` between two attempts: nothing was running.
+fn cancelled_waiting(signal: &str, so_far: &str) -> anyhow::Error {
+    stopped_by(
+        signal,
+        format!(
+            "it was waiting to retry, no statement was running; {so_far}. Run the job again to apply the rest"
+        ),
+    )
+}
+
+fn stopped_by(signal: &str, what: String) -> anyhow::Error {
+    let number = if signal == "SIGINT" { 2 } else { 15 };
+    Cancelled {
+        message: format!("job cancelled by {signal}: {what}"),
         exit_code: 128 + number,
     }
     .into()
