@@ -378,4 +378,37 @@ mod tests {
         assert!(!config.branch_allowed("mainline"));
         assert!(!config.branch_allowed("feature/x"));
     }
+
+    /// A Cargo.toml timeout out of Postgres's range is refused at load,
+    /// naming the file and the key; the bounds themselves are taken.
+    #[test]
+    fn postgres_timeouts_in_cargo_toml_are_range_checked() -> anyhow::Result<()> {
+        let dir = tempfile::TempDir::new()?;
+        let with = |secs: u64| -> anyhow::Result<anyhow::Result<MigrateConfig>> {
+            std::fs::write(
+                dir.path().join("Cargo.toml"),
+                format!(
+                    "[workspace]\n\n[workspace.metadata.migrate]\npg-statement-timeout-secs = {secs}\n"
+                ),
+            )?;
+            Ok(migrate(dir.path()))
+        };
+        for bad in [0, PG_TIMEOUT_MAX_SECS + 1] {
+            let Err(error) = with(bad)? else {
+                bail!("pg-statement-timeout-secs = {bad} was accepted");
+            };
+            let message = format!("{error:#}");
+            assert!(
+                message
+                    .contains("Cargo.toml: [workspace.metadata.migrate] pg-statement-timeout-secs")
+                    && message.contains(&format!("={bad} is out of range"))
+                    && message.contains("from 1 to 2147483"),
+                "{message}"
+            );
+        }
+        for good in [1, PG_TIMEOUT_MAX_SECS] {
+            assert_eq!(with(good)??.pg_statement_timeout_secs, Some(good));
+        }
+        Ok(())
+    }
 }
