@@ -379,10 +379,11 @@ fn left_behind(error: Option<postgres::Error>, left: &[pg_indexes::InvalidIndex]
 /// index that exists already (42P07: a build whose run was killed may have
 /// finished without its history row) is named with both fixes.
 fn failure_alone(e: &postgres::Error) -> Failure {
-    let Some(db) = e.as_db_error().filter(|db| db.code().code() == "42P07") else {
+    let existing = e.as_db_error().filter(|db| db.code().code() == "42P07");
+    // `relation "name" already exists`: the server quotes the bare name.
+    let Some(name) = existing.and_then(|db| db.message().split('"').nth(1)) else {
         return failure(e);
     };
-    let name = db.message().split('"').nth(1).unwrap_or("the index");
     let index = pg_indexes::identifier(name);
     format!(
         "{}. It exists but no migration recorded it: a run killed during its build may have \
