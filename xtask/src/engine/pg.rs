@@ -210,20 +210,6 @@ pub fn sql_error_code(error: &anyhow::Error) -> Option<String> {
         .map(|c| c.code().to_owned())
 }
 
-/// Indexes of the database's own schemas that a failed `CREATE INDEX
-/// CONCURRENTLY` left invalid: the only damage Postgres lets a schema carry
-/// silently.
-pub fn invalid_indexes(client: &mut Client) -> anyhow::Result<Vec<String>> {
-    let rows = client.query(
-        "SELECT c.oid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-         JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)' \
-           AND NOT i.indisvalid ORDER BY 1",
-        &[],
-    )?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
 impl From<postgres::Error> for MigrateError {
     fn from(e: postgres::Error) -> Self {
         MigrateError::Database(describe(&e))

@@ -391,12 +391,15 @@ impl Engine for PgWindow {
     }
 
     fn check_integrity(&mut self) -> anyhow::Result<String> {
-        let invalid = pg::invalid_indexes(&mut self.client)?;
+        let invalid = pg_indexes::invalid_indexes(&mut self.client)?;
         if !invalid.is_empty() {
+            let named: Vec<String> = invalid
+                .iter()
+                .map(pg_indexes::InvalidIndex::describe)
+                .collect();
             bail!(
-                "invalid indexes (left by a failed CREATE INDEX CONCURRENTLY): {}; drop and recreate them \
-                 before adopting the database",
-                invalid.join(", ")
+                "{}; recreate each before adopting the database",
+                named.join("; ")
             );
         }
         Ok("no invalid indexes".into())
