@@ -6,7 +6,7 @@
 use sqlparser::{
     dialect::{PostgreSqlDialect, SQLiteDialect},
     keywords::Keyword,
-    tokenizer::{Token, Tokenizer},
+    tokenizer::{Token, Tokenizer, TokenizerError},
 };
 
 use crate::history::Engine;
@@ -81,11 +81,7 @@ const SYNTAX: &[Keyword] = &[
 /// schema: unqualified or `pg_catalog` only; a type after `::` or `AS` is not
 /// a call). Unreadable text counts as a call of `?`.
 pub fn first_call_outside(sql: &str, allowed: &[&str], engine: Engine) -> Option<String> {
-    let tokens = match engine {
-        Engine::Sqlite => Tokenizer::new(&SQLiteDialect {}, sql).tokenize(),
-        Engine::Postgres => Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize(),
-    };
-    let Ok(tokens) = tokens else {
+    let Ok(tokens) = tokenize(sql, engine) else {
         return Some("?".into());
     };
     let tokens: Vec<&Token> = tokens
@@ -123,12 +119,20 @@ pub fn first_call_outside(sql: &str, allowed: &[&str], engine: Engine) -> Option
     })
 }
 
-/// The statement's tokens include one of `keywords` (unquoted).
-pub fn has_keyword(sql: &str, keywords: &[Keyword]) -> bool {
-    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+/// The statement's tokens include one of `keywords` (unquoted); unreadable
+/// text counts as including them.
+pub fn has_keyword(sql: &str, keywords: &[Keyword], engine: Engine) -> bool {
+    let Ok(tokens) = tokenize(sql, engine) else {
         return true;
     };
     tokens.iter().any(
         |t| matches!(t, Token::Word(w) if w.quote_style.is_none() && keywords.contains(&w.keyword)),
     )
+}
+
+fn tokenize(sql: &str, engine: Engine) -> Result<Vec<Token>, TokenizerError> {
+    match engine {
+        Engine::Sqlite => Tokenizer::new(&SQLiteDialect {}, sql).tokenize(),
+        Engine::Postgres => Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize(),
+    }
 }

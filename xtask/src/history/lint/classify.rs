@@ -171,10 +171,11 @@ fn statement_classes(
         Statement::CreateSequence { .. } | Statement::CreateType { .. } => Class::Expand,
         Statement::Set(_) | Statement::Reset(_) => Class::Rule("session-setting"),
         Statement::Insert(insert) => insert_class(insert, engine),
+        // Rows of a table this file created: nothing reads them yet.
         Statement::Update(update) if dml_on_new(std::slice::from_ref(&update.table), &is_new) => {
-            Class::Neutral
+            calls_class(text, engine)
         }
-        Statement::Delete(delete) if delete_on_new(delete, &is_new) => Class::Neutral,
+        Statement::Delete(delete) if delete_on_new(delete, &is_new) => calls_class(text, engine),
         Statement::Update(_) | Statement::Delete(_) | Statement::Merge(_) => {
             Class::Rule("data-change")
         }
@@ -206,9 +207,14 @@ fn query_class(text: &str, engine: Engine) -> Class {
         Keyword::INSERT,
         Keyword::MERGE,
     ];
-    if has_keyword(text, &dml) {
+    if has_keyword(text, &dml, engine) {
         return Class::Rule("data-change");
     }
+    calls_class(text, engine)
+}
+
+/// A statement calling only known-pure functions is neutral.
+fn calls_class(text: &str, engine: Engine) -> Class {
     match first_call_outside(text, PURE, engine) {
         Some(name) if name.ends_with("set_config") => Class::Rule("session-setting"),
         Some(_) => Class::Rule("runs-code"),

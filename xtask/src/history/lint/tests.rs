@@ -288,6 +288,10 @@ fn what_the_lint_does_not_know_to_be_safe_needs_a_marker() {
         ),
         ("CREATE SCHEMA s;", "create-schema"),
         ("UPDATE t SET c = 'x';", "data-change"),
+        (
+            "CREATE TABLE u (c TEXT); UPDATE u SET c = f();",
+            "runs-code",
+        ),
         ("INSERT INTO t (c) SELECT c FROM u;", "data-change"),
         (
             "WITH d AS (UPDATE t SET c = 'x' RETURNING 1) SELECT 1;",
