@@ -152,7 +152,9 @@ fn a_failed_concurrent_build_leaves_an_invalid_index_the_next_run_names() {
         "-- xtask: no-transaction\n\
          CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS secrets_created_unique ON secrets (created_at);\n",
     );
-    let first = site.xtask(&["migrate", "--job"], &[]);
+    // --allow-contract: a unique index refuses the previous release's
+    // duplicate writes, a contract change for the lint.
+    let first = site.xtask(&["migrate", "--job", "--allow-contract"], &[]);
     let log = text(&first);
     assert_eq!(first.status.code(), Some(1), "{log}");
     assert!(log.contains("V5__unique_created_at"), "{log}");
@@ -164,7 +166,10 @@ fn a_failed_concurrent_build_leaves_an_invalid_index_the_next_run_names() {
     assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
     // The next run must neither trip on "already exists" nor, through
     // IF NOT EXISTS, record V5 with an index Postgres does not use.
-    for args in [&["migrate", "--job"][..], &["migrate", "status"]] {
+    for args in [
+        &["migrate", "--job", "--allow-contract"][..],
+        &["migrate", "status"],
+    ] {
         let out = site.xtask(args, &[]);
         let log = text(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {log}");
@@ -184,7 +189,7 @@ fn a_failed_concurrent_build_leaves_an_invalid_index_the_next_run_names() {
     client
         .batch_execute("DROP INDEX CONCURRENTLY public.secrets_created_unique")
         .unwrap();
-    let fixed = site.xtask(&["migrate", "--job"], &[]);
+    let fixed = site.xtask(&["migrate", "--job", "--allow-contract"], &[]);
     assert!(fixed.status.success(), "{}", text(&fixed));
     assert_eq!(index_state(&site, "secrets_created_unique"), Some(true));
     assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);

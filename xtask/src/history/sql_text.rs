@@ -3,9 +3,15 @@
 //! zero-downtime lint reads (its statements come from sqlparser, which drops
 //! comments: see `history/lint/parse.rs`).
 //!
-//! It knows SQL's quoting ('…', "…", `…`, […]) and comments (`--`, `/* */`),
-//! and that a `CREATE TRIGGER … BEGIN … END;` is one statement, however many
-//! semicolons its body has. It is a lexer, not a parser.
+//! It knows SQL's quoting ('…', "…", `…`, […]), Postgres's E'…' strings
+//! (backslash escapes) and dollar quoting ($$…$$, $tag$…$tag$), and comments
+//! (`--`, `/* */`, nested as Postgres nests them), so that its statements and
+//! markers agree with the parser: a `-- contract:` inside a string or a block
+//! comment is no marker. SQLite has no dollar quoting nor E'' strings; a
+//! SQLite file that used `$$` or `E'\'` would not run, so reading them the
+//! Postgres way loses nothing. It also knows that a `CREATE TRIGGER … BEGIN
+//! … END;` is one statement, however many semicolons its body has. It is a
+//! lexer, not a parser.
 
 /// One statement: where it starts, its text without comments, collapsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,29 +55,19 @@ pub fn split(sql: &str) -> (Vec<Statement>, Vec<Comment>) {
                 continue;
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let end = sql[i + 2..]
-                    .find("*/")
-                    .map_or(bytes.len(), |n| i + 2 + n + 2);
+                let end = block_comment_end(bytes, i);
                 line += sql[i..end].matches('\n').count();
                 current.push(' ');
                 i = end;
                 continue;
             }
-            b'\'' | b'"' | b'`' | b'[' => {
-                let close = if c == b'[' { b']' } else { c };
-                let mut end = i + 1;
-                while end < bytes.len() {
-                    if bytes[end] == close {
-                        // A doubled quote is an escaped quote, except for [ ].
-                        if close != b']' && bytes.get(end + 1) == Some(&close) {
-                            end += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    end += 1;
-                }
-                let end = (end + 1).min(bytes.len());
+            b'\'' | b'"' | b'`' | b'[' | b'$' => {
+                let Some(end) = quoted_end(bytes, i) else {
+                    start_line.get_or_insert(line);
+                    current.push('$');
+                    i += 1;
+                    continue;
+                };
                 start_line.get_or_insert(line);
                 line += sql[i..end].matches('\n').count();
                 current.push_str(&sql[i..end]);
@@ -96,6 +92,82 @@ pub fn split(sql: &str) -> (Vec<Statement>, Vec<Comment>) {
     }
     push_statement(&mut statements, &mut current, &mut start_line);
     (statements, comments)
+}
+
+/// The end (exclusive) of the block comment at `start`; Postgres nests them.
+fn block_comment_end(bytes: &[u8], start: usize) -> usize {
+    let (mut depth, mut i) = (0usize, start);
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                i += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// The end (exclusive) of the quoted text opening at `start`, or `None`
+/// when a `$` opens no dollar quote (a `$1` parameter, a `$` in a name).
+fn quoted_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let c = bytes[start];
+    if c == b'$' {
+        return dollar_quoted_end(bytes, start);
+    }
+    let close = if c == b'[' { b']' } else { c };
+    // E'…' (any case, not the end of a longer word) takes backslash escapes.
+    let escapes = c == b'\''
+        && start > 0
+        && bytes[start - 1].eq_ignore_ascii_case(&b'e')
+        && !(start > 1 && is_word_byte(bytes[start - 2]));
+    let mut end = start + 1;
+    while end < bytes.len() {
+        if escapes && bytes[end] == b'\\' {
+            end += 2;
+            continue;
+        }
+        if bytes[end] == close {
+            // A doubled quote is an escaped quote, except for [ ].
+            if close != b']' && bytes.get(end + 1) == Some(&close) {
+                end += 2;
+                continue;
+            }
+            break;
+        }
+        end += 1;
+    }
+    Some((end + 1).min(bytes.len()))
+}
+
+/// `$tag$…$tag$` (the tag empty or a name not starting with a digit), as
+/// Postgres reads it; a `$` inside a word is part of the word.
+fn dollar_quoted_end(bytes: &[u8], start: usize) -> Option<usize> {
+    if start > 0 && is_word_byte(bytes[start - 1]) {
+        return None;
+    }
+    let tag_len = bytes[start + 1..].iter().position(|b| *b == b'$')?;
+    let tag = &bytes[start..start + tag_len + 2];
+    let valid = tag[1..tag.len() - 1].iter().all(|b| is_word_byte(*b))
+        && !tag.get(1).is_some_and(u8::is_ascii_digit);
+    if !valid {
+        return None;
+    }
+    let body = start + tag.len();
+    let close = bytes[body..].windows(tag.len()).position(|w| w == tag);
+    Some(close.map_or(bytes.len(), |n| body + n + tag.len()))
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
 
 fn push_statement(
@@ -202,6 +274,24 @@ mod tests {
                 text: "BEGIN".into()
             }
         );
+    }
+
+    #[test]
+    fn dollar_quotes_e_strings_and_nested_comments_hide_semicolons_and_markers() {
+        let sql = "CREATE INDEX CONCURRENTLY i ON t (x) WHERE x <> $$a;b$$;\n\
+                   CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$ BEGIN\n  \
+                   -- contract: in the body\n  RETURN 1; END $body$;\n\
+                   SELECT E'\\' -- contract: in a string';\n\
+                   /* /* */ -- contract: in a comment */ SELECT $1, a$b;\n";
+        let (statements, comments) = split(sql);
+        let lines: Vec<usize> = statements.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [1, 2, 5, 6], "{statements:?}");
+        assert!(statements[1].text.ends_with("END $body$"), "{statements:?}");
+        assert_eq!(statements[3].text, "SELECT $1, a$b");
+        assert!(comments.is_empty(), "{comments:?}");
+        // A standard string ends at its second quote: the comment is real.
+        let (_, comments) = split("SELECT '\\'; -- contract: real\n");
+        assert_eq!(comments.len(), 1);
     }
 
     #[test]

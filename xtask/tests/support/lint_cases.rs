@@ -1,4 +1,5 @@
-//! The zero-downtime lint's cases (issue #12, items 4, 5 and 7), against the
+//! The zero-downtime lint's cases (issue #12, items 4, 5 and 7, and the
+//! findings 1-6 and 10-12 of the second adversarial pass), against the
 //! shipped schema (`secrets`, `secret_access_log`), shared by the
 //! `migrations check` test (SQLite, no server) and the `migrate --job` test
 //! (real Postgres).
@@ -38,6 +39,24 @@ const fn twin(sql: &'static str, rule: &'static str) -> Case {
         twin: Some(sql),
         line: 2,
         rule,
+    }
+}
+
+/// A case whose finding is on `line`; in the twin when `twin` is `Some`.
+const fn at(line: usize, sql: &'static str, twin: Option<()>, rule: &'static str) -> Case {
+    match twin {
+        Some(()) => Case {
+            shared: PORTABLE_NOOP,
+            twin: Some(sql),
+            line,
+            rule,
+        },
+        None => Case {
+            shared: sql,
+            twin: None,
+            line,
+            rule,
+        },
     }
 }
 
@@ -119,6 +138,153 @@ pub const CASES: &[Case] = &[
         line: 3,
         rule: "no-transaction-one-statement",
     },
+    // Pass 2, finding 1: only a plain CREATE TABLE of the same qualified
+    // name in the same file makes a table new.
+    at(
+        3,
+        "CREATE TABLE IF NOT EXISTS secrets (id INTEGER PRIMARY KEY);\nALTER TABLE secrets DROP COLUMN value;\n",
+        None,
+        "drop-column",
+    ),
+    at(
+        3,
+        "CREATE TABLE IF NOT EXISTS secrets (id int);\nALTER TABLE secrets ALTER COLUMN name TYPE varchar(300), ALTER COLUMN name SET NOT NULL;\n",
+        Some(()),
+        "alter-column-type",
+    ),
+    at(
+        3,
+        "CREATE TABLE \"SECRETS\" (id int);\nALTER TABLE secrets DROP COLUMN value;\n",
+        Some(()),
+        "drop-column",
+    ),
+    at(
+        3,
+        "CREATE TABLE \"SECRETS\" (id int);\nCREATE INDEX secrets_created_lint ON secrets (created_at);\n",
+        Some(()),
+        "create-index-not-concurrently",
+    ),
+    at(
+        4,
+        "CREATE SCHEMA s5;\nCREATE TABLE s5.secret_access_log (id int);\nDROP TABLE public.secret_access_log;\n",
+        Some(()),
+        "drop-table",
+    ),
+    at(
+        3,
+        "CREATE TEMP TABLE secrets (id int);\nALTER TABLE public.secrets RENAME COLUMN value TO value2;\n",
+        Some(()),
+        "rename-column",
+    ),
+    // Findings 2 and 3: code the lint cannot see, triggers and rules.
+    twin(
+        "CREATE FUNCTION f5() RETURNS int LANGUAGE sql AS 'DROP TABLE secret_access_log; SELECT 1';\n",
+        "runs-code",
+    ),
+    twin(
+        "CREATE FUNCTION f6() RETURNS void LANGUAGE plpgsql AS $$ BEGIN DROP TABLE secret_access_log; END $$;\n",
+        "runs-code",
+    ),
+    twin("SELECT f5();\n", "runs-code"),
+    twin("CALL p5();\n", "runs-code"),
+    twin(
+        "DO $$ BEGIN EXECUTE 'DROP TABLE secret_access_log'; END $$;\n",
+        "unknown-statement",
+    ),
+    twin(
+        "CREATE TRIGGER t5 BEFORE INSERT ON secrets FOR EACH ROW EXECUTE FUNCTION f5();\n",
+        "create-trigger",
+    ),
+    shared(
+        "CREATE TRIGGER t5 BEFORE INSERT ON secrets BEGIN SELECT RAISE(ABORT, 'no'); END;\n",
+        "create-trigger",
+    ),
+    twin(
+        "CREATE RULE r5 AS ON DELETE TO secrets DO INSTEAD NOTHING;\n",
+        "create-trigger",
+    ),
+    at(
+        3,
+        "CREATE TABLE pins (secret_id BIGINT NOT NULL REFERENCES secrets (id) ON DELETE RESTRICT);\nINSERT INTO pins SELECT id FROM secrets;\n",
+        Some(()),
+        "data-change",
+    ),
+    // Finding 4: a schema named like a role shadows `public` for that role.
+    twin(
+        "CREATE SCHEMA postgres;\nCREATE TABLE postgres.secrets (id int);\n",
+        "create-schema",
+    ),
+    // Finding 5: a default is stable only when pg_catalog's; FKs and CHECKs
+    // in ADD COLUMN.
+    twin(
+        "ALTER TABLE secrets ADD COLUMN r double precision DEFAULT s5.now();\n",
+        "add-column-volatile-default",
+    ),
+    twin(
+        "ALTER TABLE secrets ADD COLUMN parent_id BIGINT REFERENCES secrets (id);\n",
+        "add-constraint-not-valid",
+    ),
+    twin(
+        "ALTER TABLE secrets ADD COLUMN n INT DEFAULT 0 CHECK (n >= 0);\n",
+        "add-constraint-not-valid",
+    ),
+    // Finding 6: session settings defeat the job's lock_timeout.
+    twin(
+        "SET lock_timeout = 0;\nALTER TABLE secrets ADD COLUMN note TEXT;\n",
+        "session-setting",
+    ),
+    twin("SET LOCAL lock_timeout TO DEFAULT;\n", "session-setting"),
+    twin("RESET lock_timeout;\n", "session-setting"),
+    twin(
+        "SELECT set_config('lock_timeout', '0', false);\n",
+        "session-setting",
+    ),
+    twin(
+        "SET session_replication_role = replica;\n",
+        "session-setting",
+    ),
+    // Finding 10: dollar quoting hides no statement from the one-statement rule.
+    Case {
+        shared: PORTABLE_NOOP,
+        twin: Some(
+            "-- xtask: no-transaction\nCREATE INDEX CONCURRENTLY secrets_name_lint ON secrets (name) WHERE name <> $$'$$;\nDELETE FROM secret_access_log;\nSELECT $$'$$;\n",
+        ),
+        line: 3,
+        rule: "no-transaction-one-statement",
+    },
+    // Finding 11: a marker inside a string or a nested comment is none.
+    twin(
+        "DROP TABLE secret_access_log;\nSELECT $$\n-- contract: not a comment, a string\n$$;\n",
+        "drop-table",
+    ),
+    twin(
+        "DROP TABLE secret_access_log;\nSELECT E'\\' -- contract: not a comment, a string';\n",
+        "drop-table",
+    ),
+    twin(
+        "DROP TABLE secret_access_log;\n/* /* */ -- contract: still inside a comment */\n",
+        "drop-table",
+    ),
+    // Finding 12: DML, and constraints that tighten what writers may do.
+    twin("DELETE FROM secrets;\n", "data-change"),
+    shared("DELETE FROM secret_access_log;\n", "data-change"),
+    twin("UPDATE secrets SET value = 'x';\n", "data-change"),
+    twin(
+        "WITH d AS (DELETE FROM secrets RETURNING 1) SELECT count(*) FROM d;\n",
+        "data-change",
+    ),
+    twin(
+        "ALTER TABLE secrets ADD CONSTRAINT secrets_name_nv_lint CHECK (name <> '') NOT VALID;\n",
+        "tighten-constraint",
+    ),
+    Case {
+        shared: PORTABLE_NOOP,
+        twin: Some(
+            "-- xtask: no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY secrets_value_lint ON secrets (value);\n",
+        ),
+        line: 2,
+        rule: "tighten-constraint",
+    },
     // A statement the parser cannot read, or one the lint does not know.
     twin(
         "ALTER TABLE secrets FROBNICATE name;\n",
@@ -139,12 +305,32 @@ pub const ALLOWED: &[(&str, Option<&str>)] = &[
     (
         PORTABLE_NOOP,
         Some(
-            "ALTER TABLE secrets ADD CONSTRAINT secrets_name_lint CHECK (name <> '') NOT VALID;\n",
+            "-- contract: every writer of the previous release sets a non-empty name\nALTER TABLE secrets ADD CONSTRAINT secrets_name_lint CHECK (name <> '') NOT VALID;\n",
         ),
     ),
     (
         PORTABLE_NOOP,
         Some("ALTER TABLE secrets ADD COLUMN seen_at TIMESTAMPTZ DEFAULT now();\n"),
+    ),
+    (
+        PORTABLE_NOOP,
+        Some("ALTER TABLE secrets ADD COLUMN seen_at TIMESTAMPTZ DEFAULT pg_catalog.now();\n"),
+    ),
+    (
+        PORTABLE_NOOP,
+        Some(
+            "-- xtask: no-transaction\nCREATE INDEX CONCURRENTLY secrets_name_lint ON secrets (name) WHERE name <> $$a;b$$;\n",
+        ),
+    ),
+    (
+        PORTABLE_NOOP,
+        Some(
+            "-- contract: checked by hand, changes no table\nCREATE FUNCTION f7() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;\n",
+        ),
+    ),
+    (
+        "CREATE TABLE labels (id INTEGER PRIMARY KEY, name TEXT);\nINSERT INTO labels (name) VALUES ('a');\nALTER TABLE labels ADD COLUMN note TEXT;\n",
+        None,
     ),
     (
         "CREATE TABLE labels (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\nCREATE INDEX labels_name ON labels (name);\n",

@@ -1,24 +1,28 @@
 //! What each parsed statement does to a rolling deploy: one [`Class`] per
 //! statement, or per action of a multi-action `ALTER TABLE`.
 //!
-//! Tables created earlier in the same file are new: nothing reads them yet
-//! and they are empty, so the locking rules do not apply to them. Every
-//! other table (one of an earlier migration, or one the history does not
-//! show) counts as existing, which is the safe assumption.
+//! Tables created earlier in the same file by a plain `CREATE TABLE` (not
+//! IF NOT EXISTS, not TEMP) are new: nothing reads them yet and they are
+//! empty, so the rules do not apply to them. Names are compared as the
+//! engine resolves them (schema included, quoted case kept on Postgres).
+//! Every other table counts as existing, which is the safe assumption; and
+//! a statement the lint does not positively know to be safe needs a marker.
 
 use std::collections::BTreeSet;
 
 use sqlparser::{
     ast::{
         AlterColumnOperation as Column, AlterTableOperation as Action, ColumnDef, ColumnOption,
-        CreateIndex, Expr, ObjectName, ObjectType, RenameTableNameKind, Statement, TableConstraint,
-        TableObject,
+        CreateIndex, ObjectName, ObjectType, RenameTableNameKind, SetExpr, Statement,
+        TableConstraint, TableFactor, TableObject, TableWithJoins,
     },
-    dialect::PostgreSqlDialect,
-    tokenizer::{Token, Tokenizer},
+    keywords::Keyword,
 };
 
-use super::parse::Parsed;
+use super::{
+    calls::{PURE, STABLE, first_call_outside, has_keyword},
+    parse::Parsed,
+};
 use crate::history::Engine;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +43,7 @@ pub fn classify(statements: &[Parsed], engine: Engine) -> Vec<Vec<Class>> {
         .iter()
         .filter_map(|p| p.ast.as_ref().ok())
         .collect();
-    let rebuilds = rebuilds(&asts);
+    let rebuilds = rebuilds(&asts, engine);
     let mut new_tables = BTreeSet::new();
     statements
         .iter()
@@ -56,9 +60,9 @@ pub fn classify(statements: &[Parsed], engine: Engine) -> Vec<Vec<Class>> {
             let classes = if rebuilds.iter().any(|r| r.touches(statement)) {
                 vec![Class::Rule("table-rebuild")]
             } else {
-                statement_classes(statement, engine, &new_tables)
+                statement_classes(statement, &parsed.text, engine, &new_tables)
             };
-            track_new_tables(statement, &mut new_tables);
+            track_new_tables(statement, engine, &mut new_tables);
             classes
         })
         .collect()
@@ -71,24 +75,57 @@ fn engine_name(engine: Engine) -> &'static str {
     }
 }
 
-/// The table's name without its schema, lower-cased: `public.Secrets`,
-/// `main.secrets` and `"secrets"` are one table.
-fn key(name: &ObjectName) -> String {
-    name.0
-        .last()
-        .and_then(|part| part.as_ident())
-        .map_or_else(|| name.to_string(), |ident| ident.value.to_lowercase())
+/// The table's name as the engine resolves it: `schema.name`, the default
+/// schema when unqualified; Postgres folds unquoted names to lower case and
+/// keeps quoted ones, SQLite compares every name case-insensitively.
+fn key(name: &ObjectName, engine: Engine) -> String {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| match part.as_ident() {
+            Some(ident) if ident.quote_style.is_some() && engine == Engine::Postgres => {
+                ident.value.clone()
+            }
+            Some(ident) => ident.value.to_lowercase(),
+            None => part.to_string(),
+        })
+        .collect();
+    match parts.as_slice() {
+        [table] => format!("{}.{table}", default_schema(engine)),
+        _ => parts.join("."),
+    }
 }
 
-fn track_new_tables(statement: &Statement, new_tables: &mut BTreeSet<String>) {
-    match statement {
-        Statement::CreateTable(create) => {
-            new_tables.insert(key(&create.name));
+fn default_schema(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Sqlite => "main",
+        Engine::Postgres => "public",
+    }
+}
+
+/// `ALTER TABLE s.t RENAME TO u` keeps the table in `s`.
+fn renamed_key(from: &ObjectName, to: &ObjectName, engine: Engine) -> String {
+    let to_key = key(to, engine);
+    match (to.0.len(), key(from, engine).rsplit_once('.')) {
+        (1, Some((schema, _))) => {
+            let table = to_key.rsplit_once('.').map_or(to_key.as_str(), |(_, t)| t);
+            format!("{schema}.{table}")
         }
-        Statement::AlterTable(alter) if new_tables.contains(&key(&alter.name)) => {
+        _ => to_key,
+    }
+}
+
+fn track_new_tables(statement: &Statement, engine: Engine, new_tables: &mut BTreeSet<String>) {
+    match statement {
+        Statement::CreateTable(create)
+            if !create.if_not_exists && !create.temporary && !create.or_replace =>
+        {
+            new_tables.insert(key(&create.name, engine));
+        }
+        Statement::AlterTable(alter) if new_tables.contains(&key(&alter.name, engine)) => {
             for action in &alter.operations {
                 if let Action::RenameTable { table_name } = action {
-                    new_tables.insert(key(renamed_to(table_name)));
+                    new_tables.insert(renamed_key(&alter.name, renamed_to(table_name), engine));
                 }
             }
         }
@@ -102,62 +139,125 @@ fn renamed_to(kind: &RenameTableNameKind) -> &ObjectName {
     }
 }
 
-fn statement_classes(s: &Statement, engine: Engine, new: &BTreeSet<String>) -> Vec<Class> {
+fn statement_classes(
+    s: &Statement,
+    text: &str,
+    engine: Engine,
+    new: &BTreeSet<String>,
+) -> Vec<Class> {
+    let is_new = |name: &ObjectName| new.contains(&key(name, engine));
     let one = match s {
-        Statement::AlterTable(alter) if new.contains(&key(&alter.name)) => Class::Expand,
+        Statement::AlterTable(alter) if is_new(&alter.name) => Class::Expand,
         Statement::AlterTable(alter) => {
             return alter.operations.iter().map(|a| action(a, engine)).collect();
         }
-        Statement::CreateIndex(index) => create_index(index, engine, new),
+        Statement::CreateIndex(index) => return create_index(index, engine, new),
         Statement::Drop {
             object_type, names, ..
-        } => drop(*object_type, names, new),
-        Statement::Truncate(truncate)
-            if truncate
-                .table_names
-                .iter()
-                .all(|t| new.contains(&key(&t.name))) =>
-        {
+        } => drop(*object_type, names, engine, new),
+        Statement::Truncate(truncate) if truncate.table_names.iter().all(|t| is_new(&t.name)) => {
             Class::Neutral
         }
         Statement::Truncate(_) => Class::Rule("truncate"),
         Statement::DropTrigger(_) => Class::Rule("drop-view-or-trigger"),
         Statement::CreateTable(create) if !create.or_replace => Class::Expand,
         Statement::CreateView(view) if !view.or_replace && !view.or_alter => Class::Expand,
-        Statement::CreateTrigger(trigger) if !trigger.or_replace && !trigger.or_alter => {
-            Class::Expand
+        Statement::CreateTrigger(_) | Statement::CreateRule(_) => Class::Rule("create-trigger"),
+        Statement::CreateFunction(_)
+        | Statement::CreateProcedure { .. }
+        | Statement::Call(_)
+        | Statement::CreateExtension(_) => Class::Rule("runs-code"),
+        Statement::CreateSchema { .. } => Class::Rule("create-schema"),
+        Statement::CreateSequence { .. } | Statement::CreateType { .. } => Class::Expand,
+        Statement::Set(_) | Statement::Reset(_) => Class::Rule("session-setting"),
+        Statement::Insert(insert) => insert_class(insert, engine),
+        // Rows of a table this file created: nothing reads them yet.
+        Statement::Update(update) if dml_on_new(std::slice::from_ref(&update.table), &is_new) => {
+            calls_class(text, engine)
         }
-        Statement::CreateFunction(function) if !function.or_replace && !function.or_alter => {
-            Class::Expand
+        Statement::Delete(delete) if delete_on_new(delete, &is_new) => calls_class(text, engine),
+        Statement::Update(_) | Statement::Delete(_) | Statement::Merge(_) => {
+            Class::Rule("data-change")
         }
-        Statement::CreateSequence { .. }
-        | Statement::CreateSchema { .. }
-        | Statement::CreateType { .. }
-        | Statement::CreateExtension(_) => Class::Expand,
-        // `SET lock_timeout = …` and the like: the session, not the schema.
-        Statement::Set(_) => Class::Neutral,
-        Statement::Insert(_)
-        | Statement::Update(_)
-        | Statement::Delete(_)
-        | Statement::Query(_)
-        | Statement::Comment { .. } => Class::Neutral,
+        Statement::Query(_) => query_class(text, engine),
+        Statement::Comment { .. } => Class::Neutral,
         _ => Class::Unknown("the lint does not classify this kind of statement".into()),
     };
     vec![one]
 }
 
-fn create_index(index: &CreateIndex, engine: Engine, new: &BTreeSet<String>) -> Class {
-    let existing = !new.contains(&key(&index.table_name));
-    if engine == Engine::Postgres && existing && !index.concurrently {
-        Class::Rule("create-index-not-concurrently")
-    } else {
-        Class::Expand
+/// Rows written from a query (INSERT … SELECT) copy or derive data of
+/// existing tables; VALUES only add rows the previous release ignores.
+fn insert_class(insert: &sqlparser::ast::Insert, engine: Engine) -> Class {
+    match &insert.source {
+        Some(q) if q.with.is_none() && matches!(*q.body, SetExpr::Values(_)) => {
+            query_class(&q.to_string(), engine)
+        }
+        Some(_) => Class::Rule("data-change"),
+        None => Class::Neutral,
     }
 }
 
-fn drop(kind: ObjectType, names: &[ObjectName], new: &BTreeSet<String>) -> Class {
+/// A query changes nothing unless it hides DML in a WITH, changes a
+/// setting, or calls a function the lint does not know to be pure.
+fn query_class(text: &str, engine: Engine) -> Class {
+    let dml = [
+        Keyword::DELETE,
+        Keyword::UPDATE,
+        Keyword::INSERT,
+        Keyword::MERGE,
+    ];
+    if has_keyword(text, &dml, engine) {
+        return Class::Rule("data-change");
+    }
+    calls_class(text, engine)
+}
+
+/// A statement calling only known-pure functions is neutral.
+fn calls_class(text: &str, engine: Engine) -> Class {
+    match first_call_outside(text, PURE, engine) {
+        Some(name) if name.ends_with("set_config") => Class::Rule("session-setting"),
+        Some(_) => Class::Rule("runs-code"),
+        None => Class::Neutral,
+    }
+}
+
+fn dml_on_new(tables: &[TableWithJoins], is_new: &dyn Fn(&ObjectName) -> bool) -> bool {
+    tables.iter().all(|t| {
+        t.joins.is_empty() && matches!(&t.relation, TableFactor::Table { name, .. } if is_new(name))
+    })
+}
+
+fn delete_on_new(delete: &sqlparser::ast::Delete, is_new: &dyn Fn(&ObjectName) -> bool) -> bool {
+    let from = match &delete.from {
+        sqlparser::ast::FromTable::WithFromKeyword(t)
+        | sqlparser::ast::FromTable::WithoutKeyword(t) => t,
+    };
+    delete.tables.is_empty() && delete.using.is_none() && dml_on_new(from, is_new)
+}
+
+/// A unique index on an existing table refuses the previous release's
+/// duplicate writes (contract), and without CONCURRENTLY blocks writes.
+fn create_index(index: &CreateIndex, engine: Engine, new: &BTreeSet<String>) -> Vec<Class> {
+    if new.contains(&key(&index.table_name, engine)) {
+        return vec![Class::Expand];
+    }
+    let mut classes = Vec::new();
+    if engine == Engine::Postgres && !index.concurrently {
+        classes.push(Class::Rule("create-index-not-concurrently"));
+    }
+    if index.unique {
+        classes.push(Class::Rule("tighten-constraint"));
+    }
+    if classes.is_empty() {
+        classes.push(Class::Expand);
+    }
+    classes
+}
+
+fn drop(kind: ObjectType, names: &[ObjectName], engine: Engine, new: &BTreeSet<String>) -> Class {
     match kind {
-        ObjectType::Table if names.iter().all(|n| new.contains(&key(n))) => Class::Neutral,
+        ObjectType::Table if names.iter().all(|n| new.contains(&key(n, engine))) => Class::Neutral,
         ObjectType::Table => Class::Rule("drop-table"),
         ObjectType::Index => Class::Rule("drop-index"),
         ObjectType::View | ObjectType::MaterializedView => Class::Rule("drop-view-or-trigger"),
@@ -204,7 +304,14 @@ fn add_column(column: &ColumnDef, engine: Engine) -> Class {
     if engine == Engine::Sqlite {
         return Class::Expand;
     }
-    let volatile = options().any(|o| matches!(o, ColumnOption::Default(e) if calls_volatile(e)));
+    // A foreign key locks the referenced table; a CHECK scans every row.
+    if options().any(|o| matches!(o, ColumnOption::ForeignKey(_) | ColumnOption::Check(_))) {
+        return Class::Rule("add-constraint-not-valid");
+    }
+    let volatile = options().any(|o| {
+        matches!(o, ColumnOption::Default(e)
+            if first_call_outside(&e.to_string(), STABLE, engine).is_some())
+    });
     let serial = column
         .data_type
         .to_string()
@@ -225,7 +332,11 @@ fn add_constraint(constraint: &TableConstraint, not_valid: bool, engine: Engine)
         return Class::Unknown("SQLite has no ALTER TABLE … ADD CONSTRAINT".into());
     }
     match constraint {
-        TableConstraint::Check(_) | TableConstraint::ForeignKey(_) if not_valid => Class::Expand,
+        // NOT VALID skips the scan, but new writes of the previous release
+        // that break the constraint fail from now on.
+        TableConstraint::Check(_) | TableConstraint::ForeignKey(_) if not_valid => {
+            Class::Rule("tighten-constraint")
+        }
         TableConstraint::Check(_) | TableConstraint::ForeignKey(_) => {
             Class::Rule("add-constraint-not-valid")
         }
@@ -236,51 +347,16 @@ fn add_constraint(constraint: &TableConstraint, not_valid: bool, engine: Engine)
     }
 }
 
-/// Functions whose value is fixed for the transaction: Postgres stores such
-/// a default once, without rewriting the table.
-const STABLE: &[&str] = &[
-    "now",
-    "transaction_timestamp",
-    "statement_timestamp",
-    "current_timestamp",
-    "current_date",
-    "localtimestamp",
-    "cast",
-];
-
-/// The expression calls a function other than [`STABLE`] ones (a type
-/// after `::` or `AS` is not a call). Unreadable counts as volatile.
-fn calls_volatile(expr: &Expr) -> bool {
-    let text = expr.to_string();
-    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, &text).tokenize() else {
-        return true;
-    };
-    let tokens: Vec<&Token> = tokens
-        .iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_)))
-        .collect();
-    tokens.iter().enumerate().any(|(i, token)| {
-        let Token::Word(word) = token else {
-            return false;
-        };
-        let called = tokens.get(i + 1) == Some(&&Token::LParen);
-        let a_type = i.checked_sub(1).is_some_and(|before| match tokens[before] {
-            Token::DoubleColon => true,
-            Token::Word(w) => w.value.eq_ignore_ascii_case("as"),
-            _ => false,
-        });
-        called && !a_type && !STABLE.contains(&word.value.to_lowercase().as_str())
-    })
-}
-
 /// SQLite's table rebuild: `CREATE TABLE temp`, copy, `DROP TABLE table`,
 /// `ALTER TABLE temp RENAME TO table`, recreate the indexes.
 struct Rebuild {
     temp: String,
     table: String,
+    engine: Engine,
 }
 
-fn rebuilds(asts: &[&Statement]) -> Vec<Rebuild> {
+fn rebuilds(asts: &[&Statement], engine: Engine) -> Vec<Rebuild> {
+    let key = |name: &ObjectName| key(name, engine);
     let created = |name: &str| {
         asts.iter()
             .any(|s| matches!(s, Statement::CreateTable(c) if key(&c.name) == name))
@@ -295,8 +371,9 @@ fn rebuilds(asts: &[&Statement]) -> Vec<Rebuild> {
         .filter_map(|s| match s {
             Statement::AlterTable(alter) => match alter.operations.as_slice() {
                 [Action::RenameTable { table_name }] => Some(Rebuild {
+                    engine,
                     temp: key(&alter.name),
-                    table: key(renamed_to(table_name)),
+                    table: renamed_key(&alter.name, renamed_to(table_name), engine),
                 }),
                 _ => None,
             },
@@ -308,6 +385,7 @@ fn rebuilds(asts: &[&Statement]) -> Vec<Rebuild> {
 
 impl Rebuild {
     fn touches(&self, statement: &Statement) -> bool {
+        let key = |name: &ObjectName| key(name, self.engine);
         match statement {
             Statement::CreateTable(create) => key(&create.name) == self.temp,
             Statement::Insert(insert) => {

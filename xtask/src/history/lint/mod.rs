@@ -16,6 +16,7 @@
 //! ([`lint_migration`]); [`RULES`] is the one list of what is refused, why,
 //! and what to write instead.
 
+mod calls;
 mod classify;
 mod parse;
 mod rules;

@@ -51,7 +51,9 @@ fn expand_changes_pass_on_both_engines() {
         "CREATE TABLE t (id INTEGER PRIMARY KEY);",
         "ALTER TABLE t ADD COLUMN c TEXT;",
         "ALTER TABLE t ADD COLUMN c TEXT NOT NULL DEFAULT 'x';",
-        "CREATE VIEW v AS SELECT 1; UPDATE t SET c = 'x';",
+        "CREATE VIEW v AS SELECT 1; INSERT INTO t (c) VALUES ('x');",
+        "CREATE TABLE u (id INTEGER PRIMARY KEY); UPDATE u SET id = 2; DELETE FROM u;",
+        "SELECT count(*), lower('A') FROM t;",
         "CREATE TABLE u (id INTEGER PRIMARY KEY, x TEXT); CREATE INDEX u_x ON u (x);",
     ] {
         assert_eq!(rules_as(Engine::Sqlite, sql), Vec::<&str>::new(), "{sql}");
@@ -62,11 +64,11 @@ fn expand_changes_pass_on_both_engines() {
     for sql in [
         "ALTER TABLE t ADD COLUMN seen TIMESTAMPTZ DEFAULT now();",
         "ALTER TABLE t ADD COLUMN n INT DEFAULT CAST('1' AS INT);",
-        "ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID;",
+        "ALTER TABLE t ADD COLUMN seen TIMESTAMPTZ DEFAULT pg_catalog.now();",
         "ALTER TABLE t VALIDATE CONSTRAINT c;",
         "ALTER TABLE t ALTER COLUMN x DROP NOT NULL;",
-        "SET lock_timeout = '2s'; CREATE TYPE mood AS ENUM ('ok', 'sad');",
-        "CREATE FUNCTION one() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;",
+        "CREATE TYPE mood AS ENUM ('ok', 'sad');",
+        "CREATE TABLE s.t (id INT); ALTER TABLE s.t RENAME TO u; ALTER TABLE s.u DROP COLUMN id;",
     ] {
         assert_eq!(rules_as(Engine::Postgres, sql), Vec::<&str>::new(), "{sql}");
     }
@@ -162,7 +164,6 @@ fn unreadable_or_unclassified_statements_need_a_marker() {
         "ALTER TABLE t FROBNICATE x;",
         "GRANT SELECT ON t TO PUBLIC;",
         "CREATE TABLE t (x",
-        "CREATE OR REPLACE FUNCTION one() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;",
         "ALTER TABLE t DROP CONSTRAINT c;",
     ] {
         assert_eq!(
@@ -264,4 +265,107 @@ fn a_shared_file_without_a_twin_is_linted_as_both_engines_once() {
     let twin = file("-- xtask: no-transaction\nCREATE INDEX CONCURRENTLY i ON t (x);\n");
     let shared = file("CREATE INDEX i ON t (x);\n");
     assert!(lint_migration(&shared, Some(&twin)).is_empty());
+}
+
+#[test]
+fn what_the_lint_does_not_know_to_be_safe_needs_a_marker() {
+    let cases = [
+        (
+            "CREATE FUNCTION one() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;",
+            "runs-code",
+        ),
+        (
+            "CREATE OR REPLACE FUNCTION one() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;",
+            "runs-code",
+        ),
+        ("SELECT public.count(*) FROM t;", "runs-code"),
+        ("SELECT \"lower\"(x) FROM t;", "runs-code"),
+        ("CREATE EXTENSION pgcrypto;", "runs-code"),
+        ("SET lock_timeout = '2s';", "session-setting"),
+        (
+            "SELECT pg_catalog.set_config('lock_timeout', '0', false);",
+            "session-setting",
+        ),
+        ("CREATE SCHEMA s;", "create-schema"),
+        ("UPDATE t SET c = 'x';", "data-change"),
+        (
+            "CREATE TABLE u (c TEXT); UPDATE u SET c = f();",
+            "runs-code",
+        ),
+        ("INSERT INTO t (c) SELECT c FROM u;", "data-change"),
+        (
+            "WITH d AS (UPDATE t SET c = 'x' RETURNING 1) SELECT 1;",
+            "data-change",
+        ),
+        (
+            "-- xtask: no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY i ON t (x);",
+            "tighten-constraint",
+        ),
+        (
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID;",
+            "tighten-constraint",
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN x INT DEFAULT s.now();",
+            "add-column-volatile-default",
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN x INT DEFAULT \"now\"();",
+            "add-column-volatile-default",
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN x INT REFERENCES u (id);",
+            "add-constraint-not-valid",
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN x INT CHECK (x > 0);",
+            "add-constraint-not-valid",
+        ),
+    ];
+    for (sql, rule) in cases {
+        let found = rules_as(Engine::Postgres, sql);
+        assert!(found.contains(&rule), "{sql}: {found:?}");
+        let marked = format!("-- contract: checked by hand\n{sql}");
+        assert_eq!(
+            rules_as(Engine::Postgres, &marked),
+            Vec::<&str>::new(),
+            "{sql}"
+        );
+    }
+    assert_eq!(rules("UPDATE t SET c = 'x';"), ["data-change"]);
+    assert_eq!(
+        rules("CREATE UNIQUE INDEX i ON t (x);"),
+        ["tighten-constraint"]
+    );
+}
+
+#[test]
+fn only_a_plain_create_table_of_the_same_resolved_name_makes_a_table_new() {
+    let drop = "ALTER TABLE t DROP COLUMN c;";
+    for create in [
+        "CREATE TABLE IF NOT EXISTS t (id INT);",
+        "CREATE TEMP TABLE t (id INT);",
+        "CREATE TABLE \"T\" (id INT);",
+        "CREATE TABLE s.t (id INT);",
+    ] {
+        let found = rules_as(Engine::Postgres, &format!("{create}\n{drop}"));
+        assert!(found.contains(&"drop-column"), "{create}: {found:?}");
+    }
+    // Unquoted names fold; SQLite compares every name case-insensitively.
+    assert!(
+        rules_as(
+            Engine::Postgres,
+            &format!("CREATE TABLE T (id INT);\n{drop}")
+        )
+        .is_empty()
+    );
+    assert!(
+        rules_as(
+            Engine::Postgres,
+            &format!("CREATE TABLE public.\"t\" (id INT);\n{drop}")
+        )
+        .is_empty()
+    );
+    assert!(rules(&format!("CREATE TABLE \"T\" (id INT);\n{drop}")).is_empty());
+    assert!(rules(&format!("CREATE TABLE main.t (id INT);\n{drop}")).is_empty());
 }
