@@ -87,15 +87,23 @@ struct Listing<'a> {
 fn list(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let entries = inventory::take(&settings.backup_dir, &settings.db, settings.engine())?;
     let pick = entries.iter().find(|e| e.restore_default);
-    let count = entries.iter().filter(|e| e.kind == Kind::Backup).count();
-    let reason = match pick {
-        Some(chosen) if chosen.verifies => backups::why_newest(count),
-        Some(chosen) => format!(
-            "{}; but it does not verify, so restore would refuse it: pass another one explicitly ({})",
-            backups::why_newest(count),
-            chosen.problem.as_deref().unwrap_or_default()
+    let backups: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::Backup).collect();
+    let place = backups.iter().position(|e| e.restore_default);
+    let reason = match (pick, place) {
+        (Some(_), Some(place)) if place + 1 < backups.len() => format!(
+            "{}; the {} newer one(s) do not verify, so restore passes them over",
+            backups::why_newest(backups.len(), place + 1),
+            backups.len() - place - 1
         ),
-        None => "there is no backup to restore".to_owned(),
+        (Some(_), Some(place)) => backups::why_newest(backups.len(), place + 1),
+        _ if !settings.backup_dir.exists() => format!(
+            "the backup folder {} does not exist: no backup was taken there yet, or MIGRATE_BACKUP_DIR \
+             points at the wrong folder",
+            settings.backup_dir.display()
+        ),
+        _ if backups.is_empty() => "there is no backup of this database to restore".to_owned(),
+        _ => "none of the backups of this database verifies: restore would refuse each one"
+            .to_owned(),
     };
     if json {
         let listing = Listing {
@@ -154,7 +162,12 @@ fn print_table(settings: &Settings, entries: &[Entry]) {
             println!("      {name}: schema version unknown: {note}");
         }
     }
-    if entries.is_empty() {
+    if !settings.backup_dir.exists() {
+        println!(
+            "   (none: the backup folder {} does not exist)",
+            settings.backup_dir.display()
+        );
+    } else if entries.is_empty() {
         let whose = settings
             .db
             .file_name()
