@@ -8,7 +8,8 @@
 //! DESCRIPTION
 //!     Step 4 of the runbook alone, safe while the service runs.
 //!     SQLite: the online backup API into a temp file, fsync, `PRAGMA
-//!     quick_check`, 0600, rename to `<db>.<sequence>.<UTC timestamp>.bak`.
+//!     quick_check`, 0600, rename to
+//!     `<db>.<sequence>.<UTC timestamp>.of-<owner>.bak` (`engine/backup_names.rs`).
 //!     Postgres: `pg_dump --format=custom` (a consistent snapshot while the
 //!     service runs), 0600, checked with `pg_restore --list`, named
 //!     `<dbname>.pg.<sequence>.<UTC timestamp>.bak`.

@@ -5,13 +5,15 @@
 //!     cargo xtask restore [BACKUP] [--database-url URL]
 //!
 //! DESCRIPTION
-//!     BACKUP defaults to the newest backup of the database. Under the
+//!     BACKUP defaults to the newest backup of this database (by sequence
+//!     number, its owner tag matching) that verifies; newer ones that do not
+//!     are named and passed over. Under the
 //!     migration lock (and on Postgres the server's advisory lock), verifies
 //!     the backup, refuses while the database is in use (stop the service or
-//!     set maintenance first), keeps the current contents as
-//!     `<db>.<timestamp>.pre-restore.bak` (so a restore can itself be undone;
-//!     never taken for the newest backup nor rotated away), then restores all
-//!     or nothing.
+//!     set maintenance first; waits MIGRATE_LOCK_TIMEOUT_SECS), keeps the
+//!     current contents as `<db>.<sequence>.<timestamp>.of-<owner>.pre-restore.bak`
+//!     (so a restore can itself be undone; never taken for the newest backup
+//!     nor rotated away), then restores all or nothing.
 //!     SQLite: `PRAGMA quick_check` on the backup, an atomic rename, and the
 //!     result compared with the backup byte for byte.
 //!     Postgres: `pg_restore --list` on the archive, then the public schema
