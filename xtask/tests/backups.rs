@@ -207,7 +207,9 @@ fn empty_foreign_and_impossible_files_are_never_restores_pick() {
     let e = entry(&listing, &empty);
     assert_eq!(e["verifies"], false, "{e}");
     assert!(e["problem"].as_str().unwrap().contains("empty"), "{e}");
+    assert_eq!(e["schema_version"], Value::Null, "{e}");
     let o = entry(&listing, &other_app);
+    assert_eq!(o["schema_version"], Value::Null, "{o}");
     assert_eq!(o["verifies"], false, "{o}");
     assert!(
         o["problem"]
@@ -324,6 +326,18 @@ fn restore_waits_the_lock_timeout_and_names_a_path_that_is_no_file() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("is a folder"), "{}", text(&out));
+    assert!(!text(&out).contains("in use"), "{}", text(&out));
+
+    fs::remove_dir(&folder_db).unwrap();
+    let made = Command::new("mkfifo").arg(&folder_db).status().unwrap();
+    assert!(made.success());
+    let out = support::xtask_command()
+        .args(["restore", backup.to_str().unwrap(), "--database-url"])
+        .arg(support::sqlite_url(&folder_db))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is a FIFO"), "{}", text(&out));
     assert!(!text(&out).contains("in use"), "{}", text(&out));
 }
 

@@ -257,15 +257,7 @@ pub fn check_restorable(path: &Path) -> anyhow::Result<()> {
         );
     }
     verify_database(path)?;
-    let conn = open_immutable(path)?;
-    let tables: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'",
-            [],
-            |row| row.get(0),
-        )
-        .with_context(|| format!("reading the tables of {}", path.display()))?;
-    if tables == 0 {
+    if !has_history(&open_immutable(path)?, path)? {
         bail!(
             "{} has no refinery_schema_history table: another application's database, not a backup of this one",
             path.display()
@@ -279,8 +271,25 @@ pub fn check_restorable(path: &Path) -> anyhow::Result<()> {
 /// like [`verify_database`].
 pub fn schema_version(path: &Path) -> anyhow::Result<Option<i32>> {
     let conn = open_immutable(path)?;
+    // An empty file or another application's database has no history: its
+    // version is unknown, not 0.
+    if !has_history(&conn, path)? {
+        return Ok(None);
+    }
     let history = sqlite::applied_history(&conn)?;
     Ok(Some(history.last().map_or(0, |m| m.version())))
+}
+
+/// Whether a database file holds refinery's history table.
+fn has_history(conn: &Connection, path: &Path) -> anyhow::Result<bool> {
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'",
+            [],
+            |row| row.get(0),
+        )
+        .with_context(|| format!("reading the tables of {}", path.display()))?;
+    Ok(tables > 0)
 }
 
 /// `file:<path>?immutable=1`, every byte outside the URI's unreserved set

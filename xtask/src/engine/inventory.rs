@@ -212,7 +212,7 @@ fn read(path: &Path, db: &Path, engine: Engine, kind: Kind) -> Option<Entry> {
         Ok(Some(version)) => (Some(version), None),
         Ok(None) => (
             None,
-            Some("the archive holds no refinery_schema_history data".to_owned()),
+            Some("it holds no refinery_schema_history table (data)".to_owned()),
         ),
         Err(error) => (None, Some(format!("cannot be read: {error:#}"))),
     };
