@@ -138,7 +138,7 @@ fn print_table(settings: &Settings, entries: &[Entry]) {
         settings.backup_dir.display()
     );
     println!(
-        "   {:11}  {:6}  {:24}  {:24}  {:>12}  {:6}  {:8}  file",
+        "   {:12}  {:7}  {:24}  {:24}  {:>12}  {:6}  {:8}  file",
         "kind", "seq", "taken", "modified", "bytes", "schema", "verifies"
     );
     for e in entries {
@@ -147,7 +147,7 @@ fn print_table(settings: &Settings, entries: &[Entry]) {
             .unwrap_or_default()
             .to_string_lossy();
         println!(
-            " {} {:11}  {:6}  {:24}  {:24}  {:>12}  {:6}  {:8}  {name}",
+            " {} {:12}  {:7}  {:24}  {:24}  {:>12}  {:6}  {:8}  {name}",
             if e.restore_default { '*' } else { ' ' },
             e.kind.as_str(),
             e.sequence.map_or("-".to_owned(), |s| format!("{s:06}")),
