@@ -411,7 +411,7 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The backup file [default: the newest backup of the database]
+    /// The backup file [default: the newest backup of the database that verifies]
     pub backup: Option<PathBuf>,
 
     /// The database [default: sqlite:///data/secrets.db]

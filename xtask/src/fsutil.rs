@@ -87,3 +87,25 @@ pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {
         .and_then(|d| d.sync_all())
         .with_context(|| format!("syncing folder {}", dir.display()))
 }
+
+/// `is a folder`, `is a FIFO (named pipe)`…: what a path that should be a
+/// regular file is, for an error that names it.
+pub fn what_it_is(metadata: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = metadata.file_type();
+    if kind.is_dir() {
+        "is a folder"
+    } else if kind.is_fifo() {
+        "is a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "is a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "is a device"
+    } else if kind.is_symlink() {
+        "is a symbolic link"
+    } else if kind.is_file() {
+        "is a regular file"
+    } else {
+        "is not a regular file"
+    }
+}

@@ -30,9 +30,27 @@ pub fn rfc3339(moment: time::OffsetDateTime) -> String {
     )
 }
 
+/// A file's modification time as [`rfc3339`]; None when it is before 1970
+/// or past the year 9999 (a `touch -d` away, and no reason to fail a listing).
+pub fn system_time_rfc3339(moment: std::time::SystemTime) -> Option<String> {
+    let nanos = match moment.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => i128::try_from(after.as_nanos()).ok()?,
+        Err(before) => -i128::try_from(before.duration().as_nanos()).ok()?,
+    };
+    let moment = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
+    Some(rfc3339(moment))
+}
+
 /// A backup name's `20261124T001500.123Z` as `2026-11-24T00:15:00.123Z`;
-/// None when `stamp` is not one [`timestamp`] wrote.
+/// None when `stamp` is not one [`timestamp`] wrote, or not a real moment
+/// (month 13, 99:99).
 pub fn stamp_to_rfc3339(stamp: &str) -> Option<String> {
+    let text = stamp_shape_to_rfc3339(stamp)?;
+    let real = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339);
+    real.is_ok().then_some(text)
+}
+
+fn stamp_shape_to_rfc3339(stamp: &str) -> Option<String> {
     let digits = |range: std::ops::Range<usize>| -> Option<&str> {
         let part = stamp.get(range)?;
         part.bytes().all(|b| b.is_ascii_digit()).then_some(part)
@@ -69,5 +87,19 @@ mod tests {
         );
         assert_eq!(super::stamp_to_rfc3339("20261124T001500Z"), None);
         assert_eq!(super::stamp_to_rfc3339("2026112xT001500.123Z"), None);
+        assert_eq!(super::stamp_to_rfc3339("20261399T999999.999Z"), None);
+        assert_eq!(super::stamp_to_rfc3339("20260230T000000.000Z"), None);
+    }
+
+    #[test]
+    fn a_file_time_past_the_year_9999_is_unknown_not_a_panic() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let far = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(super::system_time_rfc3339(far), None);
+        let before = UNIX_EPOCH - Duration::from_secs(86_400);
+        assert_eq!(
+            super::system_time_rfc3339(before).as_deref(),
+            Some("1969-12-31T00:00:00.000Z")
+        );
     }
 }

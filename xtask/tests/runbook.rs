@@ -977,15 +977,37 @@ fn a_health_url_that_hangs_times_out() {
     drop(held);
 }
 
-/// Rotation is housekeeping: an old backup that cannot be deleted (here a
-/// folder with a backup's name) is a warning after a successful window or
-/// backup, never a failure that claims the database was not changed.
+/// Rotation is housekeeping: an old backup that cannot be deleted (here an
+/// immutable file, `chattr +i`: the tests run as root) is a warning after a
+/// successful window or backup, never a failure that claims the database
+/// was not changed; and the backups after it are still rotated away.
 #[test]
 fn a_rotation_failure_is_a_warning_and_every_statement_stays_true() {
     let site = Site::new();
     site.add_migration("V5__index_created_at.sql", V5_INDEX);
     let stuck = site.dir.path().join("secrets.db.20200101T000000.000Z.bak");
-    fs::create_dir(&stuck).unwrap();
+    let later = site.dir.path().join("secrets.db.20200102T000000.000Z.bak");
+    fs::copy(&site.db, &stuck).unwrap();
+    fs::copy(&site.db, &later).unwrap();
+    /// Makes the file removable again however the test ends.
+    struct Immutable(PathBuf);
+    fn chattr(flag: &str, path: &Path) -> bool {
+        let done = std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(path)
+            .status();
+        done.is_ok_and(|s| s.success())
+    }
+    impl Drop for Immutable {
+        fn drop(&mut self) {
+            chattr("-i", &self.0);
+        }
+    }
+    assert!(
+        chattr("+i", &stuck),
+        "chattr +i failed: run as root on ext4 or tmpfs"
+    );
+    let _guard = Immutable(stuck.clone());
     let keep_one = [("MIGRATE_KEEP_BACKUPS", "1")];
     let out = site.xtask(&["migrate"], &keep_one);
     let report = text(&out);
@@ -1010,7 +1032,11 @@ fn a_rotation_failure_is_a_warning_and_every_statement_stays_true() {
             && !said.contains("no partial backup"),
         "{said}"
     );
-    assert!(stuck.is_dir(), "the folder is not the xtask's to delete");
+    assert!(
+        !later.exists(),
+        "rotation stopped at the file it could not remove"
+    );
+    assert!(stuck.exists());
 }
 
 /// The restore command printed after an unhealthy start is safe to paste:

@@ -28,7 +28,10 @@ pub struct Backup {
     pub bytes: u64,
 }
 
-use crate::stamp::timestamp;
+pub use super::backup_names::{
+    Owner, db_file_name, list, named_entries, new_path, order_of, owner_tag, parse_any,
+    pre_restore_order,
+};
 
 /// `12 KiB`, `3 MiB`: a backup's size for a status line.
 pub fn human_size(bytes: u64) -> String {
@@ -39,80 +42,15 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-pub fn db_file_name(db: &Path) -> String {
-    db.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// `<db file>.<sequence>.<UTC timestamp>.bak` in `dir`. The sequence number,
-/// one above the highest there, orders backups by fact: a clock that jumped
-/// (a day ahead, or back) cannot make an old backup look new.
-pub fn new_path(dir: &Path, db: &Path) -> PathBuf {
-    let last = list(dir, db)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| order_of(&p.file_name()?.to_string_lossy(), db))
-        .map(|(sequence, _)| sequence)
-        .max()
-        .unwrap_or(0);
-    dir.join(format!(
-        "{}.{:06}.{}.bak",
-        db_file_name(db),
-        last + 1,
-        timestamp()
-    ))
-}
-
-/// A backup's place in the order, by its name: the sequence number (0 for
-/// names from before sequence numbers), then the stamp. None: not a backup
-/// of `db` (a pre-restore copy, anything else).
-pub fn order_of(name: &str, db: &Path) -> Option<(u64, String)> {
-    order_with_suffix(name, db, ".bak")
-}
-
-/// The same for a pre-restore copy (`<db>.<sequence>.<stamp>.pre-restore.bak`).
-pub fn pre_restore_order(name: &str, db: &Path) -> Option<(u64, String)> {
-    order_with_suffix(name, db, ".pre-restore.bak")
-}
-
-fn order_with_suffix(name: &str, db: &Path, suffix: &str) -> Option<(u64, String)> {
-    let rest = name
-        .strip_prefix(&format!("{}.", db_file_name(db)))?
-        .strip_suffix(suffix)?;
-    let (sequence, stamp) = match rest.split_once('.') {
-        Some((sequence, stamp)) if sequence.len() == 6 && is_stamp(stamp) => {
-            (sequence.parse().ok()?, stamp)
-        }
-        _ if is_stamp(rest) => (0, rest),
-        _ => return None,
+/// Why `restore` without an argument picks the `place`-th (from 1) of the
+/// `count` of [`list`]: the last taken that verifies.
+pub fn why_newest(count: usize, place: usize) -> String {
+    let which = if place == count {
+        format!("the last taken of the {count} backup(s)")
+    } else {
+        format!("number {place} taken of the {count} backup(s), the last that verifies")
     };
-    Some((sequence, stamp.to_owned()))
-}
-
-fn is_stamp(stamp: &str) -> bool {
-    crate::stamp::stamp_to_rfc3339(stamp).is_some()
-}
-
-/// Backups of `db` in `dir`, oldest first (by sequence number, then stamp).
-pub fn list(dir: &Path, db: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Ok(Vec::new());
-    };
-    let mut found: Vec<((u64, String), PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| Some((order_of(&e.file_name().to_string_lossy(), db)?, e.path())))
-        .collect();
-    found.sort();
-    Ok(found.into_iter().map(|(_, path)| path).collect())
-}
-
-/// Why `restore` without an argument picks the last of [`list`].
-pub fn why_newest(count: usize) -> String {
-    format!(
-        "the last taken of the {count} backup(s), by sequence number (the order they were taken), \
-         not by the clock"
-    )
+    format!("{which}, by sequence number (the order they were taken), not by the clock")
 }
 
 /// Deletes the oldest backups of `db` beyond `keep`; never `just_made`, never
@@ -125,10 +63,20 @@ pub fn rotate(
 ) -> anyhow::Result<Vec<PathBuf>> {
     let all = list(dir, db)?;
     let excess = all.len().saturating_sub(keep.max(1));
-    let mut removed = Vec::new();
+    let (mut removed, mut failed) = (Vec::new(), Vec::new());
+    // One file that cannot go must not keep every later one.
     for old in all.into_iter().filter(|p| p != just_made).take(excess) {
-        fs::remove_file(&old).with_context(|| format!("removing old backup {}", old.display()))?;
-        removed.push(old);
+        match fs::remove_file(&old) {
+            Ok(()) => removed.push(old),
+            Err(error) => failed.push(format!("{}: {error}", old.display())),
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "removed {} old backup(s), but not {}",
+            removed.len(),
+            failed.join("; ")
+        );
     }
     Ok(removed)
 }
@@ -293,13 +241,55 @@ pub fn verify_database(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `restore` takes: a non-empty file that passes `PRAGMA quick_check`
+/// and holds a `refinery_schema_history` table. An empty file opens as an
+/// empty database and checks fine; another application's database too: neither
+/// is a backup of a database this tool migrates.
+pub fn check_restorable(path: &Path) -> anyhow::Result<()> {
+    let metadata = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if !metadata.is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    if metadata.len() == 0 {
+        bail!(
+            "{} is an empty file (0 bytes), not a SQLite database: not a backup",
+            path.display()
+        );
+    }
+    verify_database(path)?;
+    if !has_history(&open_immutable(path)?, path)? {
+        bail!(
+            "{} has no refinery_schema_history table: another application's database, not a backup of this one",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// The highest version in a SQLite backup's own migration history (0: none
 /// applied, as `migrate status` says of such a database), opened immutable
 /// like [`verify_database`].
 pub fn schema_version(path: &Path) -> anyhow::Result<Option<i32>> {
     let conn = open_immutable(path)?;
+    // An empty file or another application's database has no history: its
+    // version is unknown, not 0.
+    if !has_history(&conn, path)? {
+        return Ok(None);
+    }
     let history = sqlite::applied_history(&conn)?;
     Ok(Some(history.last().map_or(0, |m| m.version())))
+}
+
+/// Whether a database file holds refinery's history table.
+fn has_history(conn: &Connection, path: &Path) -> anyhow::Result<bool> {
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history'",
+            [],
+            |row| row.get(0),
+        )
+        .with_context(|| format!("reading the tables of {}", path.display()))?;
+    Ok(tables > 0)
 }
 
 /// `file:<path>?immutable=1`, every byte outside the URI's unreserved set
@@ -451,6 +441,7 @@ fn keep_owner_and_mode(temp: &Path, replaced: &fs::Metadata, db: &Path) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stamp::timestamp;
 
     fn is_backup_of(name: &str, db: &Path) -> bool {
         order_of(name, db).is_some()
@@ -476,6 +467,15 @@ mod tests {
         );
         assert!(is_backup_of(&format!("secrets.db.000042.{stamp}.bak"), db));
         assert!(!is_backup_of(&format!("secrets.db.42.{stamp}.bak"), db));
+        assert!(is_backup_of(&format!("secrets.db.1000000.{stamp}.bak"), db));
+        assert!(is_backup_of(
+            &format!("secrets.db.000042.{stamp}.of-0a1b2c3d.bak"),
+            db
+        ));
+        assert!(!is_backup_of(
+            "secrets.db.000010.20261399T999999.999Z.bak",
+            db
+        ));
         assert!(!is_backup_of(
             &format!("secrets.db.000042.{stamp}.pre-restore.bak"),
             db

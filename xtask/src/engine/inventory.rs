@@ -28,6 +28,12 @@ pub enum Kind {
     PreRestore,
     /// A temp file: being written now, or left by a run that died.
     Unfinished,
+    /// A backup of another database (another tag, or an untagged name in a
+    /// folder other databases share): never picked nor rotated for this one.
+    OtherDatabase,
+    /// Named like a backup, but not one: a folder, a dangling link, a stamp
+    /// that is no real time.
+    NotABackup,
 }
 
 impl Kind {
@@ -36,6 +42,8 @@ impl Kind {
             Kind::Backup => "backup",
             Kind::PreRestore => "pre-restore",
             Kind::Unfinished => "unfinished",
+            Kind::OtherDatabase => "other-database",
+            Kind::NotABackup => "not-a-backup",
         }
     }
 }
@@ -64,9 +72,10 @@ pub struct Entry {
     pub restore_default: bool,
 }
 
-/// Everything in `dir` that belongs to `db`: backups oldest first (the order
-/// `restore` uses, the last one marked as its pick), then pre-restore copies,
-/// then unfinished temps.
+/// Every file in `dir` named like a backup of `db`: its backups oldest first
+/// (the order `restore` uses; the newest that verifies marked as its pick),
+/// then pre-restore copies, unfinished temps, other databases' backups and
+/// files named like backups that are none.
 pub fn take(dir: &Path, db: &Path, engine: Engine) -> anyhow::Result<Vec<Entry>> {
     // A folder that exists but cannot be read must not pass for an empty one.
     if dir.exists() {
@@ -82,8 +91,8 @@ pub fn take(dir: &Path, db: &Path, engine: Engine) -> anyhow::Result<Vec<Entry>>
         .iter()
         .filter_map(|path| read(path, db, engine, Kind::Backup))
         .collect();
-    if let Some(newest) = entries.last_mut() {
-        newest.restore_default = true;
+    if let Some(pick) = entries.iter_mut().rev().find(|e| e.verifies) {
+        pick.restore_default = true;
     }
     let (kept, unfinished) = strays(dir, db);
     entries.extend(
@@ -91,10 +100,79 @@ pub fn take(dir: &Path, db: &Path, engine: Engine) -> anyhow::Result<Vec<Entry>>
             .filter_map(|path| read(path, db, engine, Kind::PreRestore)),
     );
     entries.extend(unfinished.iter().filter_map(|path| unfinished_entry(path)));
+    entries.extend(not_ours(dir, db, &backups, &kept));
     Ok(entries)
 }
 
-/// Pre-restore copies and unfinished temps of `db` in `dir`, each sorted by name.
+/// Files named like a backup of `db` that are not one of its backups nor
+/// pre-restore copies, each with what it is instead.
+fn not_ours(dir: &Path, db: &Path, backups: &[PathBuf], kept: &[PathBuf]) -> Vec<Entry> {
+    let mut found: Vec<Entry> = backups::named_entries(dir, db)
+        .into_iter()
+        .filter(|(_, path)| !backups.contains(path) && !kept.contains(path))
+        .filter_map(|(name, path)| {
+            let (kind, problem) = what_instead(dir, db, &name, &path)?;
+            let (size_bytes, modified_time) = size_and_time(&path).unwrap_or((0, None));
+            let named = backups::parse_any(&name, db);
+            Some(Entry {
+                file: path.display().to_string(),
+                kind,
+                sequence: named.as_ref().map(|n| n.sequence).filter(|s| *s > 0),
+                name_time: named.and_then(|n| stamp::stamp_to_rfc3339(&n.stamp)),
+                modified_time,
+                size_bytes,
+                schema_version: None,
+                schema_version_note: None,
+                verifies: false,
+                problem: Some(problem),
+                restore_default: false,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.file.cmp(&b.file));
+    found
+}
+
+/// Why a file named like a backup is not one of `db`'s; None for a file
+/// gone since the folder was read.
+fn what_instead(dir: &Path, db: &Path, name: &str, path: &Path) -> Option<(Kind, String)> {
+    let link = fs::symlink_metadata(path).ok()?;
+    let Ok(target) = fs::metadata(path) else {
+        let to = fs::read_link(path).map_or("?".to_owned(), |t| t.display().to_string());
+        return Some((
+            Kind::NotABackup,
+            format!("a symbolic link to {to}, which does not exist: not a backup"),
+        ));
+    };
+    if !target.is_file() {
+        let what = crate::fsutil::what_it_is(if link.is_symlink() { &target } else { &link });
+        return Some((Kind::NotABackup, format!("{what}, not a backup file")));
+    }
+    let Some(named) = backups::parse_any(name, db) else {
+        return Some((
+            Kind::NotABackup,
+            "not in the backup pattern <file>.<sequence>.<UTC stamp YYYYMMDDTHHMMSS.mmmZ>[.of-<owner>].bak \
+             (or its stamp is no real time): never restored nor rotated; remove or rename it"
+                .to_owned(),
+        ));
+    };
+    let problem = match named.owner(dir, db) {
+        backups::Owner::Other(tag) => format!(
+            "a backup of another database (owner tag {tag}; this database's is {}): never restored nor rotated \
+             for {}; restore it by name if that is meant",
+            backups::owner_tag(db).unwrap_or_default(),
+            db.display()
+        ),
+        _ => format!(
+            "an untagged name from before backups named their database, in a folder other databases may share: \
+             it cannot say it is a backup of {}; restore it by name if it is",
+            db.display()
+        ),
+    };
+    Some((Kind::OtherDatabase, problem))
+}
+
+/// Pre-restore copies of `db` and unfinished temps in `dir`, each sorted by name.
 fn strays(dir: &Path, db: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let (mut kept, mut unfinished) = (Vec::new(), Vec::new());
     let Ok(entries) = fs::read_dir(dir) else {
@@ -103,7 +181,10 @@ fn strays(dir: &Path, db: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let temp_prefix = format!(".{}.", backups::db_file_name(db));
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if backups::pre_restore_order(&name, db).is_some() {
+        let pre_restore = backups::parse_any(&name, db).filter(|n| n.pre_restore);
+        if pre_restore.is_some_and(|n| n.owner(dir, db) == backups::Owner::This)
+            && entry.path().is_file()
+        {
             kept.push(entry.path());
         } else if name.starts_with(&temp_prefix) && name.ends_with(".bak.xtask-tmp") {
             unfinished.push(entry.path());
@@ -131,7 +212,7 @@ fn read(path: &Path, db: &Path, engine: Engine, kind: Kind) -> Option<Entry> {
         Ok(Some(version)) => (Some(version), None),
         Ok(None) => (
             None,
-            Some("the archive holds no refinery_schema_history data".to_owned()),
+            Some("it holds no refinery_schema_history table (data)".to_owned()),
         ),
         Err(error) => (None, Some(format!("cannot be read: {error:#}"))),
     };
@@ -178,7 +259,7 @@ fn unfinished_entry(path: &Path) -> Option<Entry> {
 /// open; for Postgres, `pg_restore --list` reading the archive's contents.
 fn verify(path: &Path, engine: Engine) -> anyhow::Result<()> {
     match engine {
-        Engine::Sqlite => backups::verify_database(path),
+        Engine::Sqlite => backups::check_restorable(path),
         Engine::Postgres => pg_backups::verify(path).map(drop),
     }
 }
@@ -195,6 +276,6 @@ fn schema_version(path: &Path, engine: Engine) -> anyhow::Result<Option<i32>> {
 fn size_and_time(path: &Path) -> Option<(u64, Option<String>)> {
     let metadata = fs::metadata(path).ok()?;
     let modified = metadata.modified().ok();
-    let modified = modified.map(|t| stamp::rfc3339(time::OffsetDateTime::from(t)));
+    let modified = modified.and_then(stamp::system_time_rfc3339);
     Some((metadata.len(), modified))
 }

@@ -2,6 +2,7 @@
 //! applying migrations, backups and restores. Nothing here knows about the
 //! maintenance window or the service; the commands compose these.
 
+mod backup_names;
 pub mod backups;
 pub mod free_space;
 pub mod inventory;

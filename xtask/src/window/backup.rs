@@ -8,7 +8,8 @@
 //! DESCRIPTION
 //!     Step 4 of the runbook alone, safe while the service runs.
 //!     SQLite: the online backup API into a temp file, fsync, `PRAGMA
-//!     quick_check`, 0600, rename to `<db>.<sequence>.<UTC timestamp>.bak`.
+//!     quick_check`, 0600, rename to
+//!     `<db>.<sequence>.<UTC timestamp>.of-<owner>.bak` (`engine/backup_names.rs`).
 //!     Postgres: `pg_dump --format=custom` (a consistent snapshot while the
 //!     service runs), 0600, checked with `pg_restore --list`, named
 //!     `<dbname>.pg.<sequence>.<UTC timestamp>.bak`.
@@ -87,15 +88,23 @@ struct Listing<'a> {
 fn list(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let entries = inventory::take(&settings.backup_dir, &settings.db, settings.engine())?;
     let pick = entries.iter().find(|e| e.restore_default);
-    let count = entries.iter().filter(|e| e.kind == Kind::Backup).count();
-    let reason = match pick {
-        Some(chosen) if chosen.verifies => backups::why_newest(count),
-        Some(chosen) => format!(
-            "{}; but it does not verify, so restore would refuse it: pass another one explicitly ({})",
-            backups::why_newest(count),
-            chosen.problem.as_deref().unwrap_or_default()
+    let backups: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::Backup).collect();
+    let place = backups.iter().position(|e| e.restore_default);
+    let reason = match (pick, place) {
+        (Some(_), Some(place)) if place + 1 < backups.len() => format!(
+            "{}; the {} newer one(s) do not verify, so restore passes them over",
+            backups::why_newest(backups.len(), place + 1),
+            backups.len() - place - 1
         ),
-        None => "there is no backup to restore".to_owned(),
+        (Some(_), Some(place)) => backups::why_newest(backups.len(), place + 1),
+        _ if !settings.backup_dir.exists() => format!(
+            "the backup folder {} does not exist: no backup was taken there yet, or MIGRATE_BACKUP_DIR \
+             points at the wrong folder",
+            settings.backup_dir.display()
+        ),
+        _ if backups.is_empty() => "there is no backup of this database to restore".to_owned(),
+        _ => "none of the backups of this database verifies: restore would refuse each one"
+            .to_owned(),
     };
     if json {
         let listing = Listing {
@@ -129,7 +138,7 @@ fn print_table(settings: &Settings, entries: &[Entry]) {
         settings.backup_dir.display()
     );
     println!(
-        "   {:11}  {:6}  {:24}  {:24}  {:>12}  {:6}  {:8}  file",
+        "   {:12}  {:7}  {:24}  {:24}  {:>12}  {:6}  {:8}  file",
         "kind", "seq", "taken", "modified", "bytes", "schema", "verifies"
     );
     for e in entries {
@@ -138,7 +147,7 @@ fn print_table(settings: &Settings, entries: &[Entry]) {
             .unwrap_or_default()
             .to_string_lossy();
         println!(
-            " {} {:11}  {:6}  {:24}  {:24}  {:>12}  {:6}  {:8}  {name}",
+            " {} {:12}  {:7}  {:24}  {:24}  {:>12}  {:6}  {:8}  {name}",
             if e.restore_default { '*' } else { ' ' },
             e.kind.as_str(),
             e.sequence.map_or("-".to_owned(), |s| format!("{s:06}")),
@@ -154,7 +163,12 @@ fn print_table(settings: &Settings, entries: &[Entry]) {
             println!("      {name}: schema version unknown: {note}");
         }
     }
-    if entries.is_empty() {
+    if !settings.backup_dir.exists() {
+        println!(
+            "   (none: the backup folder {} does not exist)",
+            settings.backup_dir.display()
+        );
+    } else if entries.is_empty() {
         let whose = settings
             .db
             .file_name()

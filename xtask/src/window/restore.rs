@@ -5,13 +5,15 @@
 //!     cargo xtask restore [BACKUP] [--database-url URL]
 //!
 //! DESCRIPTION
-//!     BACKUP defaults to the newest backup of the database. Under the
+//!     BACKUP defaults to the newest backup of this database (by sequence
+//!     number, its owner tag matching) that verifies; newer ones that do not
+//!     are named and passed over. Under the
 //!     migration lock (and on Postgres the server's advisory lock), verifies
 //!     the backup, refuses while the database is in use (stop the service or
-//!     set maintenance first), keeps the current contents as
-//!     `<db>.<timestamp>.pre-restore.bak` (so a restore can itself be undone;
-//!     never taken for the newest backup nor rotated away), then restores all
-//!     or nothing.
+//!     set maintenance first; waits MIGRATE_LOCK_TIMEOUT_SECS), keeps the
+//!     current contents as `<db>.<sequence>.<timestamp>.of-<owner>.pre-restore.bak`
+//!     (so a restore can itself be undone; never taken for the newest backup
+//!     nor rotated away), then restores all or nothing.
 //!     SQLite: `PRAGMA quick_check` on the backup, an atomic rename, and the
 //!     result compared with the backup byte for byte.
 //!     Postgres: `pg_restore --list` on the archive, then the public schema
@@ -25,7 +27,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use super::{journal::Journal, lock, open::open, settings::Settings};
+use super::{engine::Engine, journal::Journal, lock, open::open, settings::Settings};
 use crate::{engine::backups, failpoint, flags::RestoreArgs};
 
 pub fn run(repo: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
@@ -55,7 +57,7 @@ fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String>
     let mut engine = open(settings, false, "restore")?;
     let _lock = lock::take(settings, engine.as_mut(), "cargo xtask restore")?;
     failpoint::hit("restore-after-lock")?;
-    let backup = chosen_or_newest(settings, chosen)?;
+    let backup = chosen_or_newest(settings, chosen, engine.as_ref())?;
     engine.verify_backup(&backup).with_context(|| {
         format!(
             "the backup {} is not usable; choose another",
@@ -86,10 +88,14 @@ fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String>
     ))
 }
 
-fn chosen_or_newest(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<PathBuf> {
+fn chosen_or_newest(
+    settings: &Settings,
+    chosen: Option<&Path>,
+    engine: &dyn Engine,
+) -> anyhow::Result<PathBuf> {
     let backup = match chosen {
         Some(path) => path.to_path_buf(),
-        None => newest(settings)?,
+        None => newest(settings, engine)?,
     };
     if !backup.is_file() {
         bail!(
@@ -101,23 +107,43 @@ fn chosen_or_newest(settings: &Settings, chosen: Option<&Path>) -> anyhow::Resul
     Ok(backup)
 }
 
-/// The newest backup by sequence number (the order backups were taken, not
-/// what a clock wrote in their names); says which one and why.
-fn newest(settings: &Settings) -> anyhow::Result<PathBuf> {
+/// The newest backup of this database, by sequence number (the order
+/// backups were taken, not what a clock wrote in their names), that the
+/// engine verifies; says which one and why, and which newer ones it passed over.
+fn newest(settings: &Settings, engine: &dyn Engine) -> anyhow::Result<PathBuf> {
     let all = backups::list(&settings.backup_dir, &settings.db)?;
-    let chosen = all.last().cloned().with_context(|| {
-        format!(
-            "no backups of {} in {}: pass one explicitly",
+    let mut passed_over = Vec::new();
+    for (index, candidate) in all.iter().enumerate().rev() {
+        if let Err(error) = engine.verify_backup(candidate) {
+            passed_over.push(format!("{error:#}"));
+            continue;
+        }
+        let newer = match passed_over.len() {
+            0 => String::new(),
+            n => format!(
+                "; passed over the {n} newer one(s), which do not verify: {}",
+                passed_over.join("; ")
+            ),
+        };
+        println!(
+            "no backup given: restoring {}; of the backups of {} in {}, it is {}{newer}",
+            candidate.display(),
             settings.db.display(),
-            settings.backup_dir.display()
-        )
-    })?;
-    println!(
-        "no backup given: restoring {}; of the backups of {} in {}, it is {}",
-        chosen.display(),
+            settings.backup_dir.display(),
+            backups::why_newest(all.len(), index + 1)
+        );
+        return Ok(candidate.clone());
+    }
+    let none_verify = match passed_over.len() {
+        0 => String::new(),
+        n => format!(
+            " that verify (the {n} there do not: {})",
+            passed_over.join("; ")
+        ),
+    };
+    bail!(
+        "no backups of {}{none_verify} in {}: pass one explicitly (`cargo xtask backup --list` shows the folder)",
         settings.db.display(),
-        settings.backup_dir.display(),
-        backups::why_newest(all.len())
-    );
-    Ok(chosen)
+        settings.backup_dir.display()
+    )
 }

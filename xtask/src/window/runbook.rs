@@ -96,6 +96,9 @@ pub fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
         })?)
     };
     let plan = steps.run("preflight", || preflight(settings, engine, create, dry_run))?;
+    if plan.pending.is_empty() && vacuum {
+        anyhow::bail!("{}", vacuum_without_window(settings, plan.current));
+    }
     if plan.pending.is_empty() {
         println!(
             "up to date at schema version {}: nothing to do, the service was not touched",
@@ -219,7 +222,11 @@ fn preflight(
         files,
         rehearsal: Vec::new(),
     };
-    check_backup_room(settings, engine.database_bytes()?, dry_run)?;
+    // Nothing pending: no backup will be taken, so its folder and room are
+    // no reason to fail a run that has nothing to do.
+    if !plan.pending.is_empty() {
+        check_backup_room(settings, engine.database_bytes()?, dry_run)?;
+    }
     let checks = engine.check_before_downtime(&mut plan)?;
     let pending = match plan.pending.len() {
         0 => "none pending".to_owned(),
@@ -227,6 +234,22 @@ fn preflight(
     };
     let detail = format!("at version {}{ahead}, {pending}; {checks}", plan.current);
     Ok((plan, detail))
+}
+
+/// `--vacuum` rides on a window; with nothing pending there is none, and the
+/// flag is refused rather than silently ignored.
+fn vacuum_without_window(settings: &Settings, current: i32) -> String {
+    let how = match &settings.url {
+        backend::dburl::DatabaseUrl::Sqlite(path) => format!(
+            "stop the service (or set its maintenance flag) and run `sqlite3 {} VACUUM`",
+            path.display()
+        ),
+        _ => "run `VACUUM` on the database with psql at a quiet time".to_owned(),
+    };
+    format!(
+        "up to date at schema version {current}: no migration is pending, so no window runs and --vacuum was \
+         not done (nothing was changed). To reclaim free pages without a migration, {how}"
+    )
 }
 
 /// The backup folder exists (0700) and has room. A dry run creates nothing:

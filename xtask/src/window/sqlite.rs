@@ -198,14 +198,21 @@ impl Engine for SqliteWindow {
     }
 
     fn verify_backup(&self, backup: &Path) -> anyhow::Result<()> {
-        backups::verify_database(backup)
+        backups::check_restorable(backup)
     }
 
     fn hold_for_restore(&mut self) -> anyhow::Result<()> {
-        if !self.path.exists() {
+        let Ok(metadata) = std::fs::metadata(&self.path) else {
             return Ok(());
+        };
+        if !metadata.is_file() {
+            bail!(
+                "{} {}, not a database file: restore into a file path (the database URL names the file)",
+                self.path.display(),
+                crate::fsutil::what_it_is(&metadata)
+            );
         }
-        let db = sqlite::lock_exclusively(&self.path, Duration::from_secs(1)).context(
+        let db = sqlite::lock_exclusively(&self.path, self.lock_timeout).context(
             "refusing to restore a database in use: stop the service (or set its maintenance flag) first",
         )?;
         db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
