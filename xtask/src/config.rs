@@ -6,6 +6,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::history::VersionRange;
+
 /// `[workspace.metadata.release]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -156,8 +158,9 @@ pub struct MigrateConfig {
     /// `migrate --job`, Postgres: seconds to keep retrying a migration that
     /// hit `lock_timeout` (default 60; 0: fail at once).
     pub pg_lock_retry_secs: Option<u64>,
-    /// Migration versions missing on purpose; any other gap is an error.
-    pub allow_gaps: Option<Vec<i32>>,
+    /// Migration versions missing on purpose, single (`4`) or as ranges
+    /// (`"5-20261128"`); any other gap is an error.
+    pub allow_gaps: Option<Vec<VersionRange>>,
 }
 
 impl MigrateConfig {
@@ -168,7 +171,7 @@ impl MigrateConfig {
     /// `MIGRATE_COMMAND_TIMEOUT_SECS`, `MIGRATE_PG_LOCK_TIMEOUT_SECS`,
     /// `MIGRATE_PG_STATEMENT_TIMEOUT_SECS`, `MIGRATE_JOB_LOCK_WAIT_SECS`,
     /// `MIGRATE_PG_LOCK_RETRY_SECS`, `MIGRATE_ALLOW_GAPS` (versions, split on
-    /// commas or whitespace).
+    /// commas or whitespace; `5-9` is a range).
     pub fn apply_env(mut self) -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
@@ -220,13 +223,13 @@ impl MigrateConfig {
     }
 }
 
-/// `4, 7` or `4 7` → [4, 7].
-fn versions(name: &str, list: &str) -> anyhow::Result<Vec<i32>> {
+/// `4, 7` or `4 7-9` → [4, 7-9].
+fn versions(name: &str, list: &str) -> anyhow::Result<Vec<VersionRange>> {
     list.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|v| !v.is_empty())
         .map(|v| {
-            v.parse::<i32>().with_context(|| {
-                format!("{name}=`{list}`: `{v}` is not a migration version; list versions like 4,7")
+            VersionRange::parse(v).map_err(|e| {
+                anyhow::anyhow!("{name}=`{list}`: {e}; list versions and ranges like 4,7-9")
             })
         })
         .collect()

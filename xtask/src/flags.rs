@@ -42,7 +42,7 @@ macro_rules! window_env {
   MIGRATE_PG_STATEMENT_TIMEOUT_SECS  Postgres: statement_timeout of the migration [default: 300]
   MIGRATE_JOB_LOCK_WAIT_SECS         migrate --job: seconds to wait for another instance's run [default: 600]
   MIGRATE_PG_LOCK_RETRY_SECS         migrate --job: seconds to keep retrying a migration that hit lock_timeout; 0: fail at once [default: 60]
-  MIGRATE_ALLOW_GAPS                 versions missing from the history on purpose, e.g. 4,7 [default: none: a gap is an error]
+  MIGRATE_ALLOW_GAPS                 versions missing from the history on purpose, e.g. 4,7-9 [default: none: a gap is an error]
   MIGRATE_PG_RESTORE_POINT           Postgres: off: pg_dump inside the window instead of a server-side copy [default: a copy when CREATEDB allows]"
     };
 }

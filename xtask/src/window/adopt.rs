@@ -62,6 +62,7 @@ struct Live {
 
 pub fn run(settings: &Settings, version: Option<i32>, dry_run: bool) -> anyhow::Result<()> {
     let files = history::load_for(&settings.migrations, settings.engine())?;
+    settings.refuse_gaps(&files)?;
     if let Some(n) = version {
         version_exists(&files, n, &settings.migrations);
     }

@@ -38,7 +38,7 @@ pub struct Settings {
     /// The repository's version, when this is a checkout whose files agree.
     pub repo_version: Option<String>,
     /// Migration versions missing on purpose (`allow-gaps`).
-    pub allowed_gaps: Vec<i32>,
+    pub allowed_gaps: Vec<history::VersionRange>,
 }
 
 impl Settings {
