@@ -173,9 +173,8 @@ impl MigrateConfig {
     /// `MIGRATE_PG_LOCK_RETRY_SECS`, `MIGRATE_ALLOW_GAPS` (versions, split on
     /// commas or whitespace; `5-9` is a range).
     pub fn apply_env(mut self) -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
-            var(name)
+            env_var(name)?
                 .map(|v| {
                     v.trim().parse::<u64>().with_context(|| {
                         format!("{name}=`{v}` is not a whole number of seconds or backups")
@@ -184,25 +183,25 @@ impl MigrateConfig {
                 .transpose()
         };
         let words = |v: String| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
-        if let Some(v) = var("MIGRATE_BACKUP_DIR") {
+        if let Some(v) = env_var("MIGRATE_BACKUP_DIR")? {
             self.backup_dir = Some(v);
         }
         if let Some(n) = number("MIGRATE_KEEP_BACKUPS")? {
             self.keep_backups = Some(usize::try_from(n).unwrap_or(usize::MAX));
         }
-        if let Some(v) = var("MIGRATE_MAINTENANCE") {
-            self.maintenance = Some(matches!(v.trim(), "1" | "true" | "yes" | "on"));
+        if let Some(v) = env_var("MIGRATE_MAINTENANCE")? {
+            self.maintenance = Some(switch("MIGRATE_MAINTENANCE", &v)?);
         }
-        if let Some(v) = var(backend::maintenance::FLAG_ENV) {
+        if let Some(v) = env_var(backend::maintenance::FLAG_ENV)? {
             self.maintenance_flag = Some(v);
         }
-        if let Some(v) = var("MIGRATE_STOP") {
+        if let Some(v) = env_var("MIGRATE_STOP")? {
             self.stop = Some(words(v));
         }
-        if let Some(v) = var("MIGRATE_START") {
+        if let Some(v) = env_var("MIGRATE_START")? {
             self.start = Some(words(v));
         }
-        if let Some(v) = var("MIGRATE_HEALTH_URL") {
+        if let Some(v) = env_var("MIGRATE_HEALTH_URL")? {
             self.health_url = Some(v);
         }
         self.health_timeout_secs =
@@ -216,10 +215,33 @@ impl MigrateConfig {
             number("MIGRATE_PG_STATEMENT_TIMEOUT_SECS")?.or(self.pg_statement_timeout_secs);
         self.job_lock_wait_secs = number("MIGRATE_JOB_LOCK_WAIT_SECS")?.or(self.job_lock_wait_secs);
         self.pg_lock_retry_secs = number("MIGRATE_PG_LOCK_RETRY_SECS")?.or(self.pg_lock_retry_secs);
-        if let Some(v) = var("MIGRATE_ALLOW_GAPS") {
+        if let Some(v) = env_var("MIGRATE_ALLOW_GAPS")? {
             self.allow_gaps = Some(versions("MIGRATE_ALLOW_GAPS", &v)?);
         }
         Ok(self)
+    }
+}
+
+/// A variable's value; None when unset or blank. A value that is not UTF-8
+/// is refused, not taken as unset: that would quietly use the default.
+fn env_var(name: &str) -> anyhow::Result<Option<String>> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        // The value is not shown: it may be a URL with a token in it.
+        Err(std::env::VarError::NotUnicode(_)) => {
+            bail!("{name} is not valid UTF-8: set it to a UTF-8 value, or unset it")
+        }
+    }
+}
+
+/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; anything else is a typo.
+fn switch(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{name}=`{value}` is neither 1 (on) nor 0 (off): set it to 1 or 0"),
     }
 }
 

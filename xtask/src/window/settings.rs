@@ -140,8 +140,8 @@ impl Settings {
         let DatabaseUrl::Sqlite(path) = &self.url else {
             return Ok(());
         };
-        if path.exists() {
-            return Ok(());
+        if let Ok(meta) = std::fs::metadata(path) {
+            return refuse_unless_regular(path, &meta);
         }
         let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
         match folder {
@@ -199,6 +199,28 @@ impl Settings {
             }
         }
     }
+}
+
+/// SQLite on a FIFO, a folder or a device fails later with a bare "disk
+/// I/O error", after the lock file and journal were written: say what it is.
+fn refuse_unless_regular(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    };
+    bail!(
+        "the database {} is not a regular file but {what}: point DATABASE_URL (or --database-url) at the SQLite database file",
+        crate::quote::path(path)
+    )
 }
 
 /// The health settings are checked before anything goes down: a typo found

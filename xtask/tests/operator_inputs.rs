@@ -1,0 +1,161 @@
+//! What an operator can get wrong, said first and plainly (#13, findings 6,
+//! 13, 16 and 23): a missing database or one that is not a regular file is
+//! refused before any lock or journal, a bad environment value is refused
+//! naming the variable, and a closed stdout ends a command without a panic.
+//! The real binary on real files.
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
+
+mod support;
+
+use std::{ffi::OsStr, fs, os::unix::ffi::OsStrExt, path::Path, process::Stdio};
+
+use support::{Site, release_repo, sqlite_url, text, xtask_command};
+use tempfile::TempDir;
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn first_error_line(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `migrate adopt` on a database that is not there: the same sentence as
+/// every other command, and no lock file or journal left behind.
+#[test]
+fn adopt_says_a_missing_database_first_and_creates_nothing() {
+    let dir = TempDir::new().unwrap();
+    let in_missing_folder = dir.path().join("no/such/x.db");
+    let missing = dir.path().join("none.db");
+    for dry in [false, true] {
+        for db in [&in_missing_folder, &missing] {
+            let mut cmd = xtask_command();
+            cmd.env_remove("MIGRATE_BACKUP_DIR")
+                .args(["migrate", "adopt", "--database-url", &sqlite_url(db)])
+                .arg("--migrations")
+                .arg(support::migrations_dir());
+            if dry {
+                cmd.arg("--dry-run");
+            }
+            let out = cmd.output().unwrap();
+            assert!(!out.status.success(), "{}", text(&out));
+            assert!(
+                first_error_line(&out).starts_with(&format!(
+                    "error: the database {} does not exist",
+                    db.display()
+                )),
+                "{}",
+                text(&out)
+            );
+            assert!(!text(&out).contains("[1/7]"), "{}", text(&out));
+            assert_eq!(files_in(dir.path()), Vec::<String>::new(), "{}", text(&out));
+        }
+    }
+}
+
+/// A FIFO where the database should be: named as not a regular file, before
+/// any lock file or journal line.
+#[test]
+fn a_database_path_that_is_not_a_regular_file_is_refused_first() {
+    let dir = TempDir::new().unwrap();
+    let fifo = dir.path().join("fifo.db");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let folder = dir.path().join("folder.db");
+    fs::create_dir(&folder).unwrap();
+    for db in [&fifo, &folder] {
+        for args in [
+            &["migrate"][..],
+            &["migrate", "status"],
+            &["migrate", "adopt"],
+        ] {
+            let out = xtask_command()
+                .env_remove("MIGRATE_BACKUP_DIR")
+                .args(args)
+                .args(["--database-url", &sqlite_url(db)])
+                .arg("--migrations")
+                .arg(support::migrations_dir())
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "{args:?}: {}", text(&out));
+            let said = first_error_line(&out);
+            assert!(
+                said.contains(&format!(
+                    "the database {} is not a regular file",
+                    db.display()
+                )),
+                "{args:?}: {}",
+                text(&out)
+            );
+            assert!(
+                said.contains("a FIFO") || said.contains("a folder"),
+                "{said}"
+            );
+            assert_eq!(
+                files_in(dir.path()),
+                ["fifo.db", "folder.db"],
+                "{args:?}: {}",
+                text(&out)
+            );
+        }
+    }
+}
+
+/// A value that is not UTF-8 is refused naming the variable, not taken as
+/// unset (backups beside the database, 5 kept).
+#[test]
+fn a_non_utf8_environment_value_is_refused_naming_the_variable() {
+    let site = Site::new();
+    let bad = OsStr::from_bytes(b"/tmp/\xffbackups");
+    for name in [
+        "MIGRATE_BACKUP_DIR",
+        "MIGRATE_KEEP_BACKUPS",
+        "MIGRATE_HEALTH_URL",
+    ] {
+        let out = site
+            .command(&["migrate", "--dry-run"], &[])
+            .env(name, bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name}: {}", text(&out));
+        assert!(
+            first_error_line(&out).contains(&format!("{name} is not valid UTF-8")),
+            "{name}: {}",
+            text(&out)
+        );
+    }
+    assert_eq!(site.backups().len(), 0);
+}
+
+/// `version --json | head -1`: the reader went away; the command ends
+/// without a panic message and with the shell's status for a closed pipe.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let repo = release_repo();
+    let mut child = xtask_command()
+        .arg("--repo")
+        .arg(repo.path())
+        .args(["version", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
