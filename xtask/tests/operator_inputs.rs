@@ -159,3 +159,38 @@ fn a_closed_stdout_ends_the_command_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
+
+/// A token in the health URL's query string is never printed or journaled:
+/// not in the dry run's plan, not in step 6's error, not in the journal.
+#[test]
+fn a_token_in_the_health_url_is_redacted_everywhere() {
+    let site = Site::new();
+    site.add_migration("V5__created_at_index.sql", support::V5_INDEX);
+    let url = "http://127.0.0.1:9/health?token=HPASS2&X-Amz-Signature=SIG3&v=1";
+    let env = [
+        ("MIGRATE_MAINTENANCE", "1"),
+        ("MIGRATE_HEALTH_URL", url),
+        ("MIGRATE_HEALTH_TIMEOUT_SECS", "1"),
+    ];
+    let dry = site.xtask(&["migrate", "--dry-run"], &env);
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(
+        text(&dry).contains("http://127.0.0.1:9/health?token=***&X-Amz-Signature=***&v=1"),
+        "{}",
+        text(&dry)
+    );
+    let real = site.xtask(&["migrate"], &env);
+    assert!(!real.status.success(), "{}", text(&real));
+    assert!(text(&real).contains("[6/7]"), "{}", text(&real));
+    for (what, said) in [
+        ("dry run", text(&dry)),
+        ("run", text(&real)),
+        ("journal", site.journal()),
+    ] {
+        assert!(
+            !said.contains("HPASS2") && !said.contains("SIG3"),
+            "{what}: {said}"
+        );
+    }
+    assert!(site.journal().contains("token=***"), "{}", site.journal());
+}
