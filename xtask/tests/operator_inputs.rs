@@ -194,3 +194,38 @@ fn a_token_in_the_health_url_is_redacted_everywhere() {
     }
     assert!(site.journal().contains("token=***"), "{}", site.journal());
 }
+
+/// A maintenance flag in a folder that does not exist: refused by the
+/// preflight, before the service is touched, and no removal is claimed.
+#[test]
+fn a_maintenance_flag_in_a_missing_folder_is_refused_by_the_preflight() {
+    let site = Site::new();
+    site.add_migration("V5__created_at_index.sql", support::V5_INDEX);
+    let flag = site.dir.path().join("noflagdir/m.flag");
+    let flag_env = flag.to_str().unwrap();
+    for args in [&["migrate", "--dry-run"][..], &["migrate"]] {
+        let out = site.xtask(
+            args,
+            &[
+                ("MIGRATE_MAINTENANCE", "1"),
+                ("SECRETS_MAINTENANCE_FLAG", flag_env),
+            ],
+        );
+        let said = text(&out);
+        assert!(!out.status.success(), "{args:?}: {said}");
+        assert!(said.contains("[2/7] preflight"), "{args:?}: {said}");
+        assert!(
+            said.contains(&format!(
+                "the maintenance flag's folder {} does not exist",
+                flag.parent().unwrap().display()
+            )),
+            "{args:?}: {said}"
+        );
+        assert!(!said.contains("[3/7]"), "{args:?}: {said}");
+        assert!(
+            !said.contains("removed maintenance flag"),
+            "{args:?}: {said}"
+        );
+    }
+    assert_eq!(site.versions(), [1, 2, 3, 4]);
+}

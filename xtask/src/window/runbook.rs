@@ -206,6 +206,7 @@ fn preflight(
     let comparison = history::compare(applied, &files)?;
     comparison.refuse_inconsistency()?;
     settings.refuse_gaps(&files)?;
+    settings.service.refuse_unusable_flag()?;
     let ahead = match comparison.ahead.len() {
         0 => String::new(),
         n => format!(
