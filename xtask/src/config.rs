@@ -264,7 +264,7 @@ pub fn migrate(root: &Path) -> anyhow::Result<MigrateConfig> {
         match metadata_table(root, "migrate")? {
             Some(table) => toml_edit::de::from_str(&table).with_context(|| {
                 format!(
-                    "{}: [workspace.metadata.migrate] is not valid — see README.md (\"The runbook\") for its keys",
+                    "{}: [workspace.metadata.migrate] is not valid — see docs/runbook.md (\"Settings\") for its keys",
                     root.join("Cargo.toml").display()
                 )
             })?,

@@ -229,3 +229,63 @@ fn a_maintenance_flag_in_a_missing_folder_is_refused_by_the_preflight() {
     }
     assert_eq!(site.versions(), [1, 2, 3, 4]);
 }
+
+/// "banana" in every place is not a version, agreed or not.
+#[test]
+fn version_refuses_a_value_that_is_not_semver() {
+    let repo = release_repo();
+    let root = repo.path();
+    let swap = |path: &str| {
+        let file = root.join(path);
+        let text = fs::read_to_string(&file)
+            .unwrap()
+            .replace("0.1.0", "banana");
+        fs::write(file, text).unwrap();
+    };
+    for path in ["backend/Cargo.toml", "frontend/package.json", "VERSION.txt"] {
+        swap(path);
+    }
+    let version = |args: &[&str]| {
+        xtask_command()
+            .arg("--repo")
+            .arg(root)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = version(&["version"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("`banana` is not a SemVer version"),
+        "{}",
+        text(&out)
+    );
+    let out = version(&["version", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["agreed"], false, "{doc}");
+    assert_eq!(doc["version"], serde_json::Value::Null, "{doc}");
+}
+
+/// A bad `[workspace.metadata.migrate]` points at where its keys are listed.
+#[test]
+fn a_bad_migrate_config_points_at_the_runbook() {
+    let dir = TempDir::new().unwrap();
+    fs::write(
+        dir.path().join("Cargo.toml"),
+        "[workspace]\nmembers = []\n\n[workspace.metadata.migrate]\nno-such-key = 1\n",
+    )
+    .unwrap();
+    let out = xtask_command()
+        .arg("--repo")
+        .arg(dir.path())
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("see docs/runbook.md (\"Settings\") for its keys"),
+        "{}",
+        text(&out)
+    );
+}
