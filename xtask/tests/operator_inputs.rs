@@ -289,3 +289,30 @@ fn a_bad_migrate_config_points_at_the_runbook() {
         text(&out)
     );
 }
+
+/// `migrate status --json` with a gap: the document says why it exits 1.
+#[test]
+fn status_json_names_a_gap_in_problems() {
+    let site = Site::new();
+    site.add_migration("V6__created_at_index.sql", support::V5_INDEX);
+    let out = site.xtask(&["migrate", "status", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = doc["problems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(problems.len(), 1, "{doc}");
+    assert!(
+        problems[0]
+            .as_str()
+            .unwrap()
+            .contains("follows V4 — version 5 is missing"),
+        "{doc}"
+    );
+    // Up to date and without a gap: no problems.
+    let site = Site::new();
+    let out = site.xtask(&["migrate", "status", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["problems"], serde_json::json!([]), "{doc}");
+}

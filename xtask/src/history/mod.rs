@@ -11,7 +11,7 @@ pub mod sql_text;
 
 pub use compare::{Comparison, compare, stems};
 pub use files::*;
-pub use gaps::{VersionRange, refuse_gaps};
+pub use gaps::{VersionRange, gap_problems, refuse_gaps};
 
 /// The migrations as `engine` runs them: the shared files, with Postgres
 /// twins swapped in on Postgres. Files marked `-- xtask: no-transaction`

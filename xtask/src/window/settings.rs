@@ -131,6 +131,11 @@ impl Settings {
         history::refuse_gaps(files, &self.allowed_gaps)
     }
 
+    /// The gaps [`Settings::refuse_gaps`] refuses, one line each.
+    pub fn gap_problems(&self, files: &[MigrationFile]) -> Vec<String> {
+        history::gap_problems(files, &self.allowed_gaps)
+    }
+
     /// Before anything is read, locked, journaled or created: a SQLite
     /// database that is not there is said to be missing (and its folder,
     /// when that is missing too), with `hint` saying what to do. With
