@@ -316,3 +316,38 @@ fn status_json_names_a_gap_in_problems() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["problems"], serde_json::json!([]), "{doc}");
 }
+
+fn help(args: &[&str]) -> String {
+    let out = xtask_command().args(args).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Each help names every variable its command reads, with its default, and
+/// every exit status the command can give.
+#[test]
+fn help_names_what_each_command_reads_and_every_exit_status() {
+    for args in [
+        &["migrations", "new"][..],
+        &["migrations", "check"],
+        &["db", "copy"],
+    ] {
+        let said = help(args);
+        assert!(said.contains("MIGRATE_ALLOW_GAPS"), "{args:?}: {said}");
+        assert!(!said.contains("Environment: none"), "{args:?}: {said}");
+    }
+    for args in [&["release"][..], &["migrations", "check"]] {
+        let said = help(args);
+        let line = said
+            .lines()
+            .find(|l| l.trim_start().starts_with("DATABASE_URL"))
+            .unwrap_or_else(|| panic!("{args:?}: {said}"));
+        assert!(line.contains("[default: "), "{args:?}: {line}");
+    }
+    let said = help(&["migrate"]);
+    let statuses = said.split("Exit status:").nth(1).unwrap_or_default();
+    assert!(
+        statuses.contains("130") && statuses.contains("143"),
+        "{statuses}"
+    );
+}
