@@ -145,16 +145,17 @@ fn a_non_utf8_environment_value_is_refused_naming_the_variable() {
 #[test]
 fn a_closed_stdout_ends_the_command_quietly() {
     let repo = release_repo();
-    let mut child = xtask_command()
+    // The reading end is closed before the command starts: every write fails.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = xtask_command()
         .arg("--repo")
         .arg(repo.path())
         .args(["version", "--json"])
-        .stdout(Stdio::piped())
+        .stdout(writer)
         .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
@@ -350,4 +351,29 @@ fn help_names_what_each_command_reads_and_every_exit_status() {
         statuses.contains("130") && statuses.contains("143"),
         "{statuses}"
     );
+}
+
+/// A folder named with a newline: `migrate` prints every path on one line,
+/// quoted ($'…\n…'), never the raw newline.
+#[test]
+fn a_newline_in_a_path_is_quoted_on_stdout() {
+    let dir = TempDir::new().unwrap();
+    let odd = dir.path().join("a\nb");
+    fs::create_dir(&odd).unwrap();
+    let migrations = odd.join("migrations");
+    support::copy_migrations(&migrations, None);
+    let db = odd.join("secrets.db");
+    let out = xtask_command()
+        .env_remove("MIGRATE_BACKUP_DIR")
+        .args(["migrate", "--create", "--database-url", &sqlite_url(&db)])
+        .arg("--migrations")
+        .arg(&migrations)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("a\nb"), "{stdout}");
+    assert!(stdout.contains("a\\nb"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("a\nb"), "{stderr}");
 }

@@ -44,7 +44,7 @@ impl Service {
             Mode::Commands { stop, start } => {
                 format!("stop `{}`, start `{}`", stop.join(" "), start.join(" "))
             }
-            Mode::Maintenance { flag } => format!("maintenance flag {}", flag.display()),
+            Mode::Maintenance { flag } => format!("maintenance flag {}", crate::quote::path(flag)),
             Mode::Unmanaged => "not configured".into(),
         }
     }

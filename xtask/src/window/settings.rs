@@ -275,7 +275,7 @@ fn resolve_url(repo: &Path, flag: Option<&str>) -> anyhow::Result<DatabaseUrl> {
             // On stderr: stdout may be a machine-readable document.
             eprintln!(
                 "database: {} ({})",
-                path.display(),
+                crate::quote::path(&path),
                 paths::relative_rule(repo)
             );
             DatabaseUrl::Sqlite(path)
