@@ -377,3 +377,34 @@ fn a_newline_in_a_path_is_quoted_on_stdout() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("a\nb"), "{stderr}");
 }
+
+/// A history row edited by hand: the error leads with that row, not with
+/// "is it corrupt?" (the file reads fine).
+#[test]
+fn an_edited_history_row_is_named_first() {
+    let site = Site::new();
+    rusqlite::Connection::open(&site.db)
+        .unwrap()
+        .execute_batch(
+            "UPDATE refinery_schema_history SET applied_on = 'yesterday' WHERE version = 2",
+        )
+        .unwrap();
+    for args in [
+        &["migrate", "status"][..],
+        &["migrate", "status", "--json"],
+        &["migrate", "--dry-run"],
+    ] {
+        let out = site.xtask(args, &[]);
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        let said = first_error_line(&out);
+        assert!(
+            said.contains(&format!(
+                "{}: the migration history (refinery_schema_history) has a row refinery cannot read: row for version 2",
+                site.db.display()
+            )),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert!(!said.contains("is it corrupt"), "{args:?}: {said}");
+    }
+}
