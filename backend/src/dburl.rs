@@ -191,8 +191,9 @@ impl fmt::Display for PgUrl {
 /// Every credential in `text` masked, in every form a URL here may carry
 /// one: `scheme://user:secret@host` → `scheme://user:***@host` (a password
 /// holding `/` or `@` included: the credentials end at the last `@` before a
-/// space), and a `password=` query parameter → `password=***`. The one
-/// redaction of the service and the xtask alike.
+/// space), and the value of a query parameter whose key names a credential
+/// (`password=`, `token=`, `X-Amz-Signature=`, see [`SECRET_KEY_PARTS`]) →
+/// `token=***`. The one redaction of the service and the xtask alike.
 pub fn redact(text: &str) -> String {
     redact_query_passwords(&redact_userinfo(text))
 }
@@ -237,12 +238,12 @@ fn redact_query_passwords(text: &str) -> String {
         let starts =
             at == 0 || matches!(text.as_bytes()[at - 1], b'?' | b'&' | b' ' | b'\t' | b'\n');
         let key_end = text[at..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '%' || c == '_'))
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "%_-.".contains(c)))
             .map_or(text.len(), |n| at + n);
         if starts
             && key_end > at
             && text[key_end..].starts_with('=')
-            && is_password_key(&text[at..key_end])
+            && is_secret_key(&text[at..key_end])
         {
             let value_start = key_end + 1;
             let value_end = text[value_start..]
@@ -260,9 +261,22 @@ fn redact_query_passwords(text: &str) -> String {
     out
 }
 
+/// What a query key holding a credential contains, in any case and any
+/// percent-encoding (libpq decodes keys): `password`, `token`,
+/// `access_token`, `client_secret`, `api_key`, `auth`, `X-Amz-Signature`…
+/// Other values (`sslmode`, `user`, `v`) stay readable for diagnosis.
+const SECRET_KEY_PARTS: &[&str] = &[
+    "pass", "pwd", "token", "secret", "key", "auth", "sig", "cred", "session", "cookie",
+];
+
 /// `password`, in any case and any percent-encoding (libpq decodes keys).
 fn is_password_key(key: &str) -> bool {
     percent_decode(key).eq_ignore_ascii_case("password")
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = percent_decode(key).to_ascii_lowercase();
+    SECRET_KEY_PARTS.iter().any(|part| key.contains(part))
 }
 
 /// `%21` → `!`: URLs escape what a password or a key may hold.

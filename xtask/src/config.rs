@@ -6,6 +6,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::history::VersionRange;
+
 /// `[workspace.metadata.release]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -156,8 +158,9 @@ pub struct MigrateConfig {
     /// `migrate --job`, Postgres: seconds to keep retrying a migration that
     /// hit `lock_timeout` (default 60; 0: fail at once).
     pub pg_lock_retry_secs: Option<u64>,
-    /// Migration versions missing on purpose; any other gap is an error.
-    pub allow_gaps: Option<Vec<i32>>,
+    /// Migration versions missing on purpose, single (`4`) or as ranges
+    /// (`"5-20261128"`); any other gap is an error.
+    pub allow_gaps: Option<Vec<VersionRange>>,
 }
 
 impl MigrateConfig {
@@ -168,11 +171,10 @@ impl MigrateConfig {
     /// `MIGRATE_COMMAND_TIMEOUT_SECS`, `MIGRATE_PG_LOCK_TIMEOUT_SECS`,
     /// `MIGRATE_PG_STATEMENT_TIMEOUT_SECS`, `MIGRATE_JOB_LOCK_WAIT_SECS`,
     /// `MIGRATE_PG_LOCK_RETRY_SECS`, `MIGRATE_ALLOW_GAPS` (versions, split on
-    /// commas or whitespace).
+    /// commas or whitespace; `5-9` is a range).
     pub fn apply_env(mut self) -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
-            var(name)
+            env_var(name)?
                 .map(|v| {
                     v.trim().parse::<u64>().with_context(|| {
                         format!("{name}=`{v}` is not a whole number of seconds or backups")
@@ -181,25 +183,25 @@ impl MigrateConfig {
                 .transpose()
         };
         let words = |v: String| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
-        if let Some(v) = var("MIGRATE_BACKUP_DIR") {
+        if let Some(v) = env_var("MIGRATE_BACKUP_DIR")? {
             self.backup_dir = Some(v);
         }
         if let Some(n) = number("MIGRATE_KEEP_BACKUPS")? {
             self.keep_backups = Some(usize::try_from(n).unwrap_or(usize::MAX));
         }
-        if let Some(v) = var("MIGRATE_MAINTENANCE") {
-            self.maintenance = Some(matches!(v.trim(), "1" | "true" | "yes" | "on"));
+        if let Some(v) = env_var("MIGRATE_MAINTENANCE")? {
+            self.maintenance = Some(switch("MIGRATE_MAINTENANCE", &v)?);
         }
-        if let Some(v) = var(backend::maintenance::FLAG_ENV) {
+        if let Some(v) = env_var(backend::maintenance::FLAG_ENV)? {
             self.maintenance_flag = Some(v);
         }
-        if let Some(v) = var("MIGRATE_STOP") {
+        if let Some(v) = env_var("MIGRATE_STOP")? {
             self.stop = Some(words(v));
         }
-        if let Some(v) = var("MIGRATE_START") {
+        if let Some(v) = env_var("MIGRATE_START")? {
             self.start = Some(words(v));
         }
-        if let Some(v) = var("MIGRATE_HEALTH_URL") {
+        if let Some(v) = env_var("MIGRATE_HEALTH_URL")? {
             self.health_url = Some(v);
         }
         self.health_timeout_secs =
@@ -207,14 +209,18 @@ impl MigrateConfig {
         self.lock_timeout_secs = number("MIGRATE_LOCK_TIMEOUT_SECS")?.or(self.lock_timeout_secs);
         self.command_timeout_secs =
             number("MIGRATE_COMMAND_TIMEOUT_SECS")?.or(self.command_timeout_secs);
-        let pg_timeout = |name: &str| var(name).map(|v| pg_timeout_secs(name, &v)).transpose();
+        let pg_timeout = |name: &str| -> anyhow::Result<Option<u64>> {
+            env_var(name)?
+                .map(|v| pg_timeout_secs(name, &v))
+                .transpose()
+        };
         self.pg_lock_timeout_secs =
             pg_timeout("MIGRATE_PG_LOCK_TIMEOUT_SECS")?.or(self.pg_lock_timeout_secs);
         self.pg_statement_timeout_secs =
             pg_timeout("MIGRATE_PG_STATEMENT_TIMEOUT_SECS")?.or(self.pg_statement_timeout_secs);
         self.job_lock_wait_secs = number("MIGRATE_JOB_LOCK_WAIT_SECS")?.or(self.job_lock_wait_secs);
         self.pg_lock_retry_secs = number("MIGRATE_PG_LOCK_RETRY_SECS")?.or(self.pg_lock_retry_secs);
-        if let Some(v) = var("MIGRATE_ALLOW_GAPS") {
+        if let Some(v) = env_var("MIGRATE_ALLOW_GAPS")? {
             self.allow_gaps = Some(versions("MIGRATE_ALLOW_GAPS", &v)?);
         }
         Ok(self)
@@ -276,13 +282,36 @@ fn check_pg_timeouts(config: &MigrateConfig, cargo_toml: &Path) -> anyhow::Resul
     Ok(())
 }
 
-/// `4, 7` or `4 7` → [4, 7].
-fn versions(name: &str, list: &str) -> anyhow::Result<Vec<i32>> {
+/// A variable's value; None when unset or blank. A value that is not UTF-8
+/// is refused, not taken as unset: that would quietly use the default.
+fn env_var(name: &str) -> anyhow::Result<Option<String>> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        // The value is not shown: it may be a URL with a token in it.
+        Err(std::env::VarError::NotUnicode(_)) => {
+            bail!("{name} is not valid UTF-8: set it to a UTF-8 value, or unset it")
+        }
+    }
+}
+
+/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; anything else is a typo.
+fn switch(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{name}=`{value}` is neither 1 (on) nor 0 (off): set it to 1 or 0"),
+    }
+}
+
+/// `4, 7` or `4 7-9` → [4, 7-9].
+fn versions(name: &str, list: &str) -> anyhow::Result<Vec<VersionRange>> {
     list.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|v| !v.is_empty())
         .map(|v| {
-            v.parse::<i32>().with_context(|| {
-                format!("{name}=`{list}`: `{v}` is not a migration version; list versions like 4,7")
+            VersionRange::parse(v).map_err(|e| {
+                anyhow::anyhow!("{name}=`{list}`: {e}; list versions and ranges like 4,7-9")
             })
         })
         .collect()
@@ -295,7 +324,7 @@ pub fn migrate(root: &Path) -> anyhow::Result<MigrateConfig> {
         match metadata_table(root, "migrate")? {
             Some(table) => toml_edit::de::from_str(&table).with_context(|| {
                 format!(
-                    "{}: [workspace.metadata.migrate] is not valid — see README.md (\"The runbook\") for its keys",
+                    "{}: [workspace.metadata.migrate] is not valid — see docs/runbook.md (\"Settings\") for its keys",
                     root.join("Cargo.toml").display()
                 )
             })?,

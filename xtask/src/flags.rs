@@ -42,7 +42,7 @@ macro_rules! window_env {
   MIGRATE_PG_STATEMENT_TIMEOUT_SECS  Postgres: statement_timeout of the migration [default: 300]
   MIGRATE_JOB_LOCK_WAIT_SECS         migrate --job: seconds to wait for another instance's run [default: 600]
   MIGRATE_PG_LOCK_RETRY_SECS         migrate --job: seconds to keep retrying a migration that hit lock_timeout; 0: fail at once [default: 60]
-  MIGRATE_ALLOW_GAPS                 versions missing from the history on purpose, e.g. 4,7 [default: none: a gap is an error]
+  MIGRATE_ALLOW_GAPS                 versions missing from the history on purpose, e.g. 4,7-9 [default: none: a gap is an error]
   MIGRATE_PG_RESTORE_POINT           Postgres: off: pg_dump inside the window instead of a server-side copy [default: a copy when CREATEDB allows]"
     };
 }
@@ -74,7 +74,8 @@ pub enum Command {
         "\n\nExit status: 0 migrated, or already up to date (--dry-run: the plan was printed); ",
         "1 failed (the error says what is true of the database now and what to do next); ",
         "2 usage error (unknown or invalid flags or arguments); ",
-        "3 refused (--job: a contract migration is pending and --allow-contract was not given)."
+        "3 refused (--job: a contract migration is pending and --allow-contract was not given); ",
+        "130/143 cancelled by SIGINT/SIGTERM (--job)."
     ))]
     Migrate(MigrateArgs),
     /// Back up the live database (online, verified, rotated), or list the backups (--list).
@@ -107,7 +108,8 @@ pub enum Command {
         "[workspace.metadata.release] [default: 300]\n",
         "  MIGRATIONS_POSTGRES_URL    the Postgres server on which the preflight's migrations check proves the ",
         "Postgres history [default: none: that check is skipped]\n",
-        "  DATABASE_URL               used for that check when it is a postgres:// URL and MIGRATIONS_POSTGRES_URL is not set\n\n",
+        "  DATABASE_URL               used for that check when it is a postgres:// URL and MIGRATIONS_POSTGRES_URL is not set \
+         [default: none]\n\n",
         exit_plain!()
     ))]
     Release(ReleaseArgs),
@@ -131,7 +133,11 @@ pub struct DbArgs {
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Copy every table of a SQLite database into an empty, migrated Postgres one, verified.
-    #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
+    #[command(after_long_help = concat!(
+        "Environment (and the other keys of [workspace.metadata.migrate], read and checked):\n",
+        "  MIGRATE_ALLOW_GAPS       versions missing from the history on purpose, e.g. 4,7-9; overrides allow-gaps in [workspace.metadata.migrate] [default: none: a gap is an error]\n\n",
+        exit_plain!()
+    ))]
     Copy(DbCopyArgs),
 }
 
@@ -162,7 +168,9 @@ pub enum MigrationsCommand {
     #[command(after_long_help = concat!(
         "Environment:\n",
         "  MIGRATIONS_POSTGRES_URL  the Postgres server of the seventh check; --postgres wins [default: none]\n",
-        "  DATABASE_URL             used for that check when it is a postgres:// URL and neither of the above is set\n\n",
+        "  DATABASE_URL             used for that check when it is a postgres:// URL and neither of the above is set \
+         [default: none]\n",
+        "  MIGRATE_ALLOW_GAPS       versions missing from the history on purpose, e.g. 4,7-9; overrides allow-gaps in [workspace.metadata.migrate] [default: none: a gap is an error]\n\n",
         "Exit status: 0 every check passed; 1 a check failed (each failure is listed) or could not run; ",
         "2 usage error (unknown or invalid flags or arguments)."
     ))]
@@ -171,7 +179,11 @@ pub enum MigrationsCommand {
     #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
     Rules,
     /// Create the next V<n>__<name>.sql.
-    #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
+    #[command(after_long_help = concat!(
+        "Environment:\n",
+        "  MIGRATE_ALLOW_GAPS       versions missing from the history on purpose, e.g. 4,7-9; overrides allow-gaps in [workspace.metadata.migrate] [default: none: a gap is an error]\n\n",
+        exit_plain!()
+    ))]
     New {
         /// snake_case name, e.g. add_secret_owner
         name: String,

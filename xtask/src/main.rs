@@ -17,6 +17,7 @@ mod history;
 mod schema;
 
 // Small modules everyone uses.
+mod closed_stdout;
 mod config;
 mod failpoint;
 mod flags;
@@ -45,17 +46,24 @@ fn main() -> ExitCode {
         let _ = <flags::Cli as clap::CommandFactory>::command().print_help();
         return ExitCode::SUCCESS;
     };
+    match closed_stdout::run_quietly(|| dispatch(&repo, command)) {
+        Some(code) => code,
+        None => ExitCode::from(closed_stdout::EXIT),
+    }
+}
+
+fn dispatch(repo: &std::path::Path, command: Command) -> ExitCode {
     let result = match command {
-        Command::Migrate(args) => window::run(&repo, &args),
-        Command::Backup(args) => window::backup::run(&repo, &args),
-        Command::Restore(args) => window::restore::run(&repo, &args),
-        Command::Version(args) => release::version::run(&repo, &args),
-        Command::Release(args) => release::run(&repo, &args),
-        Command::Migrations(args) => migrations::run(&repo, &args),
-        Command::Bench(args) => bench::run(&repo, &args),
+        Command::Migrate(args) => window::run(repo, &args),
+        Command::Backup(args) => window::backup::run(repo, &args),
+        Command::Restore(args) => window::restore::run(repo, &args),
+        Command::Version(args) => release::version::run(repo, &args),
+        Command::Release(args) => release::run(repo, &args),
+        Command::Migrations(args) => migrations::run(repo, &args),
+        Command::Bench(args) => bench::run(repo, &args),
         Command::Db(flags::DbArgs {
             command: flags::DbCommand::Copy(args),
-        }) => copy::run(&repo, &args),
+        }) => copy::run(repo, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

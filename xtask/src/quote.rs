@@ -30,6 +30,15 @@ pub fn shell_line(word: &str) -> String {
     out
 }
 
+/// Text (a URL) as it is, unless it holds a control character (a newline
+/// in a folder's name): then as [`shell_line`] shows it, so a line stays one.
+pub fn one_line(text: &str) -> String {
+    match text.chars().any(char::is_control) {
+        true => shell_line(text),
+        false => text.to_owned(),
+    }
+}
+
 /// A path as [`shell_line`] shows it.
 pub fn path(path: &std::path::Path) -> String {
     shell_line(&path.to_string_lossy())

@@ -44,6 +44,18 @@ mod tests {
                 "invalid `postgres://u:***@h/db`",
             ),
             ("host=h password=P dbname=d", "host=h password=*** dbname=d"),
+            (
+                "http://h/health?token=T&v=1&access_token=A",
+                "http://h/health?token=***&v=1&access_token=***",
+            ),
+            (
+                "https://h/x?X-Amz-Signature=S&api_key=K&client_secret=C&sslmode=require",
+                "https://h/x?X-Amz-Signature=***&api_key=***&client_secret=***&sslmode=require",
+            ),
+            (
+                "GET http://h/?AUTH=a failed",
+                "GET http://h/?AUTH=*** failed",
+            ),
         ] {
             assert_eq!(redact(text), shown, "{text}");
         }

@@ -33,7 +33,7 @@ use std::time::Instant;
 use anyhow::bail;
 use backend::dburl::DatabaseUrl;
 
-use crate::flags::DbCopyArgs;
+use crate::{flags::DbCopyArgs, history::Engine};
 use transfer::copy;
 
 pub fn run(repo: &std::path::Path, args: &DbCopyArgs) -> anyhow::Result<()> {
@@ -61,6 +61,12 @@ pub fn run(repo: &std::path::Path, args: &DbCopyArgs) -> anyhow::Result<()> {
         || crate::paths::migrations_dir(repo),
         |dir| crate::paths::from_root(repo, dir),
     );
+    // A gap is an error in every command that reads the history.
+    let allowed = crate::config::migrate(repo)?.allow_gaps.unwrap_or_default();
+    crate::history::refuse_gaps(
+        &crate::history::load_for(&migrations, Engine::Sqlite)?,
+        &allowed,
+    )?;
     let start = Instant::now();
     let copied = copy(
         &source,

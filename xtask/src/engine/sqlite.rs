@@ -256,6 +256,24 @@ pub fn applied_history(conn: &Connection) -> Result<Vec<Migration>, MigrateError
     read_history(conn, &refinery::history_query())
 }
 
+/// [`applied_history`] of the database at `path`: a row edited by hand is
+/// said first (the file reads fine); anything else may be a damaged file.
+pub fn applied_history_of(conn: &Connection, path: &Path) -> anyhow::Result<Vec<Migration>> {
+    match applied_history(conn) {
+        Err(MigrateError::History(problem)) => bail!(
+            "{}: the migration history ({HISTORY_TABLE}) has a row refinery cannot read: {problem}",
+            path.display()
+        ),
+        other => Ok(other.with_context(|| {
+            format!(
+                "{} cannot be read (is it corrupt?): check it with `PRAGMA integrity_check`, \
+                 or restore a backup with `cargo xtask restore`",
+                path.display()
+            )
+        })?),
+    }
+}
+
 /// [`applied_history`] for a database another tool built: a history table
 /// whose SQL fails (not refinery's columns) is named with the fix.
 pub fn applied_history_explained(conn: &Connection, shown: &str) -> anyhow::Result<Vec<Migration>> {

@@ -54,7 +54,7 @@ pub fn load_with_twins(dir: &Path, engine: Engine) -> anyhow::Result<Vec<Migrati
 }
 
 /// Twins must stand in for a shared migration of the same version and name.
-fn twin_problems(shared: &[MigrationFile], twins: &[MigrationFile]) -> Vec<String> {
+pub(super) fn twin_problems(shared: &[MigrationFile], twins: &[MigrationFile]) -> Vec<String> {
     twins
         .iter()
         .filter_map(|twin| match shared.iter().find(|f| f.version == twin.version) {
@@ -196,65 +196,19 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<MigrationFile>> {
     Ok(by_version.into_values().collect())
 }
 
-/// Versions missing between 1 and the newest file, each named with the file
-/// that follows it, unless `allowed` lists them; a listed version that is
-/// not missing is reported too (a stale list would hide a future loss).
-/// A gap is usually a file lost in a merge or a rename: refinery would run
-/// the rest without a word.
-pub fn gap_problems(files: &[MigrationFile], allowed: &[i32]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut previous = 0;
-    for file in files {
-        let missing: Vec<i32> = (previous + 1..file.version)
-            .filter(|v| !allowed.contains(v))
-            .collect();
-        if !missing.is_empty() {
-            let list = missing.iter().map(i32::to_string).collect::<Vec<_>>();
-            let (what, verb) = match missing.len() {
-                1 => ("version", "is"),
-                _ => ("versions", "are"),
-            };
-            problems.push(format!(
-                "{}: follows V{previous} — {what} {} {verb} missing. Restore the lost file (git log --diff-filter=D \
-                 -- migrations/), or renumber this one if it has not shipped; if the gap is deliberate, list it: \
-                 allow-gaps = [{}] in [workspace.metadata.migrate] (or MIGRATE_ALLOW_GAPS={})",
-                file.path.display(),
-                list.join(", "),
-                list.join(", "),
-                list.join(",")
-            ));
-        }
-        previous = file.version;
-    }
-    for version in allowed {
-        if let Some(file) = files.iter().find(|f| f.version == *version) {
-            problems.push(format!(
-                "allow-gaps lists version {version}, but {} exists: remove {version} from allow-gaps \
-                 (or MIGRATE_ALLOW_GAPS)",
-                file.path.display()
-            ));
-        }
-    }
-    problems
-}
-
-/// [`gap_problems`] as an error.
-pub fn refuse_gaps(files: &[MigrationFile], allowed: &[i32]) -> anyhow::Result<()> {
-    let problems = gap_problems(files, allowed);
-    if !problems.is_empty() {
-        bail!(
-            "a gap in the migration versions:\n  {}",
-            problems.join("\n  ")
-        );
-    }
-    Ok(())
-}
-
 fn read_one(path: &Path, file_name: &str) -> Result<MigrationFile, String> {
     if !path.is_file() {
         return Err(format!(
             "{}: not a migration file (the folder must hold only V{{n}}__{{name}}.sql files and schema.sql) — move it elsewhere",
             path.display()
+        ));
+    }
+    if let Some(number) = version_out_of_range(file_name) {
+        return Err(format!(
+            "{}: version {number} is out of range: refinery's versions run from 1 to {} — renumber it \
+             to the next free version",
+            path.display(),
+            i32::MAX
         ));
     }
     let (version, name) = parse_file_name(file_name).ok_or_else(|| {
@@ -274,6 +228,14 @@ fn read_one(path: &Path, file_name: &str) -> Result<MigrationFile, String> {
     })
 }
 
+/// `V2147483648__x.sql` → "2147483648": a name of the right form whose
+/// number refinery's i32 cannot hold (said as such, not as a bad name).
+fn version_out_of_range(file_name: &str) -> Option<&str> {
+    let number = file_name.strip_prefix('V')?.split_once("__")?.0;
+    let digits = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
+    (digits && number.parse::<i32>().is_err()).then_some(number)
+}
+
 /// `V12__add_things.sql` → (12, "add_things").
 pub fn parse_file_name(file_name: &str) -> Option<(i32, &str)> {
     let rest = file_name.strip_prefix('V')?.strip_suffix(".sql")?;
@@ -286,25 +248,7 @@ pub fn parse_file_name(file_name: &str) -> Option<(i32, &str)> {
     Some((number.parse().ok()?, name))
 }
 
-/// The `files` check of `migrations check`: every problem of every file,
-/// each naming the file (and line where there is one), and every gap in the
-/// shared versions not in `allowed_gaps` (twins cover only some versions).
-pub fn name_problems(dir: &Path, allowed_gaps: &[i32]) -> anyhow::Result<Vec<String>> {
-    let mut problems = lint_folder(dir)?;
-    if let Ok(shared) = load(dir) {
-        problems.extend(gap_problems(&shared, allowed_gaps));
-    }
-    let twins_dir = dir.join(POSTGRES_DIR);
-    if twins_dir.is_dir() {
-        problems.extend(lint_folder(&twins_dir)?);
-        if let (Ok(shared), Ok(twins)) = (load(dir), load(&twins_dir)) {
-            problems.extend(twin_problems(&shared, &twins));
-        }
-    }
-    Ok(problems)
-}
-
-fn lint_folder(dir: &Path) -> anyhow::Result<Vec<String>> {
+pub(super) fn lint_folder(dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     let mut versions: BTreeMap<i32, String> = BTreeMap::new();
     let mut names: Vec<_> = fs::read_dir(dir)

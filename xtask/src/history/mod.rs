@@ -4,12 +4,14 @@
 
 mod compare;
 mod files;
+mod gaps;
 pub mod lint;
 pub mod no_transaction;
 pub mod sql_text;
 
 pub use compare::{Comparison, compare, stems};
 pub use files::*;
+pub use gaps::{VersionRange, gap_problems, refuse_gaps};
 
 /// The migrations as `engine` runs them: the shared files, with Postgres
 /// twins swapped in on Postgres. Files marked `-- xtask: no-transaction`
@@ -19,4 +21,25 @@ pub fn load_for(dir: &std::path::Path, engine: Engine) -> anyhow::Result<Vec<Mig
     let files = load_with_twins(dir, engine)?;
     no_transaction::refuse_unrunnable(&files, engine)?;
     Ok(files)
+}
+
+/// The `files` check of `migrations check`: every problem of every file,
+/// each naming the file (and line where there is one), and every gap in the
+/// shared versions not in `allowed_gaps` (twins cover only some versions).
+pub fn name_problems(
+    dir: &std::path::Path,
+    allowed_gaps: &[VersionRange],
+) -> anyhow::Result<Vec<String>> {
+    let mut problems = files::lint_folder(dir)?;
+    if let Ok(shared) = files::load(dir) {
+        problems.extend(gaps::gap_problems(&shared, allowed_gaps));
+    }
+    let twins_dir = dir.join(files::POSTGRES_DIR);
+    if twins_dir.is_dir() {
+        problems.extend(files::lint_folder(&twins_dir)?);
+        if let (Ok(shared), Ok(twins)) = (files::load(dir), files::load(&twins_dir)) {
+            problems.extend(files::twin_problems(&shared, &twins));
+        }
+    }
+    Ok(problems)
 }

@@ -92,7 +92,7 @@ fn folder(repo: &Path, flag: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 /// `migrations new`: the next `V{n}__{name}.sql`.
-fn new(dir: &Path, name: &str, allowed_gaps: &[i32]) -> anyhow::Result<()> {
+fn new(dir: &Path, name: &str, allowed_gaps: &[history::VersionRange]) -> anyhow::Result<()> {
     let valid = !name.is_empty()
         && history::parse_file_name(&format!("V1__{name}.sql")).is_some()
         && name
@@ -109,7 +109,16 @@ fn new(dir: &Path, name: &str, allowed_gaps: &[i32]) -> anyhow::Result<()> {
     let files = history::load(dir)?;
     // The next number after a gap would bury the lost file for good.
     history::refuse_gaps(&files, allowed_gaps)?;
-    let next = files.last().map_or(1, |f| f.version + 1);
+    let next = match files.last() {
+        None => 1,
+        Some(last) => last.version.checked_add(1).with_context(|| {
+            format!(
+                "{} has the highest version refinery takes ({}): there is no next one",
+                last.path.display(),
+                i32::MAX
+            )
+        })?,
+    };
     let path = dir.join(format!("V{next}__{name}.sql"));
     let template = format!(
         "-- {}\n--\n-- Expand changes only (new tables, indexes, nullable or defaulted columns), or contract\n\

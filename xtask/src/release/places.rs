@@ -342,6 +342,14 @@ pub fn agreed(readings: &[Reading]) -> Result<String, String> {
             .as_ref()
             .map_err(|e| format!("{}: {e}", reading.place))?;
         for value in values {
+            // A release tags and bumps SemVer: "banana" everywhere agrees on nothing.
+            if semver::Version::parse(value).is_err() {
+                return Err(format!(
+                    "{} holds `{value}`, and `{value}` is not a SemVer version (MAJOR.MINOR.PATCH, e.g. 1.2.3): \
+                     write the version there",
+                    reading.place
+                ));
+            }
             match agreed {
                 None => agreed = Some(value),
                 Some(v) if v == value => {}

@@ -61,7 +61,13 @@ struct Live {
 }
 
 pub fn run(settings: &Settings, version: Option<i32>, dry_run: bool) -> anyhow::Result<()> {
+    // Before the lock file and the journal: adopt records an existing database.
+    settings.require_database(
+        "or, for a new database, run `cargo xtask migrate --create` (adopt records the history of an existing one)",
+        false,
+    )?;
     let files = history::load_for(&settings.migrations, settings.engine())?;
+    settings.refuse_gaps(&files)?;
     if let Some(n) = version {
         version_exists(&files, n, &settings.migrations);
     }

@@ -62,9 +62,9 @@ pub fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
         "{}",
         redact(&format!(
             "migrate {} ({}; backups in {})",
-            settings.url,
+            quote::one_line(&settings.url.to_string()),
             settings.service.describe(),
-            settings.backup_dir.display()
+            quote::path(&settings.backup_dir)
         ))
     );
     if !create {
@@ -141,7 +141,7 @@ pub fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
     if let Some(advice) = engine.free_space_advice() {
         println!("free pages: {advice}");
     }
-    println!("journal: {}", journal.path().display());
+    println!("journal: {}", quote::path(journal.path()));
     Ok(())
 }
 
@@ -179,7 +179,7 @@ fn take_lock(
     engine.prepare_lock(settings, create)?;
     let lock = MigrationLock::acquire(&settings.lock_path(), "cargo xtask migrate")?;
     failpoint::hit("after-lock")?;
-    let mut detail = lock.path.display().to_string();
+    let mut detail = quote::path(&lock.path);
     if let Some(holder) = lock.stale.clone() {
         eprintln!("warning: took over a migration lock left by a run that is gone ({holder})");
         let recovered = recover::leftovers(settings);
@@ -209,6 +209,7 @@ fn preflight(
     let comparison = history::compare(applied, &files)?;
     comparison.refuse_inconsistency()?;
     settings.refuse_gaps(&files)?;
+    settings.service.refuse_unusable_flag()?;
     let ahead = match comparison.ahead.len() {
         0 => String::new(),
         n => format!(
@@ -370,7 +371,7 @@ fn rotated(settings: &Settings, (verified, elapsed): Timed<Verified>) -> Timed<(
         };
         let detail = format!(
             "{} ({}, {how}); {rotation}",
-            backup.path.display(),
+            quote::path(&backup.path),
             backups::human_size(backup.bytes)
         );
         (backup, detail)
@@ -478,7 +479,10 @@ fn summary(steps: &Steps, plan: &Plan, backup: &Backup, downtime: std::time::Dur
         "summary",
         downtime,
         "ok",
-        &format!("downtime {downtime:.2?}; backup {}", backup.path.display()),
+        &format!(
+            "downtime {downtime:.2?}; backup {}",
+            quote::path(&backup.path)
+        ),
     );
     println!(
         "[7/7] done: {} migration(s) applied ({}); schema version {} -> {}; downtime {:.2} s; backup {}",
@@ -487,6 +491,6 @@ fn summary(steps: &Steps, plan: &Plan, backup: &Backup, downtime: std::time::Dur
         plan.current,
         plan.target(),
         downtime.as_secs_f64(),
-        backup.path.display()
+        quote::path(&backup.path)
     );
 }

@@ -44,7 +44,7 @@ impl Service {
             Mode::Commands { stop, start } => {
                 format!("stop `{}`, start `{}`", stop.join(" "), start.join(" "))
             }
-            Mode::Maintenance { flag } => format!("maintenance flag {}", flag.display()),
+            Mode::Maintenance { flag } => format!("maintenance flag {}", crate::quote::path(flag)),
             Mode::Unmanaged => "not configured".into(),
         }
     }
@@ -90,16 +90,18 @@ impl Service {
                         flag.display()
                     ));
                 }
+                // Only a removal that happened is said: a flag never
+                // created (its folder missing) was not "removed".
                 match fs::remove_file(flag) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(e).with_context(|| {
-                            format!("removing the maintenance flag {}", flag.display())
-                        });
-                    }
+                    Ok(()) => Ok(format!("removed maintenance flag {}", flag.display())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(format!(
+                        "no maintenance flag {} to remove (it was not set)",
+                        flag.display()
+                    )),
+                    Err(e) => Err(e).with_context(|| {
+                        format!("removing the maintenance flag {}", flag.display())
+                    }),
                 }
-                Ok(format!("removed maintenance flag {}", flag.display()))
             }
             Mode::Unmanaged => {
                 Ok("skipped: no start command or maintenance mode configured".into())
@@ -109,6 +111,23 @@ impl Service {
 }
 
 impl Service {
+    /// For the preflight: the maintenance flag can be created (its folder
+    /// exists), so the window does not fail after the service was touched.
+    pub fn refuse_unusable_flag(&self) -> anyhow::Result<()> {
+        let Mode::Maintenance { flag } = &self.mode else {
+            return Ok(());
+        };
+        let folder = flag.parent().filter(|p| !p.as_os_str().is_empty());
+        match folder {
+            Some(folder) if !folder.is_dir() => bail!(
+                "the maintenance flag's folder {} does not exist: create it, or set SECRETS_MAINTENANCE_FLAG \
+                 (maintenance-flag) to the path the service watches",
+                crate::quote::path(folder)
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the service stays in maintenance after the window because an
     /// operator's own flag is set (its health is then not the runbook's to check).
     pub fn kept_in_maintenance(&self) -> bool {

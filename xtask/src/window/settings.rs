@@ -38,7 +38,7 @@ pub struct Settings {
     /// The repository's version, when this is a checkout whose files agree.
     pub repo_version: Option<String>,
     /// Migration versions missing on purpose (`allow-gaps`).
-    pub allowed_gaps: Vec<i32>,
+    pub allowed_gaps: Vec<history::VersionRange>,
 }
 
 impl Settings {
@@ -131,6 +131,11 @@ impl Settings {
         history::refuse_gaps(files, &self.allowed_gaps)
     }
 
+    /// The gaps [`Settings::refuse_gaps`] refuses, one line each.
+    pub fn gap_problems(&self, files: &[MigrationFile]) -> Vec<String> {
+        history::gap_problems(files, &self.allowed_gaps)
+    }
+
     /// Before anything is read, locked, journaled or created: a SQLite
     /// database that is not there is said to be missing (and its folder,
     /// when that is missing too), with `hint` saying what to do. With
@@ -140,8 +145,8 @@ impl Settings {
         let DatabaseUrl::Sqlite(path) = &self.url else {
             return Ok(());
         };
-        if path.exists() {
-            return Ok(());
+        if let Ok(meta) = std::fs::metadata(path) {
+            return refuse_unless_regular(path, &meta);
         }
         let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
         match folder {
@@ -201,6 +206,28 @@ impl Settings {
     }
 }
 
+/// SQLite on a FIFO, a folder or a device fails later with a bare "disk
+/// I/O error", after the lock file and journal were written: say what it is.
+fn refuse_unless_regular(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    };
+    bail!(
+        "the database {} is not a regular file but {what}: point DATABASE_URL (or --database-url) at the SQLite database file",
+        crate::quote::path(path)
+    )
+}
+
 /// The health settings are checked before anything goes down: a typo found
 /// only after the migration committed would leave the service unverified.
 fn check_health(url: Option<&str>, timeout_secs: Option<u64>) -> anyhow::Result<()> {
@@ -248,7 +275,7 @@ fn resolve_url(repo: &Path, flag: Option<&str>) -> anyhow::Result<DatabaseUrl> {
             // On stderr: stdout may be a machine-readable document.
             eprintln!(
                 "database: {} ({})",
-                path.display(),
+                crate::quote::path(&path),
                 paths::relative_rule(repo)
             );
             DatabaseUrl::Sqlite(path)

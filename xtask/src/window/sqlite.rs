@@ -79,13 +79,7 @@ impl Engine for SqliteWindow {
         if create && !self.path.exists() {
             sqlite::open(&self.path, true)?;
         }
-        sqlite::applied_history(&self.open()?).with_context(|| {
-            format!(
-                "{} cannot be read (is it corrupt?): check it with `PRAGMA integrity_check`, \
-                 or restore a backup with `cargo xtask restore`",
-                self.path.display()
-            )
-        })
+        sqlite::applied_history_of(&self.open()?, &self.path)
     }
 
     fn database_bytes(&mut self) -> anyhow::Result<u64> {

@@ -26,6 +26,9 @@ struct Report {
     /// What is wrong beyond the history (Postgres: INVALID indexes a failed
     /// concurrent build left), each with its fix; non-empty means exit 1.
     leftovers: Vec<String>,
+    /// Why the history is refused (an inconsistency, a gap in the versions),
+    /// each with its fix; non-empty means exit 1.
+    problems: Vec<String>,
 }
 
 /// One migration, applied or not.
@@ -51,7 +54,14 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let comparison = history::compare(applied, &files)?;
     let holder = crate::run_lock::current_holder(&settings.lock_path());
     if json {
-        print_json(settings, &comparison, holder, &leftovers)?;
+        let mut problems: Vec<String> = comparison
+            .refuse_inconsistency()
+            .err()
+            .map(|e| format!("{e:#}"))
+            .into_iter()
+            .collect();
+        problems.extend(settings.gap_problems(&files));
+        print_json(settings, &comparison, holder, &leftovers, problems)?;
     } else {
         print_lines(settings, &comparison, holder.as_deref(), &leftovers);
     }
@@ -86,6 +96,7 @@ fn print_json(
     comparison: &Comparison,
     lock_holder: Option<String>,
     leftovers: &[String],
+    problems: Vec<String>,
 ) -> anyhow::Result<()> {
     let consistent = comparison.changed.is_empty()
         && comparison.missing.is_empty()
@@ -101,6 +112,7 @@ fn print_json(
         migrations: rows(comparison),
         lock_holder,
         leftovers: leftovers.to_vec(),
+        problems,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
