@@ -209,22 +209,13 @@ impl Settings {
 /// SQLite on a FIFO, a folder or a device fails later with a bare "disk
 /// I/O error", after the lock file and journal were written: say what it is.
 fn refuse_unless_regular(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    let kind = meta.file_type();
-    let what = if kind.is_file() {
+    if meta.is_file() {
         return Ok(());
-    } else if kind.is_dir() {
-        "a folder"
-    } else if kind.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "a device"
-    };
+    }
     bail!(
-        "the database {} is not a regular file but {what}: point DATABASE_URL (or --database-url) at the SQLite database file",
-        crate::quote::path(path)
+        "the database {} is not a regular file: it {}; point DATABASE_URL (or --database-url) at the SQLite database file",
+        crate::quote::path(path),
+        crate::fsutil::what_it_is(meta)
     )
 }
 
