@@ -285,6 +285,70 @@ pub const CASES: &[Case] = &[
         line: 2,
         rule: "tighten-constraint",
     },
+    // Pass 3, bypass 1: a same-file table that reaches an existing one
+    // (partitions, inheritance) is no longer new.
+    at(
+        3,
+        "CREATE TABLE p5 (id bigint) PARTITION BY RANGE (id);\nALTER TABLE p5 ATTACH PARTITION secret_access_log DEFAULT;\nDROP TABLE p5 CASCADE;\n",
+        Some(()),
+        "partition-or-inherit",
+    ),
+    at(
+        4,
+        "CREATE TABLE p5 (id bigint) PARTITION BY RANGE (id);\nALTER TABLE p5 ATTACH PARTITION secret_access_log DEFAULT;\nDELETE FROM p5;\n",
+        Some(()),
+        "data-change",
+    ),
+    at(
+        3,
+        "CREATE TABLE c5 (id bigint);\nALTER TABLE c5 INHERIT secrets;\n",
+        Some(()),
+        "partition-or-inherit",
+    ),
+    twin(
+        "CREATE TABLE p5 PARTITION OF secrets DEFAULT;\n",
+        "partition-or-inherit",
+    ),
+    twin(
+        "CREATE TABLE c5 () INHERITS (secret_access_log);\n",
+        "partition-or-inherit",
+    ),
+    twin(
+        "ALTER TABLE secrets DETACH PARTITION secrets_old;\n",
+        "partition-or-inherit",
+    ),
+    // Bypass 2: upserts rewrite existing rows.
+    twin(
+        "INSERT INTO secrets (name, value) VALUES ('a', 'b') ON CONFLICT (name) DO UPDATE SET value = excluded.value;\n",
+        "data-change",
+    ),
+    twin(
+        "INSERT INTO secrets (id, value) VALUES (1, 'b') ON CONFLICT ON CONSTRAINT secrets_pkey DO UPDATE SET value = 'x';\n",
+        "data-change",
+    ),
+    shared(
+        "INSERT OR REPLACE INTO secrets (id, name, value, created_at) VALUES (1, 'a', 'b', 'now');\n",
+        "data-change",
+    ),
+    shared(
+        "INSERT INTO secrets (id, name, value, created_at) VALUES (1, 'a', 'b', 'now') ON CONFLICT(id) DO UPDATE SET value = 'x';\n",
+        "data-change",
+    ),
+    // Bypass 3: a locking clause holds row locks, whatever the statement.
+    twin(
+        "CREATE TABLE t5 AS SELECT id FROM secrets FOR UPDATE;\n",
+        "row-lock",
+    ),
+    twin("SELECT id INTO t5 FROM secrets FOR UPDATE;\n", "row-lock"),
+    twin(
+        "CREATE TABLE t5 AS SELECT * FROM (SELECT id FROM secrets FOR NO KEY UPDATE) s;\n",
+        "row-lock",
+    ),
+    twin(
+        "CREATE TABLE t5 AS SELECT id FROM secrets FOR KEY SHARE;\n",
+        "row-lock",
+    ),
+    twin("SELECT id FROM secrets FOR SHARE;\n", "row-lock"),
     // A statement the parser cannot read, or one the lint does not know.
     twin(
         "ALTER TABLE secrets FROBNICATE name;\n",
@@ -346,6 +410,23 @@ pub const ALLOWED: &[(&str, Option<&str>)] = &[
         PORTABLE_NOOP,
         Some(
             "-- contract: a maintenance release; nothing serves during it\nTRUNCATE secret_access_log;\n",
+        ),
+    ),
+    // Partitions, parents and upserts among this file's own tables.
+    (
+        PORTABLE_NOOP,
+        Some(
+            "CREATE TABLE p5 (id bigint) PARTITION BY RANGE (id);\nCREATE TABLE p5_all PARTITION OF p5 DEFAULT;\nCREATE TABLE c5 () INHERITS (p5);\nINSERT INTO p5 (id) VALUES (1) ON CONFLICT DO NOTHING;\n",
+        ),
+    ),
+    (
+        "CREATE TABLE labels (id INTEGER PRIMARY KEY, name TEXT);\nINSERT OR REPLACE INTO labels (id, name) VALUES (1, 'a');\nINSERT INTO labels (id, name) VALUES (1, 'b') ON CONFLICT(id) DO UPDATE SET name = excluded.name;\n",
+        None,
+    ),
+    (
+        PORTABLE_NOOP,
+        Some(
+            "INSERT INTO secrets (name, value, created_at) VALUES ('a', 'b', now()) ON CONFLICT (name) DO NOTHING;\n",
         ),
     ),
 ];

@@ -6,7 +6,7 @@
 use sqlparser::{
     dialect::{PostgreSqlDialect, SQLiteDialect},
     keywords::Keyword,
-    tokenizer::{Token, Tokenizer, TokenizerError},
+    tokenizer::{Token, Tokenizer, TokenizerError, Word},
 };
 
 use crate::history::Engine;
@@ -125,9 +125,49 @@ pub fn has_keyword(sql: &str, keywords: &[Keyword], engine: Engine) -> bool {
     let Ok(tokens) = tokenize(sql, engine) else {
         return true;
     };
-    tokens.iter().any(
-        |t| matches!(t, Token::Word(w) if w.quote_style.is_none() && keywords.contains(&w.keyword)),
-    )
+    let words = words(&tokens);
+    words.iter().enumerate().any(|(i, w)| {
+        // The UPDATE of a locking clause (FOR [NO KEY] UPDATE) changes no
+        // row: [`has_locking_clause`] answers for it.
+        let locking = w.keyword == Keyword::UPDATE
+            && i.checked_sub(1)
+                .and_then(|j| words.get(j))
+                .is_some_and(|b| matches!(b.keyword, Keyword::FOR | Keyword::KEY));
+        keywords.contains(&w.keyword) && !locking
+    })
+}
+
+/// The statement has a row-locking clause: FOR UPDATE, FOR NO KEY UPDATE,
+/// FOR SHARE or FOR KEY SHARE, in any of its queries.
+pub fn has_locking_clause(sql: &str, engine: Engine) -> bool {
+    let Ok(tokens) = tokenize(sql, engine) else {
+        return false;
+    };
+    let words = words(&tokens);
+    words.windows(2).any(|pair| {
+        pair[0].keyword == Keyword::FOR
+            && matches!(
+                pair[1].keyword,
+                Keyword::UPDATE | Keyword::SHARE | Keyword::NO | Keyword::KEY
+            )
+    })
+}
+
+/// The unquoted words of `tokens`, in order; anything else between two
+/// words (other than whitespace) breaks their adjacency with a blank word.
+fn words(tokens: &[Token]) -> Vec<Word> {
+    tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .map(|t| match t {
+            Token::Word(w) if w.quote_style.is_none() => w.clone(),
+            _ => Word {
+                value: String::new(),
+                quote_style: None,
+                keyword: Keyword::NoKeyword,
+            },
+        })
+        .collect()
 }
 
 fn tokenize(sql: &str, engine: Engine) -> Result<Vec<Token>, TokenizerError> {

@@ -13,14 +13,15 @@ use std::collections::BTreeSet;
 use sqlparser::{
     ast::{
         AlterColumnOperation as Column, AlterTableOperation as Action, ColumnDef, ColumnOption,
-        CreateIndex, ObjectName, ObjectType, RenameTableNameKind, SetExpr, Statement,
-        TableConstraint, TableFactor, TableObject, TableWithJoins,
+        CreateIndex, ObjectName, ObjectType, SetExpr, Statement, TableConstraint, TableFactor,
+        TableObject, TableWithJoins,
     },
     keywords::Keyword,
 };
 
 use super::{
-    calls::{PURE, STABLE, first_call_outside, has_keyword},
+    calls::{PURE, STABLE, first_call_outside, has_keyword, has_locking_clause},
+    names::{key, linked_table, parents, renamed_key, renamed_to},
     parse::Parsed,
 };
 use crate::history::Engine;
@@ -51,16 +52,21 @@ pub fn classify(statements: &[Parsed], engine: Engine) -> Vec<Vec<Class>> {
             let statement = match &parsed.ast {
                 Ok(statement) => statement,
                 Err(e) => {
-                    return vec![Class::Unknown(format!(
+                    let mut classes = vec![Class::Unknown(format!(
                         "the {} parser cannot read it ({e})",
                         engine_name(engine)
                     ))];
+                    if has_locking_clause(&parsed.text, engine) {
+                        classes.push(Class::Rule("row-lock"));
+                    }
+                    return classes;
                 }
             };
             let classes = if rebuilds.iter().any(|r| r.touches(statement)) {
                 vec![Class::Rule("table-rebuild")]
             } else {
-                statement_classes(statement, &parsed.text, engine, &new_tables)
+                let classes = statement_classes(statement, &parsed.text, engine, &new_tables);
+                with_row_locks(classes, statement, &parsed.text, engine)
             };
             track_new_tables(statement, engine, &mut new_tables);
             classes
@@ -75,54 +81,28 @@ fn engine_name(engine: Engine) -> &'static str {
     }
 }
 
-/// The table's name as the engine resolves it: `schema.name`, the default
-/// schema when unqualified; Postgres folds unquoted names to lower case and
-/// keeps quoted ones, SQLite compares every name case-insensitively.
-fn key(name: &ObjectName, engine: Engine) -> String {
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .map(|part| match part.as_ident() {
-            Some(ident) if ident.quote_style.is_some() && engine == Engine::Postgres => {
-                ident.value.clone()
-            }
-            Some(ident) => ident.value.to_lowercase(),
-            None => part.to_string(),
-        })
-        .collect();
-    match parts.as_slice() {
-        [table] => format!("{}.{table}", default_schema(engine)),
-        _ => parts.join("."),
-    }
-}
-
-fn default_schema(engine: Engine) -> &'static str {
-    match engine {
-        Engine::Sqlite => "main",
-        Engine::Postgres => "public",
-    }
-}
-
-/// `ALTER TABLE s.t RENAME TO u` keeps the table in `s`.
-fn renamed_key(from: &ObjectName, to: &ObjectName, engine: Engine) -> String {
-    let to_key = key(to, engine);
-    match (to.0.len(), key(from, engine).rsplit_once('.')) {
-        (1, Some((schema, _))) => {
-            let table = to_key.rsplit_once('.').map_or(to_key.as_str(), |(_, t)| t);
-            format!("{schema}.{table}")
-        }
-        _ => to_key,
-    }
-}
-
 fn track_new_tables(statement: &Statement, engine: Engine, new_tables: &mut BTreeSet<String>) {
     match statement {
         Statement::CreateTable(create)
-            if !create.if_not_exists && !create.temporary && !create.or_replace =>
+            if !create.if_not_exists
+                && !create.temporary
+                && !create.or_replace
+                && parents(create).all(|p| new_tables.contains(&key(p, engine))) =>
         {
             new_tables.insert(key(&create.name, engine));
         }
         Statement::AlterTable(alter) if new_tables.contains(&key(&alter.name, engine)) => {
+            let is_new = |name: &ObjectName| new_tables.contains(&key(name, engine));
+            // A partition or parent that is not new makes the table reach
+            // its rows: from here on it is existing too.
+            let reaches_existing = alter
+                .operations
+                .iter()
+                .any(|a| linked_table(a).is_some_and(|other| !is_new(other)));
+            if reaches_existing {
+                new_tables.remove(&key(&alter.name, engine));
+                return;
+            }
             for action in &alter.operations {
                 if let Action::RenameTable { table_name } = action {
                     new_tables.insert(renamed_key(&alter.name, renamed_to(table_name), engine));
@@ -133,10 +113,27 @@ fn track_new_tables(statement: &Statement, engine: Engine, new_tables: &mut BTre
     }
 }
 
-fn renamed_to(kind: &RenameTableNameKind) -> &ObjectName {
-    match kind {
-        RenameTableNameKind::As(name) | RenameTableNameKind::To(name) => name,
+/// A locking clause in a statement that reads rows locks them until the
+/// migration commits, whatever else the statement does.
+fn with_row_locks(classes: Vec<Class>, s: &Statement, text: &str, engine: Engine) -> Vec<Class> {
+    let reads_rows = matches!(
+        s,
+        Statement::Query(_)
+            | Statement::CreateTable(_)
+            | Statement::Insert(_)
+            | Statement::Update(_)
+            | Statement::Delete(_)
+            | Statement::Merge(_)
+    );
+    if !reads_rows || !has_locking_clause(text, engine) {
+        return classes;
     }
+    let mut classes: Vec<Class> = classes
+        .into_iter()
+        .filter(|c| !matches!(c, Class::Expand | Class::Neutral))
+        .collect();
+    classes.push(Class::Rule("row-lock"));
+    classes
 }
 
 fn statement_classes(
@@ -147,7 +144,16 @@ fn statement_classes(
 ) -> Vec<Class> {
     let is_new = |name: &ObjectName| new.contains(&key(name, engine));
     let one = match s {
-        Statement::AlterTable(alter) if is_new(&alter.name) => Class::Expand,
+        Statement::AlterTable(alter) if is_new(&alter.name) => {
+            return alter
+                .operations
+                .iter()
+                .map(|a| match linked_table(a) {
+                    Some(other) if !is_new(other) => Class::Rule("partition-or-inherit"),
+                    _ => Class::Expand,
+                })
+                .collect();
+        }
         Statement::AlterTable(alter) => {
             return alter.operations.iter().map(|a| action(a, engine)).collect();
         }
@@ -160,6 +166,9 @@ fn statement_classes(
         }
         Statement::Truncate(_) => Class::Rule("truncate"),
         Statement::DropTrigger(_) => Class::Rule("drop-view-or-trigger"),
+        Statement::CreateTable(create) if parents(create).any(|p| !is_new(p)) => {
+            Class::Rule("partition-or-inherit")
+        }
         Statement::CreateTable(create) if !create.or_replace => Class::Expand,
         Statement::CreateView(view) if !view.or_replace && !view.or_alter => Class::Expand,
         Statement::CreateTrigger(_) | Statement::CreateRule(_) => Class::Rule("create-trigger"),
@@ -170,6 +179,9 @@ fn statement_classes(
         Statement::CreateSchema { .. } => Class::Rule("create-schema"),
         Statement::CreateSequence { .. } | Statement::CreateType { .. } => Class::Expand,
         Statement::Set(_) | Statement::Reset(_) => Class::Rule("session-setting"),
+        Statement::Insert(insert) if upsert_on_existing(insert, &is_new) => {
+            Class::Rule("data-change")
+        }
         Statement::Insert(insert) => insert_class(insert, engine),
         // Rows of a table this file created: nothing reads them yet.
         Statement::Update(update) if dml_on_new(std::slice::from_ref(&update.table), &is_new) => {
@@ -184,6 +196,28 @@ fn statement_classes(
         _ => Class::Unknown("the lint does not classify this kind of statement".into()),
     };
     vec![one]
+}
+
+/// An INSERT that rewrites the rows it collides with (ON CONFLICT … DO
+/// UPDATE, SQLite's INSERT OR REPLACE, REPLACE INTO) into a table this
+/// file did not create.
+fn upsert_on_existing(
+    insert: &sqlparser::ast::Insert,
+    is_new: &dyn Fn(&ObjectName) -> bool,
+) -> bool {
+    use sqlparser::ast::{OnConflictAction, OnInsert, SqliteOnConflict};
+    let rewrites = insert.replace_into
+        || insert.or == Some(SqliteOnConflict::Replace)
+        || matches!(
+            &insert.on,
+            Some(OnInsert::DuplicateKeyUpdate(_))
+                | Some(OnInsert::OnConflict(sqlparser::ast::OnConflict {
+                    action: OnConflictAction::DoUpdate(_),
+                    ..
+                }))
+        );
+    let on_new = matches!(&insert.table, TableObject::TableName(name) if is_new(name));
+    rewrites && !on_new
 }
 
 /// Rows written from a query (INSERT … SELECT) copy or derive data of
@@ -276,6 +310,10 @@ fn action(action: &Action, engine: Engine) -> Class {
         Action::DropColumn { .. } => Class::Rule("drop-column"),
         Action::RenameColumn { .. } => Class::Rule("rename-column"),
         Action::RenameTable { .. } => Class::Rule("rename-table"),
+        Action::AttachPartitionOf { .. }
+        | Action::DetachPartitionOf { .. }
+        | Action::Inherit { .. }
+        | Action::NoInherit { .. } => Class::Rule("partition-or-inherit"),
         Action::AlterColumn { op, .. } => match op {
             Column::SetNotNull => Class::Rule("set-not-null"),
             Column::SetDataType { .. } => Class::Rule("alter-column-type"),

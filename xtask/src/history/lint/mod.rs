@@ -18,6 +18,7 @@
 
 mod calls;
 mod classify;
+mod names;
 mod parse;
 mod rules;
 #[cfg(test)]
