@@ -349,6 +349,15 @@ pub const CASES: &[Case] = &[
         "row-lock",
     ),
     twin("SELECT id FROM secrets FOR SHARE;\n", "row-lock"),
+    // CREATE TABLE … AS runs its query: the query's functions count.
+    twin(
+        "CREATE TABLE t5 AS SELECT set_config('lock_timeout', '0', false) AS s;\n",
+        "session-setting",
+    ),
+    twin(
+        "CREATE TABLE t5 AS SELECT pg_terminate_backend(pid) AS k FROM pg_stat_activity;\n",
+        "runs-code",
+    ),
     // A statement the parser cannot read, or one the lint does not know.
     twin(
         "ALTER TABLE secrets FROBNICATE name;\n",

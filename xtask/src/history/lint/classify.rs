@@ -169,7 +169,14 @@ fn statement_classes(
         Statement::CreateTable(create) if parents(create).any(|p| !is_new(p)) => {
             Class::Rule("partition-or-inherit")
         }
-        Statement::CreateTable(create) if !create.or_replace => Class::Expand,
+        // CREATE TABLE … AS runs its query: judged like the query alone.
+        Statement::CreateTable(create) if !create.or_replace => match &create.query {
+            Some(query) => match query_class(&query.to_string(), engine) {
+                Class::Neutral => Class::Expand,
+                other => other,
+            },
+            None => Class::Expand,
+        },
         Statement::CreateView(view) if !view.or_replace && !view.or_alter => Class::Expand,
         Statement::CreateTrigger(_) | Statement::CreateRule(_) => Class::Rule("create-trigger"),
         Statement::CreateFunction(_)
