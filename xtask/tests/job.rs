@@ -19,19 +19,6 @@ use std::{
 
 use support::{pg::*, *};
 
-/// The test server, or return: the test was skipped (and said so).
-macro_rules! server {
-    ($test:expr) => {
-        match server($test) {
-            Some(url) => url,
-            None => return,
-        }
-    };
-}
-
-/// An expand migration both engines accept.
-const V5_NOTE: &str = "ALTER TABLE secrets ADD COLUMN note TEXT;\n";
-
 /// Adds migration `name` as SQLite runs it (`shared`) and its Postgres twin.
 fn add_with_twin(site: &PgSite, name: &str, shared: &str, postgres: &str) {
     site.add_migration(name, shared);
@@ -71,7 +58,7 @@ fn hold_secrets_table(site: &PgSite) -> (postgres::Client, i32) {
 fn a_concurrent_index_in_a_no_transaction_file_is_applied_by_the_job() {
     let server = server!("a_concurrent_index_in_a_no_transaction_file_is_applied_by_the_job");
     let site = PgSite::new(&server);
-    site.add_migration("V5__secret_note.sql", V5_NOTE);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
     add_with_twin(
         &site,
         "V6__index_created_at.sql",
@@ -107,7 +94,7 @@ fn a_concurrent_index_in_a_no_transaction_file_is_applied_by_the_job() {
 fn a_no_transaction_file_with_two_statements_is_refused_and_nothing_runs() {
     let server = server!("a_no_transaction_file_with_two_statements_is_refused_and_nothing_runs");
     let site = PgSite::new(&server);
-    site.add_migration("V5__secret_note.sql", V5_NOTE);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
     add_with_twin(
         &site,
         "V6__two_indexes.sql",
@@ -199,7 +186,7 @@ fn a_failed_concurrent_build_leaves_an_invalid_index_the_next_run_names() {
 fn a_lock_held_for_three_seconds_is_waited_for_and_the_blocker_named() {
     let server = server!("a_lock_held_for_three_seconds_is_waited_for_and_the_blocker_named");
     let site = PgSite::new(&server);
-    site.add_migration("V5__secret_note.sql", V5_NOTE);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
     let (mut holder, pid) = hold_secrets_table(&site);
     let releaser = thread::spawn(move || {
         thread::sleep(Duration::from_secs(3));
@@ -234,7 +221,7 @@ fn a_lock_held_for_three_seconds_is_waited_for_and_the_blocker_named() {
 fn a_lock_held_beyond_the_budget_fails_naming_the_blocker_and_the_setting() {
     let server = server!("a_lock_held_beyond_the_budget_fails_naming_the_blocker_and_the_setting");
     let site = PgSite::new(&server);
-    site.add_migration("V5__secret_note.sql", V5_NOTE);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
     let (_holder, pid) = hold_secrets_table(&site);
     let start = Instant::now();
     let out = site.xtask(
@@ -262,7 +249,7 @@ fn a_lock_held_beyond_the_budget_fails_naming_the_blocker_and_the_setting() {
 fn sigterm_cancels_the_blocked_statement_on_the_server() {
     let server = server!("sigterm_cancels_the_blocked_statement_on_the_server");
     let site = PgSite::new(&server);
-    site.add_migration("V5__secret_note.sql", V5_NOTE);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
     let (_holder, _) = hold_secrets_table(&site);
     let job = site
         .command(
@@ -347,7 +334,7 @@ fn a_no_transaction_file_is_refused_on_sqlite() {
 fn the_window_applies_a_no_transaction_file_on_postgres_too() {
     let server = server!("the_window_applies_a_no_transaction_file_on_postgres_too");
     let site = PgSite::new(&server);
-    site.add_migration("V5__secret_note.sql", V5_NOTE);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
     add_with_twin(
         &site,
         "V6__index_created_at.sql",
@@ -577,7 +564,7 @@ fn an_index_left_without_its_history_row_is_named_with_both_fixes() {
 fn postgres_timeouts_out_of_range_are_refused_naming_the_variable() {
     let server = server!("postgres_timeouts_out_of_range_are_refused_naming_the_variable");
     let site = PgSite::new(&server);
-    site.add_migration("V5__secret_note.sql", V5_NOTE);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
     for name in [
         "MIGRATE_PG_LOCK_TIMEOUT_SECS",
         "MIGRATE_PG_STATEMENT_TIMEOUT_SECS",
@@ -616,7 +603,7 @@ fn sigterm_during_the_retry_wait_does_not_claim_a_running_statement() {
     use std::io::{BufRead, BufReader};
     let server = server!("sigterm_during_the_retry_wait_does_not_claim_a_running_statement");
     let site = PgSite::new(&server);
-    site.add_migration("V5__secret_note.sql", V5_NOTE);
+    site.add_migration("V5__secret_note.sql", V5_EXPAND);
     let (_holder, _) = hold_secrets_table(&site);
     let mut job = site
         .command(

@@ -18,19 +18,6 @@ use std::{
 use rusqlite::Connection;
 use support::{pg::*, *};
 
-/// The test server, or return: the test was skipped (and said so).
-macro_rules! server {
-    ($test:expr) => {
-        match server($test) {
-            Some(url) => url,
-            None => return,
-        }
-    };
-}
-
-/// An expand migration whose SQL both engines accept: no twin needed.
-const V5_EXPAND: &str = "ALTER TABLE secrets ADD COLUMN note TEXT;\n";
-
 #[test]
 fn the_window_backs_up_migrates_and_brings_the_service_back_healthy() {
     let server = server!("the_window_backs_up_migrates_and_brings_the_service_back_healthy");

@@ -16,15 +16,6 @@ use support::{
     text,
 };
 
-macro_rules! server {
-    ($test:expr) => {
-        match server($test) {
-            Some(url) => url,
-            None => return,
-        }
-    };
-}
-
 /// Tables, columns, constraints and indexes, to prove a refusal changed nothing.
 fn shape(db: &PgDatabase) -> Vec<String> {
     db.client()

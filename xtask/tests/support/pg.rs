@@ -15,6 +15,22 @@ use test_support::{backend_command, copy_migrations_with_twins};
 
 use super::{Backend, backend_binary, free_port, text, xtask_command};
 
+/// `server!("test name")`: the test server, or return from the test, which
+/// was skipped (and said so). At the crate root, for every test file.
+#[macro_export]
+macro_rules! server {
+    ($test:expr) => {
+        match server($test) {
+            Some(url) => url,
+            None => return,
+        }
+    };
+}
+
+/// An expand migration whose SQL both engines accept: no twin needed.
+#[allow(dead_code)] // each test file uses its own subset
+pub const V5_EXPAND: &str = "ALTER TABLE secrets ADD COLUMN note TEXT;\n";
+
 /// A temp folder holding this repository's migrations (Postgres twins
 /// included), the backups, and a port for the backend; a Postgres database
 /// migrated to V4 holding two secrets.
