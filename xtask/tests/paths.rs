@@ -14,7 +14,7 @@ use std::{
     process::{Command, Output},
 };
 
-use support::{copy_migrations, sqlite_url, text, xtask_command};
+use support::{copy_migrations, sqlite_url, text, versions_of as versions, xtask_command};
 use tempfile::TempDir;
 
 /// A temp repository: this repository's migrations V1–V4, a `backend/`
@@ -54,17 +54,6 @@ fn files_in(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
-}
-
-fn versions(db: &Path) -> Vec<i64> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT version FROM refinery_schema_history ORDER BY version")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
 }
 
 #[test]

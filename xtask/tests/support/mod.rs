@@ -130,14 +130,7 @@ impl Site {
     }
 
     pub fn versions(&self) -> Vec<i64> {
-        let conn = Connection::open(&self.db).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT version FROM refinery_schema_history ORDER BY version")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
+        versions_of(&self.db)
     }
 
     pub fn secrets(&self) -> Vec<(String, String)> {
@@ -297,4 +290,17 @@ pub fn restore_site() -> Site {
         .execute("DELETE FROM secrets WHERE name = 'alpha'", [])
         .unwrap();
     site
+}
+
+/// The versions recorded in the SQLite database at `db`, in order.
+#[allow(dead_code)] // each test file uses its own subset
+pub fn versions_of(db: &Path) -> Vec<i64> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT version FROM refinery_schema_history ORDER BY version")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
