@@ -90,9 +90,12 @@ impl Watch {
         }
     }
 
-    /// Sleeps `wait`, cut short by a signal; false when one came.
-    pub fn sleep(&self, wait: Duration) -> bool {
+    /// Announces the wait, then sleeps `wait`, cut short by a signal; false
+    /// when one came. The run counts as waiting before the announcement, so
+    /// a signal sent on reading it never claims a running statement.
+    pub fn sleep(&self, wait: Duration, announce: impl FnOnce()) -> bool {
         self.waiting.store(true, Ordering::SeqCst);
+        announce();
         let rested = self.rest(wait);
         self.waiting.store(false, Ordering::SeqCst);
         rested

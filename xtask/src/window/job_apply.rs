@@ -100,15 +100,17 @@ pub fn apply_with_retries(
             );
         }
         let this_wait = wait.min(left);
-        println!(
-            "job: lock_timeout ({} s) hit, blocked by {blockers}; that migration rolled back; retrying in {:.1} s \
-             ({:.1} s of the {} s retry budget left)",
-            settings.pg_timeouts.lock.as_secs(),
-            this_wait.as_secs_f64(),
-            left.as_secs_f64(),
-            settings.pg_lock_retry.as_secs()
-        );
-        if !watch.sleep(this_wait) {
+        let announce = || {
+            println!(
+                "job: lock_timeout ({} s) hit, blocked by {blockers}; that migration rolled back; retrying in {:.1} s \
+                 ({:.1} s of the {} s retry budget left)",
+                settings.pg_timeouts.lock.as_secs(),
+                this_wait.as_secs_f64(),
+                left.as_secs_f64(),
+                settings.pg_lock_retry.as_secs()
+            );
+        };
+        if !watch.sleep(this_wait, announce) {
             let signal = watch.signal().unwrap_or("a signal");
             return Err(cancelled_waiting(signal, &so_far));
         }
