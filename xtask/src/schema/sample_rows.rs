@@ -1,7 +1,7 @@
 //! Fills every table of a database with a few generated rows, so the upgrade
 //! check migrates real data. Values follow each column's declared type,
 //! NOT NULL, foreign keys (parents are filled first and referenced), and
-//! `col IN ('a', …)` checks; `*_at` and date/time columns get ISO timestamps
+//! `col IN ('a', …)` and `length(col) = n` checks; `*_at` and date/time columns get ISO timestamps
 //! that increase from column to column, so `expires_at > created_at` holds.
 //! Where that is not enough, a fixture file supplies the rows instead.
 
@@ -110,6 +110,11 @@ fn fill_table(conn: &Connection, table: &str) -> rusqlite::Result<()> {
         .iter()
         .map(|c| in_lists.get(&c.name.to_ascii_lowercase()).cloned())
         .collect();
+    let exact_lengths = exact_lengths(&create_sql);
+    let lengths: Vec<Option<usize>> = insertable
+        .iter()
+        .map(|c| exact_lengths.get(&c.name.to_ascii_lowercase()).copied())
+        .collect();
     for row in 0..ROWS {
         let mut values = Vec::with_capacity(insertable.len());
         for (index, column) in insertable.iter().enumerate() {
@@ -119,7 +124,7 @@ fn fill_table(conn: &Connection, table: &str) -> rusqlite::Result<()> {
             ) {
                 (Some(fk), _) => parent_value(conn, fk, row)?,
                 (None, Some(value)) => Value::Text(value.clone()),
-                (None, None) => generated(column, index, row),
+                (None, None) => sized(generated(column, index, row), lengths[index], row),
             };
             values.push(value);
         }
@@ -203,6 +208,43 @@ fn generated(column: &Column, index: usize, row: usize) -> Value {
     }
 }
 
+/// `value` made exactly `length` long where a check demands it (a hash's 32
+/// bytes): the row number leads, so the rows stay distinct for UNIQUE.
+fn sized(value: Value, length: Option<usize>, row: usize) -> Value {
+    let Some(length) = length else {
+        return value;
+    };
+    let fill = |base: &[u8]| -> Vec<u8> {
+        let lead = format!("{row}_").into_bytes();
+        lead.iter()
+            .chain(base.iter().cycle())
+            .take(length)
+            .copied()
+            .collect()
+    };
+    match value {
+        Value::Blob(bytes) => Value::Blob(fill(&bytes)),
+        Value::Text(text) => {
+            Value::Text(String::from_utf8_lossy(&fill(text.as_bytes())).into_owned())
+        }
+        other => other,
+    }
+}
+
+/// For every `length(col) = n` in a table's SQL: lower-cased `col` → `n`.
+fn exact_lengths(create_sql: &str) -> HashMap<String, usize> {
+    static LENGTH: OnceLock<Option<Regex>> = OnceLock::new();
+    let Some(re) = LENGTH.get_or_init(|| {
+        Regex::new(r#"(?i)\blength\s*\(\s*["`\[]?([A-Za-z_][A-Za-z0-9_]*)["`\]]?\s*\)\s*=\s*(\d+)"#)
+            .ok()
+    }) else {
+        return HashMap::new();
+    };
+    re.captures_iter(create_sql)
+        .filter_map(|caps| Some((caps[1].to_ascii_lowercase(), caps[2].parse().ok()?)))
+        .collect()
+}
+
 /// For every `col IN ('a', …)` in a table's SQL: lower-cased `col` → `a`.
 fn allowed_values(create_sql: &str) -> HashMap<String, String> {
     static IN_LIST: OnceLock<Option<Regex>> = OnceLock::new();
@@ -240,5 +282,25 @@ mod tests {
         let counts = counts(&conn).unwrap();
         assert_eq!(counts["parent"], ROWS as i64);
         assert_eq!(counts["child"], ROWS as i64);
+    }
+
+    #[test]
+    fn fixed_length_checks_get_values_of_that_length() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tokens (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                                  token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+                                  code TEXT NOT NULL UNIQUE CHECK (length(\"code\") = 3));",
+        )
+        .unwrap();
+        fill(&conn).unwrap();
+        let lengths: Vec<(i64, i64)> = conn
+            .prepare("SELECT length(token_hash), length(code) FROM tokens")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(lengths, vec![(32, 3); ROWS]);
     }
 }
