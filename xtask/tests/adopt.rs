@@ -13,7 +13,7 @@ use std::{
 };
 
 use rusqlite::Connection;
-use support::{V5_INDEX, copy_migrations, pg::*, sqlite_url, text, xtask_command};
+use support::{NEXT_INDEX, copy_migrations, mig, mig_name, pg::*, sqlite_url, text, xtask_command};
 use tempfile::TempDir;
 
 /// The schema of V4 as SQLAlchemy and Alembic write it: table-level named
@@ -52,6 +52,25 @@ INSERT INTO secrets (name, value, created_at) VALUES ('alpha', 'one', '2026-01-0
 INSERT INTO secret_access_log (secret_id, action, accessed_at) VALUES (1, 'read', '2026-01-03T00:00:00Z');
 ";
 
+/// The release whose schema the Alembic databases below have: the fixtures
+/// hold its migrations (V1–V4) and nothing the repository shipped later, so
+/// what is adopted and what is pending after it stay the same as it grows.
+const ALEMBIC_RELEASE: u32 = 4;
+
+/// A Postgres site holding only the migrations of [`ALEMBIC_RELEASE`]
+/// (twins included) and an empty database.
+fn alembic_pg_site(server: &str) -> PgSite {
+    let site = PgSite::empty(server);
+    for dir in [site.migrations.clone(), site.migrations.join("postgres")] {
+        for file in test_support::migration_files(&dir) {
+            if test_support::migration_version(&file).is_some_and(|v| v > ALEMBIC_RELEASE) {
+                fs::remove_file(file).unwrap();
+            }
+        }
+    }
+    site
+}
+
 /// A temp folder with migrations V1–V4 and a database built by `sql`.
 struct Old {
     dir: TempDir,
@@ -63,7 +82,7 @@ impl Old {
     fn new(sql: &str) -> Old {
         let dir = TempDir::new().unwrap();
         let migrations = dir.path().join("migrations");
-        copy_migrations(&migrations, None);
+        copy_migrations(&migrations, Some(ALEMBIC_RELEASE as usize));
         let db = dir.path().join("secrets.db");
         // Alembic's SQLite: the default rollback journal, not WAL.
         Connection::open(&db).unwrap().execute_batch(sql).unwrap();
@@ -111,7 +130,7 @@ fn history(db: &Path) -> Vec<(i32, String, String)> {
 fn history_written_by_migrate() -> Vec<(i32, String, String)> {
     let dir = TempDir::new().unwrap();
     let migrations = dir.path().join("migrations");
-    copy_migrations(&migrations, None);
+    copy_migrations(&migrations, Some(ALEMBIC_RELEASE as usize));
     let db = dir.path().join("fresh.db");
     let out = xtask_command()
         .args(["migrate", "--create", "--database-url", &sqlite_url(&db)])
@@ -150,12 +169,20 @@ fn an_alembic_database_is_adopted_then_migrated_like_any_other() {
     assert!(status.status.success(), "{}", text(&status));
     assert!(text(&status).contains("up to date"), "{}", text(&status));
 
-    fs::write(old.migrations.join("V5__index_created_at.sql"), V5_INDEX).unwrap();
+    let next = ALEMBIC_RELEASE + 1;
+    fs::write(
+        old.migrations.join(mig(next, "index_created_at")),
+        NEXT_INDEX,
+    )
+    .unwrap();
     let out = old.xtask(&["migrate"]);
     let log = text(&out);
     assert!(out.status.success(), "{log}");
     assert!(
-        log.contains("1 migration(s) applied (V5__index_created_at)"),
+        log.contains(&format!(
+            "1 migration(s) applied ({})",
+            mig_name(next, "index_created_at")
+        )),
         "{log}"
     );
     let versions: Vec<i32> = old.history().into_iter().map(|(v, _, _)| v).collect();
@@ -426,7 +453,7 @@ fn postgres_an_alembic_database_is_adopted_and_a_drifted_one_refused() {
     else {
         return;
     };
-    let drifted = PgSite::empty(&server);
+    let drifted = alembic_pg_site(&server);
     drifted
         .db
         .client()
@@ -444,7 +471,7 @@ fn postgres_an_alembic_database_is_adopted_and_a_drifted_one_refused() {
     assert_eq!(drifted.db.versions(), Vec::<i32>::new());
     assert_eq!(drifted.backups(), Vec::<PathBuf>::new());
 
-    let site = PgSite::empty(&server);
+    let site = alembic_pg_site(&server);
     site.db.client().batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
     let out = site.xtask(&["migrate", "adopt", "--dry-run"], &[]);
     assert!(out.status.success(), "{}", text(&out));
@@ -461,7 +488,7 @@ fn postgres_an_alembic_database_is_adopted_and_a_drifted_one_refused() {
     assert!(status.status.success(), "{}", text(&status));
     // An expand migration, which the rolling-deploy job applies without a marker.
     site.add_migration(
-        "V5__secret_note.sql",
+        &mig(ALEMBIC_RELEASE + 1, "secret_note"),
         "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
     );
     let out = site.xtask(&["migrate", "--job"], &[]);
@@ -800,7 +827,7 @@ fn a_schema_changed_after_the_proof_is_not_adopted() {
 /// ALEMBIC_V4_POSTGRES, then `change`: adopt --dry-run refuses with a
 /// difference line mentioning `expected`, and records nothing.
 fn postgres_refused_naming(server: &str, change: &str, expected: &str) {
-    let site = PgSite::empty(server);
+    let site = alembic_pg_site(server);
     let mut client = site.db.client();
     client.batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
     client.batch_execute(change).unwrap();
@@ -891,7 +918,7 @@ fn postgres_tables_on_a_search_path_other_than_public_are_read_there() {
     else {
         return;
     };
-    let site = PgSite::empty(&server);
+    let site = alembic_pg_site(&server);
     let name = &site.db.name;
     let mut client = site.db.client();
     client
@@ -949,7 +976,7 @@ fn postgres_a_stopped_or_killed_proof_leaves_no_scratch_database() {
     else {
         return;
     };
-    let site = PgSite::empty(&server);
+    let site = alembic_pg_site(&server);
     site.db.client().batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
 
     let mut stopped = adopt_paused_in_the_proof(&site);
@@ -994,7 +1021,7 @@ fn postgres_a_search_path_set_in_the_url_is_the_scratch_database_s_too() {
     else {
         return;
     };
-    let site = PgSite::empty(&server);
+    let site = alembic_pg_site(&server);
     let mut client = site.db.client();
     client
         .batch_execute("CREATE SCHEMA app; SET search_path = app;")
@@ -1080,7 +1107,7 @@ fn postgres_a_schema_changed_after_the_proof_is_not_adopted() {
     let Some(server) = server("postgres_a_schema_changed_after_the_proof_is_not_adopted") else {
         return;
     };
-    let site = PgSite::empty(&server);
+    let site = alembic_pg_site(&server);
     site.db.client().batch_execute(ALEMBIC_V4_POSTGRES).unwrap();
     let (mut child, stderr) = waiting_before_the_record(site.command(&["migrate", "adopt"], &[]));
     site.db

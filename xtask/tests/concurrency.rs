@@ -13,13 +13,13 @@ use rusqlite::Connection;
 use support::*;
 
 /// Slow enough (a 200 000-row table) that two runs started together overlap.
-const SLOW_V5: &str = "CREATE TABLE filler AS\nWITH RECURSIVE c (x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)\nSELECT x FROM c;\n";
+const SLOW_NEXT: &str = "CREATE TABLE filler AS\nWITH RECURSIVE c (x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)\nSELECT x FROM c;\n";
 
 #[test]
 fn two_migrations_started_together_serialize_50_times() {
     for trial in 0..50 {
         let site = Site::new();
-        site.add_migration("V5__filler.sql", SLOW_V5);
+        site.add_migration(&mig(next(), "filler"), SLOW_NEXT);
         let spawn = || {
             site.command(&["migrate"], &[])
                 .stdout(Stdio::piped())
@@ -47,7 +47,7 @@ fn two_migrations_started_together_serialize_50_times() {
                 && message.contains("cargo xtask migrate by pid"),
             "trial {trial}: {message}"
         );
-        assert_eq!(site.versions(), [1, 2, 3, 4, 5], "trial {trial}");
+        assert_eq!(site.versions(), versions_to(next()), "trial {trial}");
         let backups = site.backups();
         assert_eq!(backups.len(), 1, "trial {trial}: {backups:?}");
         let ok: String = Connection::open(&backups[0])

@@ -86,7 +86,8 @@ fn flag(site: &Site) -> PathBuf {
     PathBuf::from(format!("{}.maintenance", site.db.display()))
 }
 
-/// The database is valid before (V4) or valid after (V5): integrity holds,
+/// The database is valid before (the shipped latest) or valid after (the
+/// next migration): integrity holds,
 /// the secrets are all there, and "before" is byte-identical to the start.
 fn assert_before_or_after(site: &Site, before: &[u8], point: &str) -> Vec<i64> {
     let versions = site.versions();
@@ -96,7 +97,7 @@ fn assert_before_or_after(site: &Site, before: &[u8], point: &str) -> Vec<i64> {
         .unwrap();
     assert_eq!(integrity, "ok", "{point}");
     assert_eq!(site.secrets().len(), 2, "{point}: rows lost");
-    if versions == [1, 2, 3, 4] {
+    if versions == shipped() {
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
             .unwrap();
         drop(conn);
@@ -108,14 +109,15 @@ fn assert_before_or_after(site: &Site, before: &[u8], point: &str) -> Vec<i64> {
     } else {
         assert_eq!(
             versions,
-            [1, 2, 3, 4, 5],
+            versions_to(next()),
             "{point}: neither before nor after"
         );
     }
     versions
 }
 
-/// Every file under a backup's final name is a complete backup of V4.
+/// Every file under a backup's final name is a complete backup of the
+/// shipped latest.
 fn assert_backups_complete(site: &Site, point: &str) {
     for backup in site.backups() {
         let conn = Connection::open(&backup).unwrap();
@@ -131,14 +133,14 @@ fn assert_backups_complete(site: &Site, point: &str) {
             .unwrap();
         assert_eq!(
             (ok.as_str(), version),
-            ("ok", 4),
+            ("ok", i64::from(shipped_latest())),
             "{point}: {} is not a complete backup",
             backup.display()
         );
     }
 }
 
-/// Sets up a serving site with V5 pending; returns it, its backend and the
+/// Sets up a serving site with the next migration pending; returns it, its backend and the
 /// database's bytes (checkpointed).
 fn serving_site() -> (Site, Backend, Vec<u8>) {
     let site = Site::new();
@@ -149,7 +151,7 @@ fn serving_site() -> (Site, Backend, Vec<u8>) {
     let before = fs::read(&site.db).unwrap();
     let backend = site.start_backend();
     wait_for_health(&site.health_url(), 200);
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     (site, backend, before)
 }
 
@@ -160,7 +162,7 @@ fn rerun_finishes(site: &Site, env: &[(&str, &str)], point: &str) -> String {
         out.status.success(),
         "{point}: the re-run failed:\n{report}"
     );
-    assert_eq!(site.versions(), [1, 2, 3, 4, 5], "{point}");
+    assert_eq!(site.versions(), versions_to(next()), "{point}");
     wait_for_health(&site.health_url(), 200);
     assert!(
         !flag(site).exists(),
@@ -419,13 +421,13 @@ const PG_MIGRATE_POINTS: &[&str] = &[
     "after-service-up",
 ];
 
-/// A Postgres site with its backend serving and `V5__secret_note` pending.
+/// A Postgres site with its backend serving and `V{next}__secret_note` pending.
 fn serving_pg_site_with_v5_pending(server: &str) -> (pg::PgSite, Backend) {
     let site = pg::PgSite::new(server);
     let backend = site.start_backend();
     wait_for_health(&site.health_url(), 200);
     site.add_migration(
-        "V5__secret_note.sql",
+        &mig(next(), "secret_note"),
         "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
     );
     (site, backend)
@@ -445,7 +447,7 @@ fn postgres_migrate_killed_at_every_step_ends_valid_and_a_rerun_finishes_and_cle
         // Before or after, never between: one transaction.
         let versions = site.db.versions();
         assert!(
-            versions == [1, 2, 3, 4] || versions == [1, 2, 3, 4, 5],
+            versions == shipped() || versions == versions_to(next()),
             "{point}: {versions:?}"
         );
         assert_eq!(site.secrets().len(), 2, "{point}: rows lost");
@@ -459,7 +461,7 @@ fn postgres_migrate_killed_at_every_step_ends_valid_and_a_rerun_finishes_and_cle
             report.contains("took over a migration lock left by a run that is gone"),
             "{point}: {report}"
         );
-        assert_eq!(site.db.versions(), [1, 2, 3, 4, 5], "{point}");
+        assert_eq!(site.db.versions(), versions_to(next()), "{point}");
         assert_eq!(
             restore_points(&site.db),
             0,
@@ -576,10 +578,12 @@ fn postgres_a_failure_after_the_commit_is_reported_as_committed() {
         let env = site.maintenance_env();
         let report = failing_at(site.command(&["migrate"], &env_refs(&env)), point);
         if committed {
-            assert_eq!(site.db.versions(), [1, 2, 3, 4, 5], "{point}");
+            assert_eq!(site.db.versions(), versions_to(next()), "{point}");
             assert!(
-                report.contains("the migration had committed: the database is at schema version 5")
-                    && report.contains("its backup from before the window is")
+                report.contains(&format!(
+                    "the migration had committed: the database is at schema version {}",
+                    next()
+                )) && report.contains("its backup from before the window is")
                     && !report.contains("not changed"),
                 "{point}: {report}"
             );
@@ -591,7 +595,7 @@ fn postgres_a_failure_after_the_commit_is_reported_as_committed() {
                 "{point}: {report}"
             );
         } else {
-            assert_eq!(site.db.versions(), [1, 2, 3, 4], "{point}");
+            assert_eq!(site.db.versions(), shipped(), "{point}");
             assert!(
                 report.contains("the database was not changed (its transaction rolled back)"),
                 "{point}: {report}"
@@ -624,7 +628,7 @@ fn sqlite_a_failure_before_or_after_the_commit_is_undone_as_needed_and_said_trul
         let (site, _backend, _) = serving_site();
         let env = site.maintenance_env();
         let report = failing_at(site.command(&["migrate"], &env_refs(&env)), point);
-        assert_eq!(site.versions(), [1, 2, 3, 4], "{point}: {report}");
+        assert_eq!(site.versions(), shipped(), "{point}: {report}");
         assert_eq!(site.secrets().len(), 2, "{point}: rows lost");
         if committed {
             assert!(
@@ -651,7 +655,7 @@ fn sqlite_a_failure_before_or_after_the_commit_is_undone_as_needed_and_said_trul
 fn commands_during_a_window_name_the_running_migration() {
     let site = Site::new();
     site.add_migration(
-        "V5__index_created_at.sql",
+        &mig(next(), "index_created_at"),
         "CREATE INDEX secrets_created_at ON secrets (created_at);\n",
     );
     let mut window = paused_at(site.command(&["migrate"], &[]), "mid-backup");
@@ -735,5 +739,9 @@ fn a_failed_restore_after_a_failed_window_leaves_the_service_down() {
         "the service was started after all: {report}"
     );
     assert_eq!(status_of(&site.health_url()), Some(503), "{report}");
-    assert_eq!(site.versions(), [1, 2, 3, 4, 5], "valid after: {report}");
+    assert_eq!(
+        site.versions(),
+        versions_to(next()),
+        "valid after: {report}"
+    );
 }

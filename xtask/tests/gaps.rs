@@ -16,10 +16,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use support::{copy_migrations, sqlite_url, text, xtask_command};
+use support::{copy_migrations, mig, next, shipped_latest, sqlite_url, text, xtask_command};
 use tempfile::TempDir;
 
-/// A temp repository with this repository's migrations V1–V4, a `Cargo.toml`
+/// A temp repository with this repository's migrations, a `Cargo.toml`
 /// holding `migrate_toml` as `[workspace.metadata.migrate]`, and `extra`
 /// (name, SQL) added to its migrations folder.
 fn repo(migrate_toml: &str, extra: &[(&str, &str)]) -> TempDir {
@@ -48,7 +48,16 @@ fn xtask(repo: &Path, args: &[&str]) -> Command {
 
 const ADD_X: &str = "ALTER TABLE secrets ADD COLUMN x TEXT;\n";
 
-/// V1–V4 then V1000000: the gap is one range, found at once and said in a
+/// What the xtask says of `file` two versions after the shipped latest.
+fn gap_after(file: &str) -> String {
+    format!(
+        "{file}: follows V{} — version {} is missing",
+        shipped_latest(),
+        next()
+    )
+}
+
+/// The shipped migrations then V1000000: the gap is one range, found at once and said in a
 /// line, with the allow-gaps entry that would list it.
 #[test]
 fn a_large_jump_is_one_range_found_at_once() {
@@ -62,12 +71,21 @@ fn a_large_jump_is_one_range_found_at_once() {
     assert!(!out.status.success(), "{said}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert!(said.len() < 4000, "{} bytes said", said.len());
+    let (latest, next) = (shipped_latest(), next());
     assert!(
-        said.contains("follows V4 — versions 5–999999 are missing"),
+        said.contains(&format!(
+            "follows V{latest} — versions {next}–999999 are missing"
+        )),
         "{said}"
     );
-    assert!(said.contains("allow-gaps = [\"5-999999\"]"), "{said}");
-    assert!(said.contains("MIGRATE_ALLOW_GAPS=5-999999"), "{said}");
+    assert!(
+        said.contains(&format!("allow-gaps = [\"{next}-999999\"]")),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("MIGRATE_ALLOW_GAPS={next}-999999")),
+        "{said}"
+    );
     let names = fs::read_dir(repo.path().join("migrations"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -77,8 +95,9 @@ fn a_large_jump_is_one_range_found_at_once() {
 
 #[test]
 fn a_range_in_allow_gaps_lets_the_history_run() {
+    let n = next();
     let repo = repo(
-        "allow-gaps = [\"5-999999\"]\n",
+        &format!("allow-gaps = [\"{n}-999999\"]\n"),
         &[("V1000000__add_x.sql", ADD_X)],
     );
     let db = repo.path().join("data/secrets.db");
@@ -93,27 +112,31 @@ fn a_range_in_allow_gaps_lets_the_history_run() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(repo.path().join("migrations/V1000001__next.sql").is_file());
     // The environment takes ranges and single versions alike.
+    let (add_x, add_y) = (mig(n + 2, "add_x"), mig(n + 15, "add_y"));
     let repo2 = self::repo(
         "",
         &[
-            ("V7__add_x.sql", ADD_X),
-            ("V20__add_y.sql", "ALTER TABLE secrets ADD COLUMN y TEXT;\n"),
+            (&add_x, ADD_X),
+            (&add_y, "ALTER TABLE secrets ADD COLUMN y TEXT;\n"),
         ],
     );
     let out = xtask(repo2.path(), &["migrations", "new", "next"])
-        .env("MIGRATE_ALLOW_GAPS", "5,6 8-19")
+        .env(
+            "MIGRATE_ALLOW_GAPS",
+            format!("{n},{} {}-{}", n + 1, n + 3, n + 14),
+        )
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     // A range that covers a file is stale, and said so.
     let out = xtask(repo2.path(), &["migrations", "new", "other"])
-        .env("MIGRATE_ALLOW_GAPS", "5-19")
+        .env("MIGRATE_ALLOW_GAPS", format!("{n}-{}", n + 14))
         .output()
         .unwrap();
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("allow-gaps lists versions 5-19, but")
-            && text(&out).contains("V7__add_x.sql exists"),
+        text(&out).contains(&format!("allow-gaps lists versions {n}-{}, but", n + 14))
+            && text(&out).contains(&format!("{add_x} exists")),
         "{}",
         text(&out)
     );
@@ -155,12 +178,19 @@ fn allow_gaps_below_one_or_reversed_is_refused_naming_the_variable() {
         .unwrap();
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("allow-gaps"), "{}", text(&out));
-    assert!(!repo.path().join("migrations/V5__next.sql").exists());
+    assert!(
+        !repo
+            .path()
+            .join("migrations")
+            .join(mig(next(), "next"))
+            .exists()
+    );
 }
 
-/// A SQLite database built by running V1–V4's SQL by hand: the schema of
-/// V4 without refinery's history, as `migrate adopt` expects to find it.
-fn unrecorded_v4(dir: &Path) -> std::path::PathBuf {
+/// A SQLite database built by running the shipped migrations' SQL by hand:
+/// the latest schema without refinery's history, as `migrate adopt` expects
+/// to find it.
+fn unrecorded_latest(dir: &Path) -> std::path::PathBuf {
     let db = dir.join("old.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
     for file in test_support::migration_files(&dir.join("migrations")) {
@@ -173,8 +203,9 @@ fn unrecorded_v4(dir: &Path) -> std::path::PathBuf {
 #[test]
 fn adopt_refuses_a_gap_before_it_records_anything() {
     let repo = repo("", &[]);
-    let db = unrecorded_v4(repo.path());
-    fs::write(repo.path().join("migrations/V6__add_x.sql"), ADD_X).unwrap();
+    let db = unrecorded_latest(repo.path());
+    let after_next = mig(next() + 1, "add_x");
+    fs::write(repo.path().join("migrations").join(&after_next), ADD_X).unwrap();
     let before = fs::read(&db).unwrap();
     for dry in [true, false] {
         let mut cmd = xtask(repo.path(), &["migrate", "adopt"]);
@@ -185,7 +216,7 @@ fn adopt_refuses_a_gap_before_it_records_anything() {
         let out = cmd.output().unwrap();
         assert!(!out.status.success(), "dry run {dry}: {}", text(&out));
         assert!(
-            text(&out).contains("V6__add_x.sql: follows V4 — version 5 is missing"),
+            text(&out).contains(&gap_after(&after_next)),
             "{}",
             text(&out)
         );
@@ -202,11 +233,12 @@ fn db_copy_refuses_a_gap_before_it_copies_anything() {
     let source = support::Site::new();
     let target = support::pg::PgSite::empty(&server);
     target.migrate_fully();
-    target.add_migration("V6__add_x.sql", ADD_X);
+    let after_next = mig(next() + 1, "add_x");
+    target.add_migration(&after_next, ADD_X);
     let out = target.copy_from(&source);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("V6__add_x.sql: follows V4 — version 5 is missing"),
+        text(&out).contains(&gap_after(&after_next)),
         "{}",
         text(&out)
     );

@@ -10,7 +10,7 @@ use std::{fs, path::PathBuf, process::Output};
 
 use serde_json::Value;
 use support::{
-    lint_cases::{ALLOWED, CASES, HEAD, V5},
+    lint_cases::{ALLOWED, CASES, HEAD, case_file},
     repo_root, text, xtask_command,
 };
 use tempfile::TempDir;
@@ -470,17 +470,19 @@ fn released_project() -> Folder {
     folder
 }
 
-/// Writes V5 (shared file and optional twin), replacing the last case's.
-fn write_v5(folder: &Folder, shared: &str, twin: Option<&str>) -> PathBuf {
-    let twin_path = folder.migrations().join("postgres").join(V5);
+/// Writes the case's migration after the shipped ones (shared file and
+/// optional twin), replacing the last case's.
+fn write_case(folder: &Folder, shared: &str, twin: Option<&str>) -> PathBuf {
+    let file = case_file();
+    let twin_path = folder.migrations().join("postgres").join(&file);
     let _ = fs::remove_file(&twin_path);
-    folder.write(V5, shared);
+    folder.write(&file, shared);
     match twin {
         Some(sql) => {
-            folder.write(&format!("postgres/{V5}"), sql);
+            folder.write(&format!("postgres/{file}"), sql);
             twin_path
         }
-        None => folder.migrations().join(V5),
+        None => folder.migrations().join(file),
     }
 }
 
@@ -490,7 +492,7 @@ fn the_lint_parses_both_dialects_and_refuses_every_case_with_file_line_and_rule(
     let mut wrong = Vec::new();
     for case in CASES {
         let add_head = |sql: &str| format!("{HEAD}{sql}");
-        let carrier = write_v5(
+        let carrier = write_case(
             &folder,
             &if case.twin.is_some() {
                 case.shared.to_owned()
@@ -538,7 +540,7 @@ fn migrations_that_follow_a_recipe_or_carry_a_marker_pass_the_lint() {
     let folder = released_project();
     let mut wrong = Vec::new();
     for (shared, twin) in ALLOWED {
-        write_v5(&folder, shared, *twin);
+        write_case(&folder, shared, *twin);
         let (report, _) = folder.check();
         // The files check splits statements as the lint reads them: a
         // plpgsql `$$ BEGIN … END $$` body is no `END` statement.

@@ -16,7 +16,10 @@ use std::{
 };
 
 use serde_json::Value;
-use support::{Site, V5_INDEX, pg, release_repo, repo_root, sqlite_url, text, xtask_command};
+use support::{
+    NEXT_INDEX, Site, mig, next, pg, release_repo, repo_root, shipped_latest, sqlite_url, text,
+    xtask_command,
+};
 
 /// The whole of stdout, parsed: with `--json` nothing else may be there.
 fn json(out: &Output) -> Value {
@@ -55,18 +58,18 @@ fn status_json_reports_the_history_and_keeps_the_exit_status() {
     let status = json(&out);
     assert_eq!(status["database"], site.url());
     assert_eq!(status["engine"], "sqlite");
-    assert_eq!(status["schema_version"], 4);
+    assert_eq!(status["schema_version"], shipped_latest());
     assert_eq!(status["up_to_date"], true);
     assert_eq!(status["pending"], 0);
     let migrations = status["migrations"].as_array().unwrap();
-    assert_eq!(migrations.len(), 4, "{status}");
+    assert_eq!(migrations.len(), shipped_latest() as usize, "{status}");
     for (m, version) in migrations.iter().zip(1..) {
         assert_eq!(m["version"], version, "{m}");
         assert_eq!(m["state"], "applied", "{m}");
         assert!(m["applied_on"].as_str().unwrap().ends_with('Z'), "{m}");
     }
 
-    site.add_migration("V5__created_at_index.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "created_at_index"), NEXT_INDEX);
     let out = site.xtask(&["migrate", "status", "--json"], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let status = json(&out);
@@ -81,7 +84,7 @@ fn status_json_reports_the_history_and_keeps_the_exit_status() {
         .clone();
     assert_eq!(
         last,
-        serde_json::json!({"version": 5, "name": "created_at_index", "state": "pending", "applied_on": null})
+        serde_json::json!({"version": next(), "name": "created_at_index", "state": "pending", "applied_on": null})
     );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("1 migration(s) pending"),
@@ -170,7 +173,7 @@ fn backup_list_shows_every_backup_and_restores_pick_and_changes_nothing() {
     let site = Site::new();
     let dir = site.dir.path();
     assert!(site.xtask(&["backup"], &[]).status.success());
-    site.add_migration("V5__created_at_index.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "created_at_index"), NEXT_INDEX);
     let out = site.xtask(&["migrate"], &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(site.xtask(&["backup"], &[]).status.success());
@@ -180,7 +183,11 @@ fn backup_list_shows_every_backup_and_restores_pick_and_changes_nothing() {
     assert_eq!(snapshot(dir), before, "the listing changed the folder");
     let entries = listing["backups"].as_array().unwrap();
     assert_eq!(entries.len(), 3, "{listing}");
-    for (entry, (sequence, schema)) in entries.iter().zip([(1, 4), (2, 4), (3, 5)]) {
+    for (entry, (sequence, schema)) in
+        entries
+            .iter()
+            .zip([(1, shipped_latest()), (2, shipped_latest()), (3, next())])
+    {
         let file = Path::new(entry["file"].as_str().unwrap());
         assert_eq!(entry["kind"], "backup");
         assert_eq!(entry["sequence"], sequence, "{entry}");
@@ -270,8 +277,9 @@ fn backup_list_shows_every_backup_and_restores_pick_and_changes_nothing() {
         (&Value::Bool(true), &Value::Bool(false))
     );
     assert_eq!(
-        kept["schema_version"], 5,
-        "the pre-restore copy held V5: {kept}"
+        kept["schema_version"],
+        next(),
+        "the pre-restore copy held the next migration: {kept}"
     );
     let unfinished = &listing["backups"][5];
     assert_eq!(unfinished["file"], temp.display().to_string());

@@ -10,7 +10,9 @@ mod support;
 
 use std::{ffi::OsStr, fs, os::unix::ffi::OsStrExt, path::Path, process::Stdio};
 
-use support::{Site, release_repo, sqlite_url, text, xtask_command};
+use support::{
+    Site, mig, next, release_repo, shipped, shipped_latest, sqlite_url, text, xtask_command,
+};
 use tempfile::TempDir;
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -166,7 +168,7 @@ fn a_closed_stdout_ends_the_command_quietly() {
 #[test]
 fn a_token_in_the_health_url_is_redacted_everywhere() {
     let site = Site::new();
-    site.add_migration("V5__created_at_index.sql", support::V5_INDEX);
+    site.add_migration(&mig(next(), "created_at_index"), support::NEXT_INDEX);
     let url = "http://127.0.0.1:9/health?token=HPASS2&X-Amz-Signature=SIG3&v=1";
     let env = [
         ("MIGRATE_MAINTENANCE", "1"),
@@ -201,7 +203,7 @@ fn a_token_in_the_health_url_is_redacted_everywhere() {
 #[test]
 fn a_maintenance_flag_in_a_missing_folder_is_refused_by_the_preflight() {
     let site = Site::new();
-    site.add_migration("V5__created_at_index.sql", support::V5_INDEX);
+    site.add_migration(&mig(next(), "created_at_index"), support::NEXT_INDEX);
     let flag = site.dir.path().join("noflagdir/m.flag");
     let flag_env = flag.to_str().unwrap();
     for args in [&["migrate", "--dry-run"][..], &["migrate"]] {
@@ -228,7 +230,7 @@ fn a_maintenance_flag_in_a_missing_folder_is_refused_by_the_preflight() {
             "{args:?}: {said}"
         );
     }
-    assert_eq!(site.versions(), [1, 2, 3, 4]);
+    assert_eq!(site.versions(), shipped());
 }
 
 /// "banana" in every place is not a version, agreed or not.
@@ -295,7 +297,7 @@ fn a_bad_migrate_config_points_at_the_runbook() {
 #[test]
 fn status_json_names_a_gap_in_problems() {
     let site = Site::new();
-    site.add_migration("V6__created_at_index.sql", support::V5_INDEX);
+    site.add_migration(&mig(next() + 1, "created_at_index"), support::NEXT_INDEX);
     let out = site.xtask(&["migrate", "status", "--json"], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -304,10 +306,11 @@ fn status_json_names_a_gap_in_problems() {
         .unwrap_or_else(|| panic!("{doc}"));
     assert_eq!(problems.len(), 1, "{doc}");
     assert!(
-        problems[0]
-            .as_str()
-            .unwrap()
-            .contains("follows V4 — version 5 is missing"),
+        problems[0].as_str().unwrap().contains(&format!(
+            "follows V{} — version {} is missing",
+            shipped_latest(),
+            next()
+        )),
         "{doc}"
     );
     // Up to date and without a gap: no problems.

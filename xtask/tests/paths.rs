@@ -14,10 +14,13 @@ use std::{
     process::{Command, Output},
 };
 
-use support::{copy_migrations, sqlite_url, text, versions_of as versions, xtask_command};
+use support::{
+    copy_migrations, mig, next, shipped, shipped_latest, sqlite_url, text, versions_of as versions,
+    xtask_command,
+};
 use tempfile::TempDir;
 
-/// A temp repository: this repository's migrations V1–V4, a `backend/`
+/// A temp repository: this repository's migrations, a `backend/`
 /// folder to run from, and a `Cargo.toml` holding `migrate_toml` as
 /// `[workspace.metadata.migrate]`.
 fn repo(migrate_toml: &str) -> TempDir {
@@ -65,7 +68,7 @@ fn from_the_backend_folder_the_default_database_is_the_repository_roots() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let db = root.join("data/secrets.db");
-    assert_eq!(versions(&db), [1, 2, 3, 4], "{}", text(&out));
+    assert_eq!(versions(&db), shipped(), "{}", text(&out));
     assert!(
         !root.join("backend/data").exists(),
         "the xtask looked in backend/: {}",
@@ -119,7 +122,7 @@ fn a_relative_database_url_and_backup_folder_from_the_environment_follow_the_rul
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(versions(&root.join("var/app.db")), [1, 2, 3, 4]);
+    assert_eq!(versions(&root.join("var/app.db")), shipped());
     let out = from_backend(root, &["backup"])
         .env("DATABASE_URL", "sqlite:///var/app.db")
         .env("MIGRATE_BACKUP_DIR", "var/backups")
@@ -214,33 +217,41 @@ fn a_missing_database_file_creates_nothing_beside_it() {
     }
 }
 
-/// A repository whose migrations skip version 4: V1–V3 and V5.
+/// A repository whose migrations skip the shipped latest version L: the
+/// file of L moved to L + 1.
 fn repo_with_gap(migrate_toml: &str) -> (TempDir, PathBuf) {
     let repo = repo(migrate_toml);
     let migrations = repo.path().join("migrations");
-    let v4 = test_support::migration_files(&migrations)
+    let latest = format!("V{}__", shipped_latest());
+    let last = test_support::migration_files(&migrations)
         .into_iter()
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("V4__"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&latest)
+        })
         .unwrap();
-    let v5 = migrations.join("V5__audit_log.sql");
-    fs::rename(&v4, &v5).unwrap();
-    (repo, v5)
+    let moved = migrations.join(mig(next(), "audit_log"));
+    fs::rename(&last, &moved).unwrap();
+    (repo, moved)
 }
 
-fn gap_named(out: &Output, v5: &Path) {
+fn gap_named(out: &Output, moved: &Path) {
     assert!(!out.status.success(), "{}", text(out));
     let said = text(out);
+    let gap = shipped_latest();
     assert!(
-        said.contains(&format!("{}: follows V3", v5.display()))
-            && said.contains("version 4 is missing")
-            && said.contains("allow-gaps = [4]"),
+        said.contains(&format!("{}: follows V{}", moved.display(), gap - 1))
+            && said.contains(&format!("version {gap} is missing"))
+            && said.contains(&format!("allow-gaps = [{gap}]")),
         "{said}"
     );
 }
 
 #[test]
 fn a_gap_in_the_versions_fails_every_command_that_reads_the_history() {
-    let (repo, v5) = repo_with_gap("");
+    let (repo, moved) = repo_with_gap("");
     let root = repo.path();
     let db = root.join("data/secrets.db");
     for args in [
@@ -249,7 +260,7 @@ fn a_gap_in_the_versions_fails_every_command_that_reads_the_history() {
         &["migrations", "new", "add_owner"],
     ] {
         let out = from_backend(root, args).output().unwrap();
-        gap_named(&out, &v5);
+        gap_named(&out, &moved);
         assert!(!db.exists(), "{args:?} created the database");
         assert!(!root.join("data").exists(), "{args:?} created data/");
     }
@@ -262,38 +273,45 @@ fn a_gap_in_the_versions_fails_every_command_that_reads_the_history() {
     let out = from_backend(root, &["migrations", "check"])
         .output()
         .unwrap();
-    gap_named(&out, &v5);
+    gap_named(&out, &moved);
     assert!(text(&out).contains("files"), "{}", text(&out));
 }
 
 #[test]
 fn a_gap_listed_in_allow_gaps_passes_and_only_that_one() {
-    let (repo, _) = repo_with_gap("allow-gaps = [4]\n");
+    let gap = shipped_latest();
+    let (repo, _) = repo_with_gap(&format!("allow-gaps = [{gap}]\n"));
     let root = repo.path();
     let out = from_backend(root, &["migrate", "--create"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(versions(&root.join("data/secrets.db")), [1, 2, 3, 5]);
+    let mut expected = support::versions_to(gap - 1).0;
+    expected.push(i64::from(next()));
+    assert_eq!(versions(&root.join("data/secrets.db")), expected);
     let out = from_backend(root, &["migrations", "new", "add_owner"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    assert!(root.join("migrations/V6__add_owner.sql").is_file());
+    assert!(
+        root.join("migrations")
+            .join(mig(next() + 1, "add_owner"))
+            .is_file()
+    );
     // The environment may list them too; a version listed but present is stale.
     let (repo, _) = repo_with_gap("");
     let out = from_backend(repo.path(), &["migrate", "--create"])
-        .env("MIGRATE_ALLOW_GAPS", "4")
+        .env("MIGRATE_ALLOW_GAPS", gap.to_string())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let (repo, _) = repo_with_gap("allow-gaps = [3, 4]\n");
+    let (repo, _) = repo_with_gap(&format!("allow-gaps = [{}, {gap}]\n", gap - 1));
     let out = from_backend(repo.path(), &["migrate", "--create"])
         .output()
         .unwrap();
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("allow-gaps lists version 3, but"),
+        text(&out).contains(&format!("allow-gaps lists version {}, but", gap - 1)),
         "{}",
         text(&out)
     );
@@ -307,12 +325,10 @@ fn a_gap_fails_the_postgres_job_and_window_before_anything_changes() {
         return;
     };
     let site = support::pg::PgSite::new(&server);
-    // V6 after V4: version 5 is missing.
-    site.add_migration(
-        "V6__secret_note.sql",
-        "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
-    );
-    let v6 = site.migrations.join("V6__secret_note.sql");
+    // The one after next after the shipped latest: next is missing.
+    let after_next = mig(next() + 1, "secret_note");
+    site.add_migration(&after_next, "ALTER TABLE secrets ADD COLUMN note TEXT;\n");
+    let after_next = site.migrations.join(after_next);
     for args in [
         &["migrate", "--job"][..],
         &["migrate"],
@@ -321,8 +337,11 @@ fn a_gap_fails_the_postgres_job_and_window_before_anything_changes() {
         let out = site.xtask(args, &[]);
         assert!(!out.status.success(), "{args:?}: {}", text(&out));
         assert!(
-            text(&out).contains(&format!("{}: follows V4", v6.display()))
-                && text(&out).contains("version 5 is missing"),
+            text(&out).contains(&format!(
+                "{}: follows V{}",
+                after_next.display(),
+                shipped_latest()
+            )) && text(&out).contains(&format!("version {} is missing", next())),
             "{args:?}: {}",
             text(&out)
         );
@@ -332,9 +351,16 @@ fn a_gap_fails_the_postgres_job_and_window_before_anything_changes() {
             .query_one("SELECT max(version) FROM refinery_schema_history", &[])
             .unwrap()
             .get(0);
-        assert_eq!(applied, 4, "{args:?}");
+        assert_eq!(
+            applied,
+            i32::try_from(shipped_latest()).unwrap(),
+            "{args:?}"
+        );
     }
-    let out = site.xtask(&["migrate", "--job"], &[("MIGRATE_ALLOW_GAPS", "5")]);
+    let out = site.xtask(
+        &["migrate", "--job"],
+        &[("MIGRATE_ALLOW_GAPS", &next().to_string())],
+    );
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -392,7 +418,7 @@ fn a_first_deploy_on_postgres_with_a_gap_creates_no_database() {
     };
     let site = support::pg::PgSite::empty(&server);
     site.add_migration(
-        "V6__secret_note.sql",
+        &mig(next() + 1, "secret_note"),
         "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
     );
     let name = format!("{}_first", site.db.name);
@@ -412,7 +438,7 @@ fn a_first_deploy_on_postgres_with_a_gap_creates_no_database() {
     }
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("version 5 is missing"),
+        text(&out).contains(&format!("version {} is missing", next())),
         "{}",
         text(&out)
     );

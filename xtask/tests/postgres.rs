@@ -24,7 +24,7 @@ fn the_window_backs_up_migrates_and_brings_the_service_back_healthy() {
     let site = PgSite::new(&server);
     let _backend = site.start_backend();
     wait_for_health(&site.health_url(), 200);
-    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    site.add_migration(&mig(next(), "secret_note"), NEXT_EXPAND);
     let env = site.maintenance_env();
     let out = site.xtask(&["migrate"], &env_refs(&env));
     let log = text(&out);
@@ -40,7 +40,7 @@ fn the_window_backs_up_migrates_and_brings_the_service_back_healthy() {
         assert!(log.contains(step), "missing {step}: {log}");
     }
     assert!(log.contains("lock_timeout 5 s"), "{log}");
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(site.db.versions(), versions_to(next()));
     assert_eq!(site.db.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'secrets' AND column_name = 'note'"), 1);
     let backups = site.backups();
     assert_eq!(backups.len(), 1, "{backups:?}");
@@ -64,12 +64,13 @@ fn the_window_backs_up_migrates_and_brings_the_service_back_healthy() {
         .read_json()
         .unwrap();
     assert_eq!(health["status"], "ok");
-    assert_eq!(health["schema_version"], 5);
+    assert_eq!(health["schema_version"], next());
     assert_eq!(site.secrets().len(), 2);
     // A second run finds nothing to do and leaves the service alone.
     let again = site.xtask(&["migrate"], &env_refs(&env));
     assert!(
-        again.status.success() && text(&again).contains("up to date at schema version 5"),
+        again.status.success()
+            && text(&again).contains(&format!("up to date at schema version {}", next())),
         "{}",
         text(&again)
     );
@@ -101,7 +102,7 @@ fn a_failing_migration_rolls_back_whole_and_the_service_comes_back() {
     let _backend = site.start_backend();
     wait_for_health(&site.health_url(), 200);
     site.add_migration(
-        "V5__half_done.sql",
+        &mig(next(), "half_done"),
         "CREATE TABLE t5 (id BIGINT PRIMARY KEY);\nCREATE INDEX t5_missing ON no_such_table (x);\n",
     );
     let env = site.maintenance_env();
@@ -109,11 +110,11 @@ fn a_failing_migration_rolls_back_whole_and_the_service_comes_back() {
     let log = text(&out);
     assert!(!out.status.success(), "{log}");
     assert!(
-        log.contains("V5__half_done.sql") && log.contains("no_such_table"),
+        log.contains(&mig(next(), "half_done")) && log.contains("no_such_table"),
         "{log}"
     );
     assert!(log.contains("the database was not changed"), "{log}");
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    assert_eq!(site.db.versions(), shipped());
     assert_eq!(
         site.db
             .count("SELECT count(*) FROM pg_tables WHERE tablename = 't5'"),
@@ -127,7 +128,7 @@ fn a_failing_migration_rolls_back_whole_and_the_service_comes_back() {
         "a pending migration must fail status"
     );
     assert!(
-        text(&status).contains("pending  V5__half_done"),
+        text(&status).contains(&format!("pending  {}", mig_name(next(), "half_done"))),
         "{}",
         text(&status)
     );
@@ -137,7 +138,7 @@ fn a_failing_migration_rolls_back_whole_and_the_service_comes_back() {
 fn a_blocked_table_lock_fails_fast_instead_of_stalling_traffic() {
     let server = server!("a_blocked_table_lock_fails_fast_instead_of_stalling_traffic");
     let site = PgSite::new(&server);
-    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    site.add_migration(&mig(next(), "secret_note"), NEXT_EXPAND);
     // A long transaction that read `secrets`: ALTER TABLE must wait for it.
     let mut holder = site.db.client();
     let mut tx = holder.transaction().unwrap();
@@ -159,18 +160,18 @@ fn a_blocked_table_lock_fails_fast_instead_of_stalling_traffic() {
     );
     assert!(waited < Duration::from_secs(20), "took {waited:?}");
     tx.rollback().unwrap();
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    assert_eq!(site.db.versions(), shipped());
     // With the transaction gone the same job goes through.
     let out = site.xtask(&["migrate", "--job"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(site.db.versions(), versions_to(next()));
 }
 
 #[test]
 fn jobs_started_together_migrate_exactly_once() {
     let server = server!("jobs_started_together_migrate_exactly_once");
     let site = PgSite::new(&server);
-    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    site.add_migration(&mig(next(), "secret_note"), NEXT_EXPAND);
     let children: Vec<_> = (0..8)
         .map(|_| {
             site.command(&["migrate", "--job"], &[])
@@ -193,7 +194,7 @@ fn jobs_started_together_migrate_exactly_once() {
         .count();
     let idle = outputs
         .iter()
-        .filter(|o| text(o).contains("up to date at schema version 5"))
+        .filter(|o| text(o).contains(&format!("up to date at schema version {}", next())))
         .count();
     assert_eq!(
         (applied, idle),
@@ -201,20 +202,24 @@ fn jobs_started_together_migrate_exactly_once() {
         "{:?}",
         outputs.iter().map(text).collect::<Vec<_>>()
     );
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(site.db.versions(), versions_to(next()));
 }
 
 #[test]
 fn the_job_refuses_contract_migrations_unless_allowed() {
     let server = server!("the_job_refuses_contract_migrations_unless_allowed");
     let site = PgSite::empty(&server);
-    // Ship V1–V2 first (expand only), as a release before V3 would have.
+    // Ship V1–V2 first (expand only), as a release before V3 would have:
+    // every later shipped migration is parked.
     let parked = site.dir.path().join("parked");
     fs::create_dir_all(parked.join("postgres")).unwrap();
-    for name in [
-        "V3__secrets_check_constraints.sql",
-        "V4__create_secret_access_log.sql",
-    ] {
+    let later: Vec<String> = test_support::migration_files(&site.migrations)
+        .iter()
+        .filter(|f| test_support::migration_version(f).is_some_and(|v| v > 2))
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(later.len() >= 2, "V3 and V4 at least: {later:?}");
+    for name in &later {
         for sub in ["", "postgres"] {
             fs::rename(
                 site.migrations.join(sub).join(name),
@@ -227,10 +232,7 @@ fn the_job_refuses_contract_migrations_unless_allowed() {
     let out = site.xtask(&["migrate", "--job", "--allow-contract"], &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(site.db.versions(), vec![1, 2]);
-    for name in [
-        "V3__secrets_check_constraints.sql",
-        "V4__create_secret_access_log.sql",
-    ] {
+    for name in &later {
         for sub in ["", "postgres"] {
             fs::rename(
                 parked.join(sub).join(name),
@@ -253,7 +255,7 @@ fn the_job_refuses_contract_migrations_unless_allowed() {
     assert_eq!(site.db.versions(), vec![1, 2], "a refusal changes nothing");
     let allowed = site.xtask(&["migrate", "--job", "--allow-contract"], &[]);
     assert!(allowed.status.success(), "{}", text(&allowed));
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    assert_eq!(site.db.versions(), shipped());
 }
 
 #[test]
@@ -285,7 +287,7 @@ fn backup_and_restore_round_trip_in_one_transaction() {
         .batch_execute("DELETE FROM secrets WHERE name = 'alpha'")
         .unwrap();
     site.add_migration(
-        "V5__extra_table.sql",
+        &mig(next(), "extra_table"),
         "CREATE TABLE extra (id BIGINT PRIMARY KEY);\n",
     );
     assert!(site.xtask(&["migrate", "--job"], &[]).status.success());
@@ -309,7 +311,7 @@ fn backup_and_restore_round_trip_in_one_transaction() {
         "{}",
         text(&bad)
     );
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(site.db.versions(), versions_to(next()));
     let out = site.xtask(&["restore", backup.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
@@ -319,7 +321,7 @@ fn backup_and_restore_round_trip_in_one_transaction() {
             ("beta".into(), "two".into())
         ]
     );
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    assert_eq!(site.db.versions(), shipped());
     assert_eq!(
         site.db
             .count("SELECT count(*) FROM pg_tables WHERE tablename = 'extra'"),
@@ -597,11 +599,12 @@ fn db_copy_a_dangling_reference_fails_the_key_check_and_rolls_back() {
 #[test]
 fn db_copy_converts_booleans_and_blobs_by_the_target_columns_type() {
     let server = server!("db_copy_converts_booleans_and_blobs_by_the_target_columns_type");
-    // A V5 that both engines run, with a Postgres twin for the blob type.
-    let v5 = "ALTER TABLE secrets ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT FALSE;\n\
+    // A migration after the shipped ones that both engines run, with a
+    // Postgres twin for the blob type.
+    let pin_and_icon = "ALTER TABLE secrets ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT FALSE;\n\
               ALTER TABLE secrets ADD COLUMN icon BLOB;\n";
     let source = sqlite_source();
-    source.add_migration("V5__pin_and_icon.sql", v5);
+    source.add_migration(&mig(next(), "pin_and_icon"), pin_and_icon);
     let out = source.xtask(&["migrate"], &[]);
     assert!(out.status.success(), "{}", text(&out));
     Connection::open(&source.db)
@@ -612,9 +615,11 @@ fn db_copy_converts_booleans_and_blobs_by_the_target_columns_type() {
         )
         .unwrap();
     let target = PgSite::empty(&server);
-    target.add_migration("V5__pin_and_icon.sql", v5);
+    target.add_migration(&mig(next(), "pin_and_icon"), pin_and_icon);
     fs::write(
-        target.migrations.join("postgres/V5__pin_and_icon.sql"),
+        target
+            .migrations
+            .join(&format!("postgres/{}", mig(next(), "pin_and_icon"))),
         "ALTER TABLE secrets ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT FALSE;\n\
          ALTER TABLE secrets ADD COLUMN icon BYTEA;\n",
     )
@@ -641,10 +646,14 @@ fn db_copy_converts_booleans_and_blobs_by_the_target_columns_type() {
     );
     // A value the target type cannot hold is named, and nothing is kept.
     let again = PgSite::empty(&server);
-    again.add_migration("V5__pin_and_icon.sql", v5);
+    again.add_migration(&mig(next(), "pin_and_icon"), pin_and_icon);
     fs::copy(
-        target.migrations.join("postgres/V5__pin_and_icon.sql"),
-        again.migrations.join("postgres/V5__pin_and_icon.sql"),
+        target
+            .migrations
+            .join(&format!("postgres/{}", mig(next(), "pin_and_icon"))),
+        again
+            .migrations
+            .join(&format!("postgres/{}", mig(next(), "pin_and_icon"))),
     )
     .unwrap();
     again.migrate_fully();
@@ -666,7 +675,7 @@ fn db_copy_converts_booleans_and_blobs_by_the_target_columns_type() {
 fn a_job_that_cannot_get_the_lock_names_the_session_holding_it() {
     let server = server!("a_job_that_cannot_get_the_lock_names_the_session_holding_it");
     let site = PgSite::new(&server);
-    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    site.add_migration(&mig(next(), "secret_note"), NEXT_EXPAND);
     // Another host's run, as the server sees it: a session holding the key.
     let mut holder = site.db.client();
     holder
@@ -691,10 +700,10 @@ fn a_job_that_cannot_get_the_lock_names_the_session_holding_it() {
             && log.contains("MIGRATE_JOB_LOCK_WAIT_SECS"),
         "{log}"
     );
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+    assert_eq!(site.db.versions(), shipped());
     drop(holder);
     assert!(site.xtask(&["migrate", "--job"], &[]).status.success());
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(site.db.versions(), versions_to(next()));
 }
 
 /// A failing migration on Postgres never prints or journals a stored value:
@@ -706,12 +715,15 @@ fn a_failing_migration_never_prints_a_stored_value() {
     let secret = "S3CRET-DO-NOT-PRINT";
     let cases = [
         (
-            "V5__unique_values.sql",
+            &mig(next(), "unique_values"),
             "CREATE UNIQUE INDEX secrets_value_u ON secrets (value);\n",
         ),
-        ("V5__as_json.sql", "SELECT value::json FROM secrets;\n"),
         (
-            "V5__bad_expiry.sql",
+            &mig(next(), "as_json"),
+            "SELECT value::json FROM secrets;\n",
+        ),
+        (
+            &mig(next(), "bad_expiry"),
             "UPDATE secrets SET expires_at = created_at - interval '1 day' WHERE name = 'd1';\n",
         ),
     ];
@@ -746,7 +758,7 @@ fn a_failing_migration_never_prints_a_stored_value() {
             !journal.contains(secret),
             "{file}: journaled a value: {journal}"
         );
-        assert_eq!(site.db.versions(), vec![1, 2, 3, 4]);
+        assert_eq!(site.db.versions(), shipped());
     }
 }
 
@@ -833,7 +845,7 @@ fn a_failing_pg_restore_rolls_back_and_says_so() {
         "{report}"
     );
     assert_eq!(site.secrets(), before, "{report}");
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4], "{report}");
+    assert_eq!(site.db.versions(), shipped(), "{report}");
 }
 
 /// `migrate --job --dry-run` prints the plan (each pending migration as the
@@ -844,28 +856,28 @@ fn a_job_dry_run_prints_the_plan_and_changes_nothing() {
     let server = server!("a_job_dry_run_prints_the_plan_and_changes_nothing");
     let site = PgSite::new(&server);
     site.add_migration(
-        "V5__secret_note.sql",
+        &mig(next(), "secret_note"),
         "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
     );
     site.add_migration(
-        "V6__drop_note.sql",
+        &mig(next() + 1, "drop_note"),
         "-- contract: nothing reads note yet\nALTER TABLE secrets DROP COLUMN note;\n",
     );
     let out = site.xtask(&["migrate", "--job", "--dry-run"], &[]);
     let plan = text(&out);
     assert!(out.status.success(), "{plan}");
     assert!(
-        plan.contains("expand    V5__secret_note")
-            && plan.contains("contract  V6__drop_note")
+        plan.contains(&format!("expand    {}", mig_name(next(), "secret_note")))
+            && plan.contains(&format!("contract  {}", mig_name(next() + 1, "drop_note")))
             && plan.contains("refuse (exit 3)")
             && plan.contains("nothing was changed"),
         "{plan}"
     );
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4], "{plan}");
+    assert_eq!(site.db.versions(), shipped(), "{plan}");
 }
 
 /// Rolling a release back: the database was expanded by a newer release
-/// (V5 applied, its file unknown here). Status says "ahead by 1" and exits
+/// (the next migration applied, its file unknown here). Status says "ahead by 1" and exits
 /// 0, `--job` and the window have nothing to do; an unknown migration in the
 /// middle of the history stays an error (#12).
 #[test]
@@ -873,12 +885,12 @@ fn an_older_release_runs_on_a_database_a_newer_one_expanded() {
     let server = server!("an_older_release_runs_on_a_database_a_newer_one_expanded");
     let site = PgSite::new(&server);
     site.add_migration(
-        "V5__secret_note.sql",
+        &mig(next(), "secret_note"),
         "ALTER TABLE secrets ADD COLUMN note TEXT;\n",
     );
     let out = site.xtask(&["migrate", "--job"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    std::fs::remove_file(site.migrations.join("V5__secret_note.sql")).unwrap();
+    std::fs::remove_file(site.migrations.join(&mig(next(), "secret_note"))).unwrap();
     for (args, expected) in [
         (&["migrate", "status"][..], "ahead by 1"),
         (&["migrate", "--job"], "ahead of this release by 1"),
@@ -901,7 +913,7 @@ fn an_older_release_runs_on_a_database_a_newer_one_expanded() {
         "{}",
         text(&out)
     );
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(site.db.versions(), versions_to(next()));
 }
 
 /// A script named `program`, made by `script(real program's path)`, in a
@@ -977,7 +989,7 @@ fn the_window_makes_a_restore_point_and_saves_it_once_the_service_is_up() {
     let site = PgSite::new(&server);
     let _backend = site.start_backend();
     wait_for_health(&site.health_url(), 200);
-    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    site.add_migration(&mig(next(), "secret_note"), NEXT_EXPAND);
     let before = site.secrets();
     let env = site.maintenance_env();
     let out = site.xtask(&["migrate"], &env_refs(&env));
@@ -994,7 +1006,7 @@ fn the_window_makes_a_restore_point_and_saves_it_once_the_service_is_up() {
         "left {:?}",
         restore_points(&site)
     );
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(site.db.versions(), versions_to(next()));
     let backups = site.backups();
     assert_eq!(backups.len(), 1, "{backups:?}");
     assert_eq!(
@@ -1004,7 +1016,7 @@ fn the_window_makes_a_restore_point_and_saves_it_once_the_service_is_up() {
     // The file holds the database as it was before the migration.
     let (secrets, versions) = restored(&server, &backups[0]);
     assert_eq!(secrets, before);
-    assert_eq!(versions, vec![1, 2, 3, 4]);
+    assert_eq!(versions, shipped());
     // The journal has the line too.
     let journal = fs::read_dir(site.dir.path())
         .unwrap()
@@ -1035,7 +1047,7 @@ fn a_restore_point_left_by_a_dead_run_is_saved_and_dropped_by_the_next_run() {
         .unwrap();
     let _backend = site.start_backend();
     wait_for_health(&site.health_url(), 200);
-    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    site.add_migration(&mig(next(), "secret_note"), NEXT_EXPAND);
     let env = site.maintenance_env();
     let out = site.xtask(&["migrate"], &env_refs(&env));
     let log = text(&out);
@@ -1083,7 +1095,7 @@ fn without_createdb_the_window_dumps_inside_it_and_says_why() {
         url, site.db.url,
         "TEST_POSTGRES_URL is expected as postgres://postgres@…"
     );
-    site.add_migration("V5__secret_note.sql", V5_EXPAND);
+    site.add_migration(&mig(next(), "secret_note"), NEXT_EXPAND);
     let out = site.xtask(&["migrate"], &[("DATABASE_URL", &url)]);
     let log = text(&out);
     drop(admin.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE IF EXISTS {role}")));
@@ -1094,8 +1106,8 @@ fn without_createdb_the_window_dumps_inside_it_and_says_why() {
     );
     assert!(log.contains("pg_dump inside the window instead"), "{log}");
     assert!(!log.contains("save the restore point"), "{log}");
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(site.db.versions(), versions_to(next()));
     let backups = site.backups();
     assert_eq!(backups.len(), 1, "{backups:?}");
-    assert_eq!(restored(&server, &backups[0]).1, vec![1, 2, 3, 4]);
+    assert_eq!(restored(&server, &backups[0]).1, shipped());
 }

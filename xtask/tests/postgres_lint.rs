@@ -11,9 +11,10 @@ mod support;
 use std::fs;
 
 use support::{
-    lint_cases::{ALLOWED, CASES, HEAD, V5},
+    lint_cases::{ALLOWED, CASES, HEAD, case_file, case_name},
+    mig, next,
     pg::*,
-    text,
+    shipped, text, versions_to,
 };
 
 /// Tables, columns, constraints and indexes, to prove a refusal changed nothing.
@@ -34,10 +35,10 @@ fn shape(db: &PgDatabase) -> Vec<String> {
         .collect()
 }
 
-fn write_v5(site: &PgSite, shared: &str, twin: Option<&str>) {
-    let twin_path = site.migrations.join("postgres").join(V5);
+fn write_case(site: &PgSite, shared: &str, twin: Option<&str>) {
+    let twin_path = site.migrations.join("postgres").join(case_file());
     let _ = fs::remove_file(&twin_path);
-    site.add_migration(V5, shared);
+    site.add_migration(&case_file(), shared);
     if let Some(sql) = twin {
         fs::write(&twin_path, sql).unwrap();
     }
@@ -50,6 +51,7 @@ fn the_job_refuses_every_lint_case_with_exit_3_and_applies_nothing() {
     let before = shape(&site.db);
     let rows = site.secrets();
     let mut wrong = Vec::new();
+    let case_name = case_name();
     for case in CASES {
         let with_head = |sql: &str| {
             if sql.starts_with("--") {
@@ -58,7 +60,7 @@ fn the_job_refuses_every_lint_case_with_exit_3_and_applies_nothing() {
                 format!("{HEAD}{sql}")
             }
         };
-        write_v5(
+        write_case(
             &site,
             &with_head(case.shared),
             case.twin.map(with_head).as_deref(),
@@ -72,18 +74,18 @@ fn the_job_refuses_every_lint_case_with_exit_3_and_applies_nothing() {
             3
         };
         if out.status.code() != Some(expected)
-            || !log.contains("V5__lint_case")
+            || !log.contains(&case_name)
             || !log.contains(case.rule)
         {
             wrong.push(format!(
-                "{}{}: expected exit {expected} naming V5__lint_case and {}, got {:?}:\n{log}",
+                "{}{}: expected exit {expected} naming {case_name} and {}, got {:?}:\n{log}",
                 case.shared,
                 case.twin.unwrap_or_default(),
                 case.rule,
                 out.status.code()
             ));
         }
-        if site.db.versions() != vec![1, 2, 3, 4] || shape(&site.db) != before {
+        if site.db.versions() != shipped() || shape(&site.db) != before {
             wrong.push(format!(
                 "{}: the schema changed",
                 case.twin.unwrap_or(case.shared)
@@ -106,21 +108,22 @@ fn the_job_plans_recipes_as_expand_and_applies_not_valid_then_validate() {
     let server = server!("the_job_plans_recipes_as_expand_and_applies_not_valid_then_validate");
     let site = PgSite::new(&server);
     for (shared, twin) in ALLOWED {
-        write_v5(&site, shared, *twin);
+        write_case(&site, shared, *twin);
         let out = site.xtask(&["migrate", "--job", "--dry-run"], &[]);
         let plan = text(&out);
         let marked = twin.unwrap_or(shared).starts_with("-- contract:");
+        let case_name = case_name();
         let expected = if marked {
-            "contract  V5__lint_case ("
+            format!("contract  {case_name} (")
         } else {
-            "expand    V5__lint_case"
+            format!("expand    {case_name}")
         };
         assert!(
-            out.status.success() && plan.contains(expected),
+            out.status.success() && plan.contains(&expected),
             "{expected}: {plan}"
         );
     }
-    write_v5(
+    write_case(
         &site,
         support::lint_cases::PORTABLE_NOOP,
         Some(
@@ -130,18 +133,20 @@ fn the_job_plans_recipes_as_expand_and_applies_not_valid_then_validate() {
         ),
     );
     fs::write(
-        site.migrations.join("V6__validate.sql"),
+        site.migrations.join(mig(next() + 1, "validate")),
         support::lint_cases::PORTABLE_NOOP,
     )
     .unwrap();
     fs::write(
-        site.migrations.join("postgres/V6__validate.sql"),
+        site.migrations
+            .join("postgres")
+            .join(mig(next() + 1, "validate")),
         "ALTER TABLE secrets VALIDATE CONSTRAINT secrets_name_lint;\n",
     )
     .unwrap();
     let out = site.xtask(&["migrate", "--job", "--allow-contract"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(site.db.versions(), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(site.db.versions(), versions_to(next() + 1));
     assert!(
         shape(&site.db)
             .contains(&"constraint secrets_name_lint CHECK ((name <> ''::text)) true".to_owned()),

@@ -27,7 +27,7 @@ fn maintenance_mode_window_migrates_backs_up_and_verifies_health() {
     let site = Site::new();
     let _backend = site.start_backend();
     wait_for_health(&site.health_url(), 200);
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let env = site.maintenance_env();
     let out = site.xtask(&["migrate"], &env_refs(&env));
     let report = text(&out);
@@ -44,11 +44,17 @@ fn maintenance_mode_window_migrates_backs_up_and_verifies_health() {
         assert!(report.contains(step), "missing {step}:\n{report}");
     }
     assert!(
-        report.contains("rehearsal V5__index_created_at"),
+        report.contains(&format!(
+            "rehearsal {}",
+            mig_name(next(), "index_created_at")
+        )),
         "{report}"
     );
-    assert!(report.contains("schema_version 5"), "{report}");
-    assert_eq!(site.versions(), [1, 2, 3, 4, 5]);
+    assert!(
+        report.contains(&format!("schema_version {}", next())),
+        "{report}"
+    );
+    assert_eq!(site.versions(), versions_to(next()));
     assert_eq!(
         site.secrets(),
         [
@@ -106,7 +112,7 @@ fn stop_and_start_commands_window() {
     let env = site.service_scripts("");
     site.start_scripted();
     let pid_before = fs::read_to_string(site.dir.path().join("backend.pid")).unwrap();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let out = site.xtask(&["migrate"], &env_refs(&env));
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("ran `sh"), "{}", text(&out));
@@ -116,7 +122,7 @@ fn stop_and_start_commands_window() {
         "the service was restarted"
     );
     assert_eq!(status_of(&site.health_url()), Some(200));
-    assert_eq!(site.versions(), [1, 2, 3, 4, 5]);
+    assert_eq!(site.versions(), versions_to(next()));
 }
 
 #[test]
@@ -125,7 +131,7 @@ fn a_migration_failing_in_the_window_changes_nothing_restores_nothing_and_brings
     let site = Site::new();
     // Passes the rehearsal; fails on the row written after it (below).
     site.add_migration(
-        "V5__unique_values.sql",
+        &mig(next(), "unique_values"),
         "CREATE UNIQUE INDEX secrets_value_unique ON secrets (value);\n",
     );
     let write_duplicate = format!(
@@ -148,7 +154,7 @@ fn a_migration_failing_in_the_window_changes_nothing_restores_nothing_and_brings
             && !report.contains("restored from"),
         "{report}"
     );
-    assert_eq!(site.versions(), [1, 2, 3, 4], "back on the old schema");
+    assert_eq!(site.versions(), shipped(), "back on the old schema");
     assert_eq!(
         site.secrets().len(),
         3,
@@ -165,7 +171,7 @@ fn a_migration_failing_in_the_window_changes_nothing_restores_nothing_and_brings
 #[test]
 fn an_unhealthy_service_after_the_migration_is_not_restored_and_the_command_is_printed() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let nowhere = format!("http://127.0.0.1:{}/health", free_port());
     let out = site.xtask(
         &["migrate"],
@@ -180,14 +186,14 @@ fn an_unhealthy_service_after_the_migration_is_not_restored_and_the_command_is_p
         report.contains("NOT restored automatically") && report.contains("cargo xtask restore"),
         "{report}"
     );
-    assert_eq!(site.versions(), [1, 2, 3, 4, 5], "the migration stays");
+    assert_eq!(site.versions(), versions_to(next()), "the migration stays");
     assert_eq!(site.backups().len(), 1);
 }
 
 #[test]
 fn a_service_that_keeps_the_database_locked_fails_the_window_and_changes_nothing() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let holder = Connection::open(&site.db).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let out = site.xtask(&["migrate"], &[("MIGRATE_LOCK_TIMEOUT_SECS", "1")]);
@@ -199,14 +205,14 @@ fn a_service_that_keeps_the_database_locked_fails_the_window_and_changes_nothing
     );
     holder.execute_batch("ROLLBACK").unwrap();
     drop(holder);
-    assert_eq!(site.versions(), [1, 2, 3, 4]);
+    assert_eq!(site.versions(), shipped());
     assert!(site.backups().is_empty());
 }
 
 #[test]
 fn a_failing_stop_command_brings_the_service_back_and_changes_nothing() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let started = site.dir.path().join("started");
     let out = site.xtask(
         &["migrate"],
@@ -225,13 +231,13 @@ fn a_failing_stop_command_brings_the_service_back_and_changes_nothing() {
         started.exists(),
         "the start command ran to bring the service back"
     );
-    assert_eq!(site.versions(), [1, 2, 3, 4]);
+    assert_eq!(site.versions(), shipped());
 }
 
 #[test]
 fn a_hanging_stop_command_times_out() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let out = site.xtask(
         &["migrate"],
         &[
@@ -246,7 +252,7 @@ fn a_hanging_stop_command_times_out() {
         "{}",
         text(&out)
     );
-    assert_eq!(site.versions(), [1, 2, 3, 4]);
+    assert_eq!(site.versions(), shipped());
 }
 
 #[test]
@@ -256,7 +262,10 @@ fn preflight_failures_stop_before_any_downtime() {
         (
             "sql error",
             Box::new(|s: &Site| {
-                s.add_migration("V6__broken.sql", "ALTER TABLE nope ADD COLUMN x TEXT;\n")
+                s.add_migration(
+                    &mig(next() + 1, "broken"),
+                    "ALTER TABLE nope ADD COLUMN x TEXT;\n",
+                )
             }),
             "rehearsal",
         ),
@@ -267,19 +276,19 @@ fn preflight_failures_stop_before_any_downtime() {
         ),
         (
             "duplicate version",
-            Box::new(|s: &Site| s.add_migration("V4__again.sql", V5_INDEX)),
+            Box::new(|s: &Site| s.add_migration("V4__again.sql", NEXT_INDEX)),
             "version 4 is also used by",
         ),
         (
             "stray file",
-            Box::new(|s: &Site| s.add_migration("V5_missing_underscore.sql", V5_INDEX)),
+            Box::new(|s: &Site| s.add_migration("V5_missing_underscore.sql", NEXT_INDEX)),
             "refinery would skip it silently",
         ),
         ("corrupt database", Box::new(corrupt), "cargo xtask restore"),
     ];
     for (case, break_it, expected) in cases {
         let site = Site::new();
-        site.add_migration("V5__index_created_at.sql", V5_INDEX);
+        site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
         break_it(&site);
         let before = fs::read(&site.db).unwrap();
         let flag = PathBuf::from(format!("{}.maintenance", site.db.display()));
@@ -360,7 +369,7 @@ fn bad_database_urls_and_files_are_refused() {
 #[test]
 fn an_unwritable_backup_folder_stops_the_preflight() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let blocker = site.dir.path().join("not-a-folder");
     fs::write(&blocker, "x").unwrap();
     let out = site.xtask(
@@ -377,13 +386,13 @@ fn an_unwritable_backup_folder_stops_the_preflight() {
         "{}",
         text(&out)
     );
-    assert_eq!(site.versions(), [1, 2, 3, 4]);
+    assert_eq!(site.versions(), shipped());
 }
 
 #[test]
 fn a_created_backup_folder_is_private() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let backups = site.dir.path().join("vault/backups");
     let out = site.xtask(
         &["migrate"],
@@ -409,7 +418,7 @@ fn a_created_backup_folder_is_private() {
 fn a_second_run_fails_at_once_naming_the_holder_and_a_dead_holder_is_taken_over() {
     use std::io::Write;
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let lock_path = PathBuf::from(format!("{}.migrate.lock", site.db.display()));
     let mut held = fs::OpenOptions::new()
         .create(true)
@@ -427,7 +436,7 @@ fn a_second_run_fails_at_once_naming_the_holder_and_a_dead_holder_is_taken_over(
         "{}",
         text(&out)
     );
-    assert_eq!(site.versions(), [1, 2, 3, 4]);
+    assert_eq!(site.versions(), shipped());
 
     held.unlock().unwrap();
     drop(held);
@@ -445,12 +454,15 @@ fn a_second_run_fails_at_once_naming_the_holder_and_a_dead_holder_is_taken_over(
 #[test]
 fn dry_run_rehearses_and_changes_nothing() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let before = fs::read(&site.db).unwrap();
     let out = site.xtask(&["migrate", "--dry-run"], &[("MIGRATE_MAINTENANCE", "1")]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("apply     V5__index_created_at (rehearsal"),
+        text(&out).contains(&format!(
+            "apply     {} (rehearsal",
+            mig_name(next(), "index_created_at")
+        )),
         "{}",
         text(&out)
     );
@@ -493,14 +505,18 @@ fn status_is_a_deploy_gate() {
         "{}",
         text(&out)
     );
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let out = site.xtask(&["migrate", "status"], &[]);
     assert!(
-        !out.status.success() && text(&out).contains("pending  V5__index_created_at"),
+        !out.status.success()
+            && text(&out).contains(&format!(
+                "pending  {}",
+                mig_name(next(), "index_created_at")
+            )),
         "{}",
         text(&out)
     );
-    fs::remove_file(site.migrations.join("V5__index_created_at.sql")).unwrap();
+    fs::remove_file(site.migrations.join(&mig(next(), "index_created_at"))).unwrap();
     site.add_migration("V2__add_secret_expiry.sql", "-- edited\n");
     let out = site.xtask(&["migrate", "status"], &[]);
     assert!(
@@ -600,7 +616,7 @@ impl Drop for SmallDisk {
 #[test]
 fn a_disk_that_fills_during_the_backup_leaves_no_partial_backup_and_the_database_unchanged() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let disk = SmallDisk::mount(site.dir.path().join("backups"), 4096);
     let before = fs::read(&site.db).unwrap();
     // The preflight sees room; then, with the service going down, another
@@ -635,7 +651,7 @@ fn a_disk_that_fills_during_the_backup_leaves_no_partial_backup_and_the_database
         ["filler", "migrate.journal"],
         "nothing but the filler and the journal: {left:?}"
     );
-    assert_eq!(site.versions(), [1, 2, 3, 4]);
+    assert_eq!(site.versions(), shipped());
     assert_eq!(
         fs::read(&site.db).unwrap(),
         before,
@@ -661,7 +677,7 @@ fn writes_during_the_window_are_never_lost_and_see_only_503() {
     wait_for_health(&site.health_url(), 200);
     // A migration slow enough (a 400 000-row table) for the window to be seen.
     site.add_migration(
-        "V5__filler.sql",
+        &mig(next(), "filler"),
         "CREATE TABLE filler AS\nWITH RECURSIVE c (x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000)\nSELECT x FROM c;\n",
     );
     let stop = Arc::new(AtomicBool::new(false));
@@ -784,7 +800,7 @@ fn credentials_in_the_health_url_never_reach_output_or_journal() {
     let site = Site::new();
     let _backend = site.start_backend();
     wait_for_health(&site.health_url(), 200);
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let with_credentials = format!(
         "http://operator:hunter2-s3cret@127.0.0.1:{}/health",
         site.port
@@ -803,7 +819,7 @@ fn credentials_in_the_health_url_never_reach_output_or_journal() {
         free_port()
     );
     site.add_migration(
-        "V6__index_name.sql",
+        &mig(next() + 1, "index_name"),
         "CREATE INDEX secrets_value ON secrets (value);\n",
     );
     let failed = site.xtask(
@@ -831,7 +847,7 @@ fn credentials_in_the_health_url_never_reach_output_or_journal() {
 #[test]
 fn a_truncated_database_or_a_hand_edited_history_is_refused_before_any_downtime() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     Connection::open(&site.db)
         .unwrap()
         .execute(
@@ -849,7 +865,7 @@ fn a_truncated_database_or_a_hand_edited_history_is_refused_before_any_downtime(
     assert!(!text(&out).contains("[3/7]"));
 
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     Connection::open(&site.db)
         .unwrap()
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -876,7 +892,7 @@ fn a_truncated_database_or_a_hand_edited_history_is_refused_before_any_downtime(
 #[test]
 fn a_wal_left_by_a_crashed_writer_is_carried_into_the_backup_and_the_migration() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let mut backend = site.start_backend();
     wait_for_health(&site.health_url(), 200);
     let agent = ureq::agent();
@@ -908,7 +924,7 @@ fn a_wal_left_by_a_crashed_writer_is_carried_into_the_backup_and_the_migration()
 #[test]
 fn a_read_only_database_folder_is_refused_with_its_cause() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     Connection::open(&site.db)
         .unwrap()
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -945,7 +961,7 @@ fn a_read_only_database_folder_is_refused_with_its_cause() {
 #[test]
 fn a_health_url_that_hangs_times_out() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     // Accepts connections and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/health", silent.local_addr().unwrap());
@@ -984,7 +1000,7 @@ fn a_health_url_that_hangs_times_out() {
 #[test]
 fn a_rotation_failure_is_a_warning_and_every_statement_stays_true() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let stuck = site.dir.path().join("secrets.db.20200101T000000.000Z.bak");
     let later = site.dir.path().join("secrets.db.20200102T000000.000Z.bak");
     fs::copy(&site.db, &stuck).unwrap();
@@ -1012,7 +1028,7 @@ fn a_rotation_failure_is_a_warning_and_every_statement_stays_true() {
     let out = site.xtask(&["migrate"], &keep_one);
     let report = text(&out);
     assert!(out.status.success(), "{report}");
-    assert_eq!(site.versions(), [1, 2, 3, 4, 5], "{report}");
+    assert_eq!(site.versions(), versions_to(next()), "{report}");
     assert!(
         report.contains("warning: rotating old backups failed")
             && report.contains("20200101T000000.000Z"),
@@ -1049,7 +1065,7 @@ fn the_printed_restore_command_is_quoted_and_works_when_pasted() {
     let db = odd.join("secrets.db");
     fs::copy(&site.db, &db).unwrap();
     let url = format!("sqlite:///{}", db.display());
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let nowhere = format!("http://127.0.0.1:{}/health", free_port());
     let out = xtask_command()
         .args(["migrate", "--database-url", &url, "--migrations"])
@@ -1085,7 +1101,11 @@ fn the_printed_restore_command_is_quoted_and_works_when_pasted() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(versions, 4, "the pasted command restored the backup");
+    assert_eq!(
+        versions,
+        i64::from(shipped_latest()),
+        "the pasted command restored the backup"
+    );
     assert!(
         !site.dir.path().join("PWNED").exists() && !odd.join("PWNED").exists(),
         "the pasted command ran a substitution: {pasted}"
@@ -1097,7 +1117,7 @@ fn the_printed_restore_command_is_quoted_and_works_when_pasted() {
 #[test]
 fn bad_health_settings_are_refused_before_any_downtime() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let before = fs::read(&site.db).unwrap();
     for (key, value, named) in [
         ("MIGRATE_HEALTH_URL", "not a url", "MIGRATE_HEALTH_URL"),
@@ -1125,7 +1145,7 @@ fn bad_health_settings_are_refused_before_any_downtime() {
             started.elapsed() < Duration::from_secs(5),
             "{key}={value}: waited"
         );
-        assert_eq!(site.versions(), [1, 2, 3, 4], "{key}={value}");
+        assert_eq!(site.versions(), shipped(), "{key}={value}");
         assert!(
             site.backups().is_empty(),
             "{key}={value}: a backup was taken"
@@ -1140,7 +1160,7 @@ fn bad_health_settings_are_refused_before_any_downtime() {
 #[test]
 fn an_operators_own_maintenance_flag_is_left_exactly_as_it_was() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let flag = site.dir.path().join("secrets.db.maintenance");
     let note = "deploy freeze until 18:00 -- alice\n";
     fs::write(&flag, note).unwrap();
@@ -1150,7 +1170,7 @@ fn an_operators_own_maintenance_flag_is_left_exactly_as_it_was() {
     let out = site.xtask(&["migrate"], &env_refs(&env));
     let report = text(&out);
     assert!(out.status.success(), "{report}");
-    assert_eq!(site.versions(), [1, 2, 3, 4, 5], "{report}");
+    assert_eq!(site.versions(), versions_to(next()), "{report}");
     assert_eq!(fs::read_to_string(&flag).unwrap(), note, "{report}");
     assert!(
         report.contains("set by someone else") && report.contains("stays in maintenance"),
@@ -1194,7 +1214,7 @@ fn a_new_database_is_private_and_a_readable_one_is_warned_about() {
         }
     }
     fs::set_permissions(&db, fs::Permissions::from_mode(0o644)).unwrap();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let out = xtask_command()
         .args([
             "migrate",
@@ -1219,7 +1239,7 @@ fn a_new_database_is_private_and_a_readable_one_is_warned_about() {
 #[test]
 fn credentials_in_service_commands_are_never_printed() {
     let site = Site::new();
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let env = [
         (
             "MIGRATE_STOP",
@@ -1471,7 +1491,7 @@ fn an_online_backup_finishes_under_steady_writes() {
 fn progress_is_drawn_on_a_terminal_only() {
     let site = Site::new();
     fill_with_16_kib_secrets(&site, 6000);
-    site.add_migration("V5__index_created_at.sql", V5_INDEX);
+    site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
     let mut piped = site.command(&["migrate", "--dry-run"], &[]);
     let plain = text(&piped.output().unwrap());
     assert!(
@@ -1500,7 +1520,7 @@ fn progress_is_drawn_on_a_terminal_only() {
     // A bar: `  back up   [#####.....] 12/94 MiB`, redrawn with `\r`.
     let bar = shown.contains("[#") || shown.contains("[.");
     assert!(bar && shown.contains("[4/7] back up"), "{shown}");
-    assert_eq!(site.versions(), [1, 2, 3, 4, 5]);
+    assert_eq!(site.versions(), versions_to(next()));
 }
 
 /// `rows` more secrets of 16 KiB each, in one transaction.

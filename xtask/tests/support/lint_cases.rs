@@ -4,7 +4,7 @@
 //! `migrations check` test (SQLite, no server) and the `migrate --job` test
 //! (real Postgres).
 
-/// A V5 migration the lint must refuse: its shared file, its Postgres twin
+/// A migration after the shipped ones the lint must refuse: its shared file, its Postgres twin
 /// (when the SQL is Postgres-only), and the rule and line it must report.
 pub struct Case {
     pub shared: &'static str,
@@ -14,8 +14,16 @@ pub struct Case {
     pub rule: &'static str,
 }
 
+/// The migration name of every case (as the xtask names it, without
+/// `.sql`): the version after the shipped ones.
+pub fn case_name() -> String {
+    format!("V{}__lint_case", super::next())
+}
+
 /// The file name of every case.
-pub const V5: &str = "V5__lint_case.sql";
+pub fn case_file() -> String {
+    format!("{}.sql", case_name())
+}
 
 /// What the shared file holds when the case lives in the twin: valid on
 /// SQLite and changes nothing.

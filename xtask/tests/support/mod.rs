@@ -1,6 +1,8 @@
 //! Shared fixtures of the xtask's tests: the xtask binary, a site (a temp
-//! folder with this repository's migrations V1–V4 and a database at V4
-//! holding two secrets), a real backend process. What the backend's tests
+//! folder with this repository's migrations and a database at the latest of
+//! them holding two secrets), a real backend process. The shipped history
+//! grows, so tests name their own migrations from `next()` on and assert
+//! versions relative to `shipped_latest()`, never a literal number. What the backend's tests
 //! use too (Postgres, the backend process, the HTTP client, the migrations)
 //! comes from the `test-support` crate, re-exported here.
 
@@ -23,8 +25,67 @@ pub use test_support::{
 pub mod lint_cases;
 pub mod pg;
 
-/// An expand migration the backend (built for V4) keeps working with.
-pub const V5_INDEX: &str = "CREATE INDEX secrets_created_at ON secrets (created_at);\n";
+/// An expand migration the backend (built for the shipped latest) keeps
+/// working with.
+pub const NEXT_INDEX: &str = "CREATE INDEX secrets_created_at ON secrets (created_at);\n";
+
+/// The highest version among this repository's `migrations/V{n}__*.sql`,
+/// read from the folder once per test binary.
+pub fn shipped_latest() -> u32 {
+    static LATEST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LATEST.get_or_init(|| {
+        test_support::migration_files(&migrations_dir())
+            .iter()
+            .filter_map(|f| test_support::migration_version(f))
+            .max()
+            .expect("the repository's migrations/ folder holds no V{n}__*.sql file")
+    })
+}
+
+/// The first version after the shipped history: a test's own migrations are
+/// `next()`, `next() + 1`, …
+pub fn next() -> u32 {
+    shipped_latest() + 1
+}
+
+/// The migration `V{version}__{name}` as the xtask's messages name it.
+pub fn mig_name(version: u32, name: &str) -> String {
+    format!("V{version}__{name}")
+}
+
+/// The file name `V{version}__{name}.sql`.
+pub fn mig(version: u32, name: &str) -> String {
+    format!("{}.sql", mig_name(version, name))
+}
+
+/// Versions a history should hold, comparable with what either engine's
+/// history reads (SQLite's `Vec<i64>`, Postgres' `Vec<i32>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versions(pub Vec<i64>);
+
+impl PartialEq<Versions> for Vec<i64> {
+    fn eq(&self, expected: &Versions) -> bool {
+        *self == expected.0
+    }
+}
+
+impl PartialEq<Versions> for Vec<i32> {
+    fn eq(&self, expected: &Versions) -> bool {
+        self.iter()
+            .map(|v| i64::from(*v))
+            .eq(expected.0.iter().copied())
+    }
+}
+
+/// The versions 1 to `last`, as a history records them.
+pub fn versions_to(last: u32) -> Versions {
+    Versions((1..=i64::from(last)).collect())
+}
+
+/// The versions a database migrated to the shipped latest records.
+pub fn shipped() -> Versions {
+    versions_to(shipped_latest())
+}
 
 /// The xtask binary cargo built for these tests, with nothing set that would
 /// steer it from outside the test: no failpoint, no `DATABASE_URL` (a
@@ -46,8 +107,8 @@ pub fn backend_binary() -> PathBuf {
     path
 }
 
-/// A temp folder with migrations V1–V4 of this repository, a database
-/// migrated to V4 holding two secrets, and a port for the backend.
+/// A temp folder with this repository's migrations, a database migrated to
+/// the latest of them holding two secrets, and a port for the backend.
 pub struct Site {
     pub dir: TempDir,
     pub db: PathBuf,

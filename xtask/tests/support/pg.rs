@@ -27,13 +27,14 @@ macro_rules! server {
     };
 }
 
-/// An expand migration whose SQL both engines accept: no twin needed.
+/// An expand migration whose SQL both engines accept: no twin needed. Tests
+/// add it as `mig(next(), "secret_note")`.
 #[allow(dead_code)] // each test file uses its own subset
-pub const V5_EXPAND: &str = "ALTER TABLE secrets ADD COLUMN note TEXT;\n";
+pub const NEXT_EXPAND: &str = "ALTER TABLE secrets ADD COLUMN note TEXT;\n";
 
 /// A temp folder holding this repository's migrations (Postgres twins
 /// included), the backups, and a port for the backend; a Postgres database
-/// migrated to V4 holding two secrets.
+/// migrated to the latest of them holding two secrets.
 pub struct PgSite {
     pub dir: TempDir,
     pub migrations: PathBuf,
@@ -55,7 +56,7 @@ impl PgSite {
         }
     }
 
-    /// Migrated to V4 (a first deploy: nothing runs yet, so the contract
+    /// Migrated to the shipped latest (a first deploy: nothing runs yet, so the contract
     /// migration V3 may go through the job) with two secrets.
     pub fn new(server: &str) -> PgSite {
         let site = PgSite::empty(server);
