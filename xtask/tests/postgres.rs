@@ -1111,3 +1111,106 @@ fn without_createdb_the_window_dumps_inside_it_and_says_why() {
     assert_eq!(backups.len(), 1, "{backups:?}");
     assert_eq!(restored(&server, &backups[0]).1, shipped());
 }
+
+/// V5's columns on both engines: the sealed value (BLOB → BYTEA, NUL and
+/// 0xff bytes included), its key id, an API token's hash and times, and the
+/// token name in the access log arrive byte-exact, and the identity of
+/// `api_tokens` continues after the copied ids.
+#[test]
+fn db_copy_moves_sealed_values_and_api_tokens_byte_exact() {
+    let server = server!("db_copy_moves_sealed_values_and_api_tokens_byte_exact");
+    let source = sqlite_source();
+    let sealed: Vec<u8> = (0..=255u8).rev().chain([0, 0, 0x10]).collect();
+    let hash: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0x80).collect();
+    let conn = Connection::open(&source.db).unwrap();
+    conn.execute(
+        "UPDATE secrets SET sealed_value = ?1, key_id = 'key-2026-01' WHERE name = 'alpha'",
+        [&sealed],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO api_tokens (id, name, token_hash, created_at, revoked_at) \
+         VALUES (7, 'deploy bot', ?1, '2026-02-01T10:00:00Z', '2026-02-03T11:30:00Z')",
+        [&hash],
+    )
+    .unwrap();
+    conn.execute_batch(
+        "UPDATE secret_access_log SET token_name = 'deploy bot' WHERE secret_id = 10;",
+    )
+    .unwrap();
+    drop(conn);
+    let target = PgSite::empty(&server);
+    target.migrate_fully();
+    let out = target.copy_from(&source);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut client = target.db.client();
+    let secrets: Vec<(String, Option<Vec<u8>>, Option<String>)> = client
+        .query(
+            "SELECT name, sealed_value, key_id FROM secrets ORDER BY name",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        secrets,
+        vec![
+            ("alpha".into(), Some(sealed), Some("key-2026-01".into())),
+            ("beta".into(), None, None),
+            ("gamma".into(), None, None),
+        ]
+    );
+    let utc = |column: &str| {
+        format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    };
+    let token = client
+        .query_one(
+            &format!(
+                "SELECT id, name, token_hash, {}, {} FROM api_tokens",
+                utc("created_at"),
+                utc("revoked_at")
+            ),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            token.get::<_, i64>(0),
+            token.get::<_, String>(1),
+            token.get::<_, Vec<u8>>(2),
+            token.get::<_, String>(3),
+            token.get::<_, String>(4)
+        ),
+        (
+            7,
+            "deploy bot".into(),
+            hash,
+            "2026-02-01T10:00:00Z".into(),
+            "2026-02-03T11:30:00Z".into()
+        )
+    );
+    let names: Vec<Option<String>> = client
+        .query(
+            "SELECT token_name FROM secret_access_log ORDER BY secret_id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(names, vec![None, Some("deploy bot".into())]);
+    // The next token the service creates gets an id after the copied one.
+    let next_id: i64 = client
+        .query_one(
+            "INSERT INTO api_tokens (name, token_hash, created_at) \
+             VALUES ('new', decode(repeat('ab', 32), 'hex'), now()) RETURNING id",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        next_id > 7,
+        "the identity restarted below a copied id: {next_id}"
+    );
+}
