@@ -116,8 +116,8 @@ fn a_range_in_allow_gaps_lets_the_history_run() {
     let repo2 = self::repo(
         "",
         &[
-            (&add_x, ADD_X),
-            (&add_y, "ALTER TABLE secrets ADD COLUMN y TEXT;\n"),
+            (add_x.as_str(), ADD_X),
+            (add_y.as_str(), "ALTER TABLE secrets ADD COLUMN y TEXT;\n"),
         ],
     );
     let out = xtask(repo2.path(), &["migrations", "new", "next"])

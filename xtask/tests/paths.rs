@@ -359,7 +359,7 @@ fn a_gap_fails_the_postgres_job_and_window_before_anything_changes() {
     }
     let out = site.xtask(
         &["migrate", "--job"],
-        &[("MIGRATE_ALLOW_GAPS", &next().to_string())],
+        &[("MIGRATE_ALLOW_GAPS", next().to_string().as_str())],
     );
     assert!(out.status.success(), "{}", text(&out));
 }
