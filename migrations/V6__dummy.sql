@@ -1,0 +1,1 @@
+CREATE TABLE dummy_six (id INTEGER PRIMARY KEY);
