@@ -9,10 +9,6 @@ CREATE TABLE api_tokens (
     revoked_at TEXT CHECK (revoked_at IS NULL OR revoked_at >= created_at)
 );
 
-CREATE TABLE dummy_six (
-    id INTEGER PRIMARY KEY
-);
-
 CREATE TABLE secret_access_log (
     id INTEGER PRIMARY KEY,
     secret_id INTEGER NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,

@@ -1,1 +1,0 @@
-CREATE TABLE dummy_six (id INTEGER PRIMARY KEY);

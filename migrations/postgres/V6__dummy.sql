@@ -1,2 +1,0 @@
--- Postgres twin of ../V6__dummy.sql
-CREATE TABLE dummy_six (id BIGINT PRIMARY KEY);
