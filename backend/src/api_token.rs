@@ -34,7 +34,10 @@ impl ApiToken {
         getrandom::fill(&mut bytes).map_err(|e| {
             anyhow::anyhow!("the operating system's random number generator failed: {e}")
         })?;
-        Ok(ApiToken(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))))
+        Ok(ApiToken(format!(
+            "{PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(bytes)
+        )))
     }
 
     /// `text` when it has the shape of a token (prefix, then exactly 32
@@ -66,9 +69,7 @@ impl ApiToken {
 /// that `token list` shows it on one line and a shell passes it as one word.
 pub fn check_name(name: &str) -> Result<(), String> {
     let count = name.chars().count();
-    let printable = name
-        .chars()
-        .all(|c| !c.is_whitespace() && !c.is_control());
+    let printable = name.chars().all(|c| !c.is_whitespace() && !c.is_control());
     if (1..=MAX_NAME_CHARS).contains(&count) && printable {
         return Ok(());
     }
@@ -107,7 +108,7 @@ mod tests {
             format!("xyz_{body}"),
             format!("{PREFIX}{}", &body[1..]),
             format!("{PREFIX}{body}A"),
-            format!("{PREFIX}{}=", body),
+            format!("{PREFIX}{body}="),
             format!("{PREFIX}{}+", &body[1..]),
         ] {
             assert!(ApiToken::parse(&bad).is_none(), "{bad:?}");
@@ -119,7 +120,14 @@ mod tests {
         for good in ["ci", "alice-laptop", "ü", &"x".repeat(64)] {
             assert!(check_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "two words", "tab\there", "new\nline", "bell\u{7}", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "two words",
+            "tab\there",
+            "new\nline",
+            "bell\u{7}",
+            &"x".repeat(65),
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
     }

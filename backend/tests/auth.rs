@@ -67,7 +67,11 @@ fn requests_without_a_valid_token_get_the_same_401_whether_or_not_the_secret_exi
     let stored = server.post_json("/api/secrets", &json!({"name": "present", "value": "v"}));
     assert_eq!(stored.status, 201, "{}", stored.body);
     let revoked = create_token(&server.database_url, "revoked");
-    assert!(token_command(&server.database_url, &["revoke", "revoked"]).status.success());
+    assert!(
+        token_command(&server.database_url, &["revoke", "revoked"])
+            .status
+            .success()
+    );
     let valid = &server.token;
     let refused = [
         None,
@@ -86,17 +90,33 @@ fn requests_without_a_valid_token_get_the_same_401_whether_or_not_the_secret_exi
         let listing = server.get_with("/api/secrets", authorization.as_deref());
         for reply in [&present, &absent, &listing] {
             assert_eq!(reply.status, 401, "{authorization:?}: {}", reply.body);
-            assert_eq!(reply.header("www-authenticate"), Some("Bearer"), "{authorization:?}");
+            assert_eq!(
+                reply.header("www-authenticate"),
+                Some("Bearer"),
+                "{authorization:?}"
+            );
             assert!(reply.json()["error"].is_string(), "{}", reply.body);
-            assert!(!reply.body.contains(valid), "the token is echoed: {}", reply.body);
+            assert!(
+                !reply.body.contains(valid),
+                "the token is echoed: {}",
+                reply.body
+            );
         }
         assert_eq!(
             present.body, absent.body,
             "{authorization:?}: the answer tells whether the secret exists"
         );
     }
-    assert_eq!(server.get("/api/secrets/present").status, 200, "a valid token is served");
-    assert_eq!(server.get_with("/health", None).status, 200, "/health stays open");
+    assert_eq!(
+        server.get("/api/secrets/present").status,
+        200,
+        "a valid token is served"
+    );
+    assert_eq!(
+        server.get_with("/health", None).status,
+        200,
+        "/health stays open"
+    );
     assert_eq!(
         server.sql("SELECT COUNT(*) FROM secret_access_log"),
         Some(1),
@@ -105,17 +125,31 @@ fn requests_without_a_valid_token_get_the_same_401_whether_or_not_the_secret_exi
 }
 
 fn a_revoked_token_is_refused_from_the_next_request_on(engine: Engine) {
-    let server = server_on!(engine, "a_revoked_token_is_refused_from_the_next_request_on");
+    let server = server_on!(
+        engine,
+        "a_revoked_token_is_refused_from_the_next_request_on"
+    );
     let alice = format!("Bearer {}", create_token(&server.database_url, "alice"));
     assert_eq!(server.get_with("/api/secrets", Some(&alice)).status, 200);
     let out = token_command(&server.database_url, &["revoke", "alice"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("revoked token `alice`"));
     let after = server.get_with("/api/secrets", Some(&alice));
     assert_eq!(after.status, 401, "{}", after.body);
-    assert_eq!(server.get("/api/secrets").status, 200, "other tokens still work");
+    assert_eq!(
+        server.get("/api/secrets").status,
+        200,
+        "other tokens still work"
+    );
     let again = token_command(&server.database_url, &["revoke", "alice"]);
-    assert!(again.status.success(), "revoking twice changes nothing and is no error");
+    assert!(
+        again.status.success(),
+        "revoking twice changes nothing and is no error"
+    );
     assert!(String::from_utf8_lossy(&again.stderr).contains("already revoked"));
 }
 
@@ -123,7 +157,10 @@ fn reveals_record_the_name_of_the_token(engine: Engine) {
     let server = server_on!(engine, "reveals_record_the_name_of_the_token");
     server.post_json("/api/secrets", &json!({"name": "audited", "value": "v"}));
     let ci = format!("Bearer {}", create_token(&server.database_url, "ci-runner"));
-    assert_eq!(server.get_with("/api/secrets/audited", Some(&ci)).status, 200);
+    assert_eq!(
+        server.get_with("/api/secrets/audited", Some(&ci)).status,
+        200
+    );
     assert_eq!(server.get("/api/secrets/audited").status, 200);
     assert_eq!(
         server.sql("SELECT COUNT(*) FROM secret_access_log WHERE token_name = 'ci-runner'"),
@@ -177,9 +214,18 @@ fn token_list_shows_names_and_dates_never_a_hash(engine: Engine) {
     let table = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
-    assert!(lines[0].starts_with("NAME") && lines[0].contains("REVOKED"), "{table}");
-    assert!(lines[1].starts_with("tests ") && lines[1].ends_with(" -"), "{table}");
-    assert!(lines[2].starts_with("old-laptop ") && lines[2].matches("T").count() >= 2, "{table}");
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("REVOKED"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("tests ") && lines[1].ends_with(" -"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("old-laptop ") && lines[2].matches('T').count() >= 2,
+        "{table}"
+    );
     let json_out = token_command(url, &["list", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&json_out.stdout).unwrap();
     let tokens = listed["tokens"].as_array().unwrap();
@@ -190,8 +236,14 @@ fn token_list_shows_names_and_dates_never_a_hash(engine: Engine) {
     for token in [&server.token, &revoked] {
         let hash = ApiToken::parse(token).unwrap().hash();
         let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-        for shown in [&table, &String::from_utf8_lossy(&json_out.stdout).into_owned()] {
-            assert!(!shown.contains(token.as_str()), "a token is listed: {shown}");
+        for shown in [
+            &table,
+            &String::from_utf8_lossy(&json_out.stdout).into_owned(),
+        ] {
+            assert!(
+                !shown.contains(token.as_str()),
+                "a token is listed: {shown}"
+            );
             assert!(!shown.contains(&hex), "a hash is listed: {shown}");
         }
     }
@@ -255,12 +307,18 @@ fn the_service_log_names_tokens_but_never_shows_one(engine: Engine) {
             .any(|l| l.contains("api request") && l.contains("token=ops") && l.contains("404")),
         "the request's log line names its token:\n{log}"
     );
-    assert!(log.contains("token=retired"), "a revoked token is named:\n{log}");
+    assert!(
+        log.contains("token=retired"),
+        "a revoked token is named:\n{log}"
+    );
     for secret in [&token, &revoked] {
         let body = secret.trim_start_matches("sst_");
         assert!(!log.contains(body), "a token reached the log:\n{log}");
     }
-    assert!(!log.contains(&"A".repeat(43)), "a presented token reached the log:\n{log}");
+    assert!(
+        !log.contains(&"A".repeat(43)),
+        "a presented token reached the log:\n{log}"
+    );
 }
 
 /// The SQLite file (and its WAL) holds each token's hash, never the token.
@@ -274,10 +332,19 @@ fn the_database_file_holds_hashes_never_tokens() {
     let found = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     for token in [&server.token, &second] {
         let hash = ApiToken::parse(token).unwrap().hash();
-        assert!(found(&hash), "the hash is stored (so the search reads the right bytes)");
-        assert!(!found(token.as_bytes()), "a token is stored in the database file");
+        assert!(
+            found(&hash),
+            "the hash is stored (so the search reads the right bytes)"
+        );
+        assert!(
+            !found(token.as_bytes()),
+            "a token is stored in the database file"
+        );
         let body = token.trim_start_matches("sst_");
-        assert!(!found(body.as_bytes()), "a token's random part is in the database file");
+        assert!(
+            !found(body.as_bytes()),
+            "a token's random part is in the database file"
+        );
     }
 }
 

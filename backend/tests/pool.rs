@@ -137,7 +137,11 @@ fn a_request_on_another_row_is_not_queued_behind_a_locked_one() {
         "SELECT id FROM secrets WHERE name = 'locked' FOR UPDATE",
     );
     // Deleting the locked row waits for the other session...
-    let stuck = in_background("DELETE", format!("{}/api/secrets/locked", backend.base), &bearer);
+    let stuck = in_background(
+        "DELETE",
+        format!("{}/api/secrets/locked", backend.base),
+        &bearer,
+    );
     thread::sleep(Duration::from_millis(300));
     // ...while reading another secret does not wait for that request.
     let (status, body, elapsed) = timed_get(&format!("{}/api/secrets/free", backend.base), &bearer);

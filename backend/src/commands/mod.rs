@@ -9,7 +9,11 @@ pub mod token;
 /// `backend` with no command serves the API and the UI (settings from the
 /// environment: see README.md, "Running the service").
 #[derive(Debug, clap::Parser)]
-#[command(name = "backend", version, about = "The secrets service and its operator commands")]
+#[command(
+    name = "backend",
+    version,
+    about = "The secrets service and its operator commands"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

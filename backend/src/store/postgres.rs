@@ -208,11 +208,7 @@ pub fn list(client: &mut Client) -> anyhow::Result<Vec<SecretMeta>> {
 }
 
 /// Reads a live secret and records the read, and the token that made it, in the access log.
-pub fn reveal(
-    client: &mut Client,
-    name: &str,
-    token_name: &str,
-) -> anyhow::Result<Option<Secret>> {
+pub fn reveal(client: &mut Client, name: &str, token_name: &str) -> anyhow::Result<Option<Secret>> {
     let mut tx = client.transaction()?;
     let found = tx.query_opt(
         &format!(

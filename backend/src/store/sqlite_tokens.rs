@@ -41,7 +41,9 @@ fn create_error(e: rusqlite::Error) -> StoreError {
 
 /// Every token, oldest first.
 pub fn list(conn: &Connection) -> rusqlite::Result<Vec<TokenInfo>> {
-    let mut stmt = conn.prepare(&format!("SELECT {INFO_COLUMNS} FROM api_tokens ORDER BY id"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {INFO_COLUMNS} FROM api_tokens ORDER BY id"
+    ))?;
     let rows = stmt.query_map([], info_from_row)?;
     rows.collect()
 }

@@ -5,8 +5,7 @@
 //! then `auth`, run first).
 
 use axum::{
-    Json, Router,
-    Extension,
+    Extension, Json, Router,
     extract::{DefaultBodyLimit, Path, Request, State, rejection::JsonRejection},
     http::{StatusCode, header::CONTENT_LENGTH},
     middleware::{self, Next},

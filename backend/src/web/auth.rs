@@ -86,7 +86,12 @@ fn check(
 
 /// The 401: logged with the reason (and a revoked token's name), answered
 /// with `WWW-Authenticate: Bearer` and a message that says how to get in.
-fn refuse(refusal: Refusal, name: Option<&str>, method: &axum::http::Method, path: &str) -> Response {
+fn refuse(
+    refusal: Refusal,
+    name: Option<&str>,
+    method: &axum::http::Method,
+    path: &str,
+) -> Response {
     let reason = format!("{refusal:?}").to_lowercase();
     match name {
         Some(token) => tracing::info!(%token, %method, %path, %reason, "api request refused (401)"),

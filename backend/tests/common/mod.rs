@@ -210,7 +210,10 @@ impl Server {
     pub fn status_of_head(&self, head: &str) -> u16 {
         use std::io::{Read, Write};
         let (request_line, rest) = head.split_once("\r\n").unwrap();
-        let head = format!("{request_line}\r\nAuthorization: {}\r\n{rest}", self.bearer());
+        let head = format!(
+            "{request_line}\r\nAuthorization: {}\r\n{rest}",
+            self.bearer()
+        );
         let addr = self.base.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream
