@@ -15,16 +15,22 @@ use tower_http::services::{ServeDir, ServeFile};
 pub use crate::web::state::AppState;
 use crate::{
     config::Config,
-    web::{api, guard::guard, headers::security_headers, health::health},
+    web::{api, auth, guard::guard, headers::security_headers, health::health},
 };
 
 /// How often the flag file is polled when no request comes in: it bounds how
 /// long `cargo xtask migrate` waits for the database, and a stat costs nothing.
 const FLAG_POLL: Duration = Duration::from_millis(20);
 
-/// The whole application: API, health and the built UI.
+/// The whole application: API (behind the maintenance gate, then the
+/// token check), health and the built UI.
 pub fn router(state: AppState) -> Router {
-    let api = api::routes().layer(middleware::from_fn_with_state(state.clone(), guard));
+    let api = api::routes()
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), guard));
     let dist = state.config().frontend_dir.clone();
     let ui = ServeDir::new(&dist).fallback(ServeFile::new(dist.join("index.html")));
     Router::new()
@@ -97,6 +103,7 @@ pub fn prepare(config: Config) -> anyhow::Result<AppState> {
         tracing::warn!(flag = %config.maintenance_flag.display(), "starting in maintenance mode");
     } else {
         state.connect()?;
+        auth::announce_missing_token(&state);
     }
     if !config.frontend_dir.join("index.html").is_file() {
         tracing::warn!(

@@ -6,9 +6,11 @@
 //! the `server` feature. Everything else is the HTTP service itself, layered so
 //! that imports only point down:
 //!
+//! - `commands`: the binary's operator commands (`backend token …`);
 //! - `app`: the router and server loop, the one module that wires the rest;
 //! - `web`: the HTTP handlers, their shared state and their error answer;
 //! - `store`: the secrets on SQLite or Postgres, behind one interface;
+//! - `api_token`: the bearer tokens' format, hash and comparison;
 //! - `config`, then the std contract at the bottom.
 
 pub mod db_error;
@@ -17,7 +19,11 @@ pub mod maintenance;
 pub mod schema;
 
 #[cfg(feature = "server")]
+pub mod api_token;
+#[cfg(feature = "server")]
 pub mod app;
+#[cfg(feature = "server")]
+pub mod commands;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]

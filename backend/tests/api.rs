@@ -145,6 +145,11 @@ fn reveals_are_logged_and_deletes_cascade_to_the_log(engine: Engine) {
     server.get("/api/secrets/audited");
     let count = || server.sql("SELECT COUNT(*) FROM secret_access_log");
     assert_eq!(count(), Some(2));
+    assert_eq!(
+        server.sql("SELECT COUNT(*) FROM secret_access_log WHERE token_name = 'tests'"),
+        Some(2),
+        "each read names the token that made it"
+    );
     server.delete("/api/secrets/audited");
     assert_eq!(count(), Some(0));
 }
@@ -277,6 +282,7 @@ fn api_answers_are_never_cached_and_pages_carry_security_headers(engine: Engine)
         server.post_json("/api/secrets", &json!({"name": "", "value": "v"})),
         server.get("/api/nope"),
         server.delete("/api/secrets/k"),
+        server.get_with("/api/secrets", None),
         server.get("/health"),
     ];
     for reply in &answers {

@@ -14,7 +14,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Backend, PgDatabase, agent, backend_binary, backend_command, postgres_server};
+use common::{
+    Backend, PgDatabase, agent, backend_binary, backend_command, create_token, postgres_server,
+};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -24,10 +26,12 @@ const HOLD: Duration = Duration::from_secs(5);
 /// What `/health` and an unrelated request must answer within while it does.
 const BOUND: Duration = Duration::from_secs(1);
 
-/// A migrated database on the test server and the backend process serving it.
-fn serve(test: &str, pool_size: Option<&str>) -> Option<(PgDatabase, Backend, TempDir)> {
+/// A migrated database on the test server, the backend process serving
+/// it, and `Bearer <token>` for its API.
+fn serve(test: &str, pool_size: Option<&str>) -> Option<(PgDatabase, Backend, TempDir, String)> {
     let pg = PgDatabase::create(&postgres_server(test)?);
     pg.migrate(None);
+    let bearer = format!("Bearer {}", create_token(&pg.url, "pool"));
     let dir = TempDir::new().unwrap();
     let mut cmd = backend_command(backend_binary(), &pg.url, "127.0.0.1:0");
     cmd.env("SECRETS_FRONTEND_DIR", dir.path().join("no-ui"))
@@ -36,12 +40,13 @@ fn serve(test: &str, pool_size: Option<&str>) -> Option<(PgDatabase, Backend, Te
         cmd.env("DATABASE_POOL_SIZE", size);
     }
     let backend = Backend::start(cmd);
-    Some((pg, backend, dir))
+    Some((pg, backend, dir, bearer))
 }
 
-fn store(backend: &Backend, name: &str) {
+fn store(backend: &Backend, bearer: &str, name: &str) {
     let reply = agent()
         .post(format!("{}/api/secrets", backend.base))
+        .header("authorization", bearer)
         .send_json(json!({"name": name, "value": "v"}))
         .unwrap();
     assert_eq!(reply.status(), 201, "storing {name}");
@@ -65,20 +70,25 @@ fn hold_lock(url: &str, lock_sql: &'static str) -> thread::JoinHandle<()> {
 }
 
 /// Sends `method path` on a thread of its own: a request stuck behind the lock.
-fn in_background(method: &'static str, url: String) -> thread::JoinHandle<u16> {
+fn in_background(method: &'static str, url: String, bearer: &str) -> thread::JoinHandle<u16> {
+    let bearer = bearer.to_owned();
     thread::spawn(move || {
         let request = match method {
-            "DELETE" => agent().delete(&url).call(),
-            _ => agent().get(&url).call(),
+            "DELETE" => agent().delete(&url).header("authorization", &bearer).call(),
+            _ => agent().get(&url).header("authorization", &bearer).call(),
         };
         request.unwrap().status().as_u16()
     })
 }
 
-/// GET `url`, timed.
-fn timed_get(url: &str) -> (u16, serde_json::Value, Duration) {
+/// GET `url` with `bearer` as its Authorization, timed.
+fn timed_get(url: &str, bearer: &str) -> (u16, serde_json::Value, Duration) {
     let start = Instant::now();
-    let mut reply = agent().get(url).call().unwrap();
+    let mut reply = agent()
+        .get(url)
+        .header("authorization", bearer)
+        .call()
+        .unwrap();
     let elapsed = start.elapsed();
     let body = reply.body_mut().read_json().unwrap_or_default();
     (reply.status().as_u16(), body, elapsed)
@@ -87,15 +97,15 @@ fn timed_get(url: &str) -> (u16, serde_json::Value, Duration) {
 #[test]
 fn health_answers_within_a_second_while_a_migration_locks_the_secrets_table() {
     let test = "health_answers_within_a_second_while_a_migration_locks_the_secrets_table";
-    let Some((pg, backend, _dir)) = serve(test, None) else {
+    let Some((pg, backend, _dir, bearer)) = serve(test, None) else {
         return;
     };
-    store(&backend, "first");
+    store(&backend, &bearer, "first");
     let holder = hold_lock(&pg.url, "LOCK TABLE secrets IN ACCESS EXCLUSIVE MODE");
     // A request that needs the table waits for the lock, holding a connection.
-    let stuck = in_background("GET", format!("{}/api/secrets", backend.base));
+    let stuck = in_background("GET", format!("{}/api/secrets", backend.base), &bearer);
     thread::sleep(Duration::from_millis(300));
-    let (status, body, elapsed) = timed_get(&backend.health_url());
+    let (status, body, elapsed) = timed_get(&backend.health_url(), &bearer);
     assert!(
         elapsed < BOUND,
         "/health took {elapsed:?} while another session locked `secrets` (limit {BOUND:?})"
@@ -117,20 +127,24 @@ fn health_answers_within_a_second_while_a_migration_locks_the_secrets_table() {
 #[test]
 fn a_request_on_another_row_is_not_queued_behind_a_locked_one() {
     let test = "a_request_on_another_row_is_not_queued_behind_a_locked_one";
-    let Some((pg, backend, _dir)) = serve(test, None) else {
+    let Some((pg, backend, _dir, bearer)) = serve(test, None) else {
         return;
     };
-    store(&backend, "locked");
-    store(&backend, "free");
+    store(&backend, &bearer, "locked");
+    store(&backend, &bearer, "free");
     let holder = hold_lock(
         &pg.url,
         "SELECT id FROM secrets WHERE name = 'locked' FOR UPDATE",
     );
     // Deleting the locked row waits for the other session...
-    let stuck = in_background("DELETE", format!("{}/api/secrets/locked", backend.base));
+    let stuck = in_background(
+        "DELETE",
+        format!("{}/api/secrets/locked", backend.base),
+        &bearer,
+    );
     thread::sleep(Duration::from_millis(300));
     // ...while reading another secret does not wait for that request.
-    let (status, body, elapsed) = timed_get(&format!("{}/api/secrets/free", backend.base));
+    let (status, body, elapsed) = timed_get(&format!("{}/api/secrets/free", backend.base), &bearer);
     assert!(
         elapsed < BOUND,
         "reading another secret took {elapsed:?} while a delete waited on a row lock (limit {BOUND:?})"
@@ -153,11 +167,11 @@ fn a_request_on_another_row_is_not_queued_behind_a_locked_one() {
 #[test]
 fn every_backend_session_is_named_in_pg_stat_activity() {
     let test = "every_backend_session_is_named_in_pg_stat_activity";
-    let Some((pg, backend, _dir)) = serve(test, None) else {
+    let Some((pg, backend, _dir, bearer)) = serve(test, None) else {
         return;
     };
-    store(&backend, "one");
-    let (status, _, _) = timed_get(&backend.health_url());
+    store(&backend, &bearer, "one");
+    let (status, _, _) = timed_get(&backend.health_url(), &bearer);
     assert_eq!(status, 200);
     let names: Vec<String> = pg
         .client()
@@ -181,10 +195,10 @@ fn every_backend_session_is_named_in_pg_stat_activity() {
 #[test]
 fn a_session_the_server_ends_is_replaced_by_the_pool() {
     let test = "a_session_the_server_ends_is_replaced_by_the_pool";
-    let Some((pg, backend, _dir)) = serve(test, Some("2")) else {
+    let Some((pg, backend, _dir, bearer)) = serve(test, Some("2")) else {
         return;
     };
-    store(&backend, "before");
+    store(&backend, &bearer, "before");
     let ended = pg.count(
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = current_database() AND application_name = 'secrets-backend') AS t",
@@ -192,10 +206,10 @@ fn a_session_the_server_ends_is_replaced_by_the_pool() {
     assert!(ended >= 1, "the backend had no session to end");
     // Every request after that is served: dead sessions are replaced.
     for _ in 0..3 {
-        let (status, body, _) = timed_get(&format!("{}/api/secrets/before", backend.base));
+        let (status, body, _) = timed_get(&format!("{}/api/secrets/before", backend.base), &bearer);
         assert_eq!(status, 200, "{body}");
     }
-    let (status, body, _) = timed_get(&backend.health_url());
+    let (status, body, _) = timed_get(&backend.health_url(), &bearer);
     assert_eq!(status, 200, "{body}");
 }
 
@@ -247,14 +261,14 @@ fn refused_within(mut cmd: std::process::Command, limit: Duration, bad: &str) ->
 #[test]
 fn health_says_unavailable_within_a_second_when_the_history_itself_is_locked() {
     let test = "health_says_unavailable_within_a_second_when_the_history_itself_is_locked";
-    let Some((pg, backend, _dir)) = serve(test, None) else {
+    let Some((pg, backend, _dir, bearer)) = serve(test, None) else {
         return;
     };
     let holder = hold_lock(
         &pg.url,
         "LOCK TABLE refinery_schema_history IN ACCESS EXCLUSIVE MODE",
     );
-    let (status, body, elapsed) = timed_get(&backend.health_url());
+    let (status, body, elapsed) = timed_get(&backend.health_url(), &bearer);
     assert!(
         elapsed < BOUND,
         "/health took {elapsed:?} with the history table locked (limit {BOUND:?})"
@@ -270,6 +284,6 @@ fn health_says_unavailable_within_a_second_when_the_history_itself_is_locked() {
         "the reason is given: {body}"
     );
     holder.join().unwrap();
-    let (status, body, _) = timed_get(&backend.health_url());
+    let (status, body, _) = timed_get(&backend.health_url(), &bearer);
     assert_eq!(status, 200, "healthy again once the lock is gone: {body}");
 }

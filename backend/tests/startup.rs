@@ -7,7 +7,9 @@ mod common;
 
 use std::{path::Path, process::Command};
 
-use common::{Backend, agent, backend_binary, backend_command, migrated_db, sqlite_url as url};
+use common::{
+    Backend, agent, backend_binary, backend_command, create_token, migrated_db, sqlite_url as url,
+};
 use rusqlite::Connection;
 use tempfile::TempDir;
 
@@ -153,6 +155,7 @@ fn starts_in_maintenance_without_touching_the_database() {
 fn the_log_never_contains_a_secret_value() {
     let dir = TempDir::new().unwrap();
     let db = migrated_db(dir.path(), None);
+    let bearer = format!("Bearer {}", create_token(&url(&db), "log"));
     let mut cmd = backend(&url(&db), dir.path());
     cmd.env("RUST_LOG", "debug");
     let running = Backend::start(cmd);
@@ -161,6 +164,7 @@ fn the_log_never_contains_a_secret_value() {
     let post = |body: &str| {
         agent
             .post(format!("{base}/api/secrets"))
+            .header("authorization", &bearer)
             .header("content-type", "application/json")
             .send(body.as_bytes())
             .unwrap()
@@ -187,6 +191,7 @@ fn the_log_never_contains_a_secret_value() {
     assert_eq!(
         agent
             .get(format!("{base}/api/secrets/k"))
+            .header("authorization", &bearer)
             .call()
             .unwrap()
             .status(),

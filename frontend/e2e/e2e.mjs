@@ -63,6 +63,16 @@ function migrate() {
   if (run.status !== 0) fail(`cargo xtask migrate failed:\n${run.stdout}${run.stderr}`);
 }
 
+/** An API token for the e2e, created the way an operator does it. */
+function createToken() {
+  const run = spawnSync(backendBin, ["token", "create", "e2e"], {
+    encoding: "utf8",
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+  });
+  if (run.status !== 0) fail(`backend token create failed:\n${run.stderr}`);
+  return run.stdout.trim();
+}
+
 /** Starts the backend on port 0 and resolves with the address it bound. */
 function startBackend() {
   return new Promise((resolveAddress, reject) => {
@@ -92,6 +102,8 @@ function startBackend() {
 
 async function main() {
   migrate();
+  const token = createToken();
+  const auth = { Authorization: `Bearer ${token}` };
   const base = await startBackend();
   console.log(`e2e: backend at ${base}, UI from ${dist}`);
   context = await chromium.launchPersistentContext(join(work, "profile"), {
@@ -108,6 +120,10 @@ async function main() {
     ],
   });
   const page = context.pages()[0] ?? (await context.newPage());
+  // Signed in as the UI will keep it (sessionStorage `secrets.token`); until
+  // the UI sends it itself, every request of the page carries the header.
+  await page.addInitScript((t) => sessionStorage.setItem("secrets.token", t), token);
+  await page.setExtraHTTPHeaders(auth);
   // The content security policy must not block anything the UI itself needs.
   const blocked = [];
   page.on("console", (message) => {
@@ -141,7 +157,9 @@ async function main() {
   });
 
   await check("the backend holds the secret and reports the same version", async () => {
-    const secret = await (await fetch(`${base}/api/secrets/${name}`)).json();
+    const refused = await fetch(`${base}/api/secrets/${name}`);
+    assertEqual(refused.status, 401, "a request without the token");
+    const secret = await (await fetch(`${base}/api/secrets/${name}`, { headers: auth })).json();
     assertEqual(secret.value, value, "stored value");
     const health = await (await fetch(`${base}/health`)).json();
     assertEqual(health.status, "ok", "health status");

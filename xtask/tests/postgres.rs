@@ -470,10 +470,14 @@ fn db_copy_moves_every_row_verified_and_the_service_serves_it() {
         .client()
         .batch_execute("DELETE FROM secrets WHERE name = 'new'")
         .unwrap();
-    // The service answers the same on both engines.
+    // The service answers the same on both engines (each with a token of
+    // its own, created after the copy).
+    let sqlite_bearer = source.bearer("sqlite-reader");
+    let pg_bearer = target.bearer("pg-reader");
     let sqlite_backend = source.start_backend();
     let sqlite_list = agent_with_timeout(Duration::from_secs(5))
         .get(format!("http://127.0.0.1:{}/api/secrets", source.port))
+        .header("authorization", &sqlite_bearer)
         .call()
         .unwrap()
         .body_mut()
@@ -484,6 +488,7 @@ fn db_copy_moves_every_row_verified_and_the_service_serves_it() {
     let base = format!("http://127.0.0.1:{}", target.port);
     let pg_list = agent_with_timeout(Duration::from_secs(5))
         .get(format!("{base}/api/secrets"))
+        .header("authorization", &pg_bearer)
         .call()
         .unwrap()
         .body_mut()
@@ -492,6 +497,7 @@ fn db_copy_moves_every_row_verified_and_the_service_serves_it() {
     assert_eq!(pg_list, sqlite_list);
     let gamma: serde_json::Value = agent_with_timeout(Duration::from_secs(5))
         .get(format!("{base}/api/secrets/gamma"))
+        .header("authorization", &pg_bearer)
         .call()
         .unwrap()
         .body_mut()

@@ -135,7 +135,8 @@ fn a_migration_failing_in_the_window_changes_nothing_restores_nothing_and_brings
         "CREATE UNIQUE INDEX secrets_value_unique ON secrets (value);\n",
     );
     let write_duplicate = format!(
-        "curl -sf -X POST -H 'content-type: application/json' -d '{{\"name\":\"gamma\",\"value\":\"one\"}}' http://127.0.0.1:{}/api/secrets >/dev/null || exit 9",
+        "curl -sf -X POST -H 'content-type: application/json' -H '{}' -d '{{\"name\":\"gamma\",\"value\":\"one\"}}' http://127.0.0.1:{}/api/secrets >/dev/null || exit 9",
+        format_args!("authorization: {}", site.bearer("window")),
         site.port
     );
     let env = site.service_scripts(&write_duplicate);
@@ -673,6 +674,7 @@ fn writes_during_the_window_are_never_lost_and_see_only_503() {
         time::Instant,
     };
     let site = Site::new();
+    let bearer = site.bearer("writer");
     let _backend = site.start_backend();
     wait_for_health(&site.health_url(), 200);
     // A migration slow enough (a 400 000-row table) for the window to be seen.
@@ -697,6 +699,7 @@ fn writes_during_the_window_are_never_lost_and_see_only_503() {
                 let at = start.elapsed();
                 let answer = agent
                     .post(format!("{base}/api/secrets"))
+                    .header("authorization", &bearer)
                     .send_json(&body)
                     .map(|r| {
                         (
@@ -893,11 +896,13 @@ fn a_truncated_database_or_a_hand_edited_history_is_refused_before_any_downtime(
 fn a_wal_left_by_a_crashed_writer_is_carried_into_the_backup_and_the_migration() {
     let site = Site::new();
     site.add_migration(&mig(next(), "index_created_at"), NEXT_INDEX);
+    let bearer = site.bearer("writer");
     let mut backend = site.start_backend();
     wait_for_health(&site.health_url(), 200);
     let agent = ureq::agent();
     agent
         .post(format!("http://127.0.0.1:{}/api/secrets", site.port))
+        .header("authorization", &bearer)
         .send_json(serde_json::json!({"name": "in-the-wal", "value": "x"}))
         .unwrap();
     backend.child.kill().unwrap(); // SIGKILL: no checkpoint, the -wal file stays

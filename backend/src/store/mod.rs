@@ -11,9 +11,12 @@
 
 mod model;
 mod postgres;
+mod postgres_tokens;
 mod sqlite;
+mod sqlite_tokens;
+mod tokens;
 
-pub use model::{Secret, SecretMeta, StoreError};
+pub use model::{Revocation, Secret, SecretMeta, StoreError, StoredToken, TokenInfo};
 
 use crate::{dburl::DatabaseUrl, schema};
 
@@ -62,6 +65,17 @@ impl Store {
     pub fn schema_state(&mut self) -> anyhow::Result<SchemaState> {
         Ok(SchemaState::of(self.applied_version()?))
     }
+
+    /// The one connection an operator command works on: SQLite's, or one
+    /// checked out of the Postgres pool (open it with a pool size of 1).
+    pub fn into_connection(self) -> anyhow::Result<Db> {
+        match self {
+            Store::Sqlite(db) => Ok(db),
+            Store::Postgres(pools) => pools.api.get().map(Db::Postgres).map_err(|e| {
+                anyhow::anyhow!("no database connection (the server is slow or unreachable): {e}")
+            }),
+        }
+    }
 }
 
 /// The schema version read on a connection of `pool` (blocking).
@@ -105,11 +119,12 @@ impl Db {
         }
     }
 
-    /// Reads a live secret and records the read in the access log.
-    pub fn reveal(&mut self, name: &str) -> anyhow::Result<Option<Secret>> {
+    /// Reads a live secret and records the read, and the name of the token
+    /// that made it, in the access log.
+    pub fn reveal(&mut self, name: &str, token_name: &str) -> anyhow::Result<Option<Secret>> {
         match self {
-            Db::Sqlite(conn) => Ok(sqlite::reveal(conn, name)?),
-            Db::Postgres(client) => postgres::reveal(client, name),
+            Db::Sqlite(conn) => Ok(sqlite::reveal(conn, name, token_name)?),
+            Db::Postgres(client) => postgres::reveal(client, name, token_name),
         }
     }
 

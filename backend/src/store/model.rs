@@ -22,11 +22,37 @@ pub struct Secret {
     pub value: String,
 }
 
-/// Why storing a secret failed. Each engine converts its own driver errors
+/// Why storing a secret or a token failed. Each engine converts its own driver errors
 /// into `Other` (the `From` impls sit beside the engine's queries).
 #[derive(Debug)]
 pub enum StoreError {
-    /// A live secret already has this name.
+    /// A live secret, or a token (revoked or not), already has this name.
     Duplicate,
     Other(anyhow::Error),
+}
+
+/// An API token as `backend token list` shows it: never its hash.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub name: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// The row a token's hash found: the web layer compares the hash again in
+/// constant time and refuses a revoked token.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub name: String,
+    pub token_hash: Vec<u8>,
+    pub revoked: bool,
+}
+
+/// What `revoke` found. Rows are never deleted, so a name is never reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked(TokenInfo),
+    /// Revoked before; nothing changed.
+    AlreadyRevoked(TokenInfo),
+    Unknown,
 }

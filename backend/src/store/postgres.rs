@@ -110,7 +110,7 @@ impl r2d2::CustomizeConnection<Client, postgres::Error> for HealthTimeouts {
 }
 
 /// The statement's clock, to the second (SQLite's `strftime` has no fraction).
-const NOW: &str = "date_trunc('second', now())";
+pub(super) const NOW: &str = "date_trunc('second', now())";
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
@@ -119,7 +119,7 @@ impl From<postgres::Error> for StoreError {
 }
 
 /// A `timestamptz` column as the API shows it: `2026-11-24T01:02:03Z`.
-fn rfc3339(column: &str) -> String {
+pub(super) fn rfc3339(column: &str) -> String {
     format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
 }
 
@@ -207,8 +207,8 @@ pub fn list(client: &mut Client) -> anyhow::Result<Vec<SecretMeta>> {
     Ok(rows.iter().map(|row| meta_from_row(row, 0)).collect())
 }
 
-/// Reads a live secret and records the read in the access log.
-pub fn reveal(client: &mut Client, name: &str) -> anyhow::Result<Option<Secret>> {
+/// Reads a live secret and records the read, and the token that made it, in the access log.
+pub fn reveal(client: &mut Client, name: &str, token_name: &str) -> anyhow::Result<Option<Secret>> {
     let mut tx = client.transaction()?;
     let found = tx.query_opt(
         &format!(
@@ -224,9 +224,10 @@ pub fn reveal(client: &mut Client, name: &str) -> anyhow::Result<Option<Secret>>
     let id: i64 = row.get(0);
     tx.execute(
         &format!(
-            "INSERT INTO secret_access_log (secret_id, action, accessed_at) VALUES ($1, 'read', {NOW})"
+            "INSERT INTO secret_access_log (secret_id, action, accessed_at, token_name) \
+             VALUES ($1, 'read', {NOW}, $2)"
         ),
-        &[&id],
+        &[&id, &token_name],
     )?;
     tx.commit()?;
     Ok(Some(Secret {

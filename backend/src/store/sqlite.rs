@@ -13,7 +13,7 @@ use crate::schema;
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 
 /// An RFC 3339 UTC timestamp computed by SQLite itself, so every row agrees on the clock.
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
+pub(super) const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
 
 /// `?3` seconds from now, or NULL when `?3` is NULL (no expiry).
 const EXPIRES_AFTER_TTL: &str = "CASE WHEN ?3 IS NULL THEN NULL \
@@ -127,8 +127,12 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<SecretMeta>> {
     rows.collect()
 }
 
-/// Reads a live secret and records the read in the access log.
-pub fn reveal(conn: &mut Connection, name: &str) -> rusqlite::Result<Option<Secret>> {
+/// Reads a live secret and records the read, and the token that made it, in the access log.
+pub fn reveal(
+    conn: &mut Connection,
+    name: &str,
+    token_name: &str,
+) -> rusqlite::Result<Option<Secret>> {
     let tx = conn.transaction()?;
     let found = tx
         .query_row(
@@ -144,8 +148,11 @@ pub fn reveal(conn: &mut Connection, name: &str) -> rusqlite::Result<Option<Secr
         return Ok(None);
     };
     tx.execute(
-        &format!("INSERT INTO secret_access_log (secret_id, action, accessed_at) VALUES (?1, 'read', {NOW})"),
-        [id],
+        &format!(
+            "INSERT INTO secret_access_log (secret_id, action, accessed_at, token_name) \
+             VALUES (?1, 'read', {NOW}, ?2)"
+        ),
+        params![id, token_name],
     )?;
     tx.commit()?;
     Ok(Some(secret))

@@ -1,10 +1,11 @@
 //! The secrets API under `/api`: JSON in and out, never a secret value in an
 //! error or a log. Handlers validate the request, run one store operation
 //! through the shared state, and map the answer; they know nothing of the
-//! router they are mounted in or of maintenance mode (`guard` runs first).
+//! router they are mounted in, of maintenance mode or of tokens (`guard`,
+//! then `auth`, run first).
 
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     extract::{DefaultBodyLimit, Path, Request, State, rejection::JsonRejection},
     http::{StatusCode, header::CONTENT_LENGTH},
     middleware::{self, Next},
@@ -14,7 +15,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{error::ApiError, state::AppState};
+use super::{auth::TokenName, error::ApiError, state::AppState};
 use crate::store::StoreError;
 
 /// Longest accepted secret name, in characters (also a CHECK in the schema).
@@ -117,15 +118,17 @@ async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(json!({ "secrets": secrets })).into_response())
 }
 
-/// `GET /api/secrets/{name}`: the secret with its value (the read is logged).
+/// `GET /api/secrets/{name}`: the secret with its value (the read, and
+/// the token that made it, are logged).
 async fn reveal(
     State(state): State<AppState>,
+    Extension(TokenName(token)): Extension<TokenName>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     check_name(&name)?;
     let lookup = name.clone();
     let secret = state
-        .with_db(move |db| db.reveal(&lookup))
+        .with_db(move |db| db.reveal(&lookup, &token))
         .await?
         .map_err(ApiError::internal)?;
     match secret {

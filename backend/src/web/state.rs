@@ -124,7 +124,7 @@ impl AppState {
 
     /// Blocking: runs `f` on SQLite's connection, or on a connection of the
     /// Postgres pool (the pool replaces one the server closed).
-    fn run_on_connection<T>(&self, f: impl FnOnce(&mut Db) -> T) -> Result<T, ApiError> {
+    pub(crate) fn run_on_connection<T>(&self, f: impl FnOnce(&mut Db) -> T) -> Result<T, ApiError> {
         let mut slot = self.lock();
         let pool = match slot.as_mut() {
             None => return Err(maintenance_error()),

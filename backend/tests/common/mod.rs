@@ -26,6 +26,18 @@ pub fn backend_binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_backend"))
 }
 
+/// `backend token ARGS…` on `database_url`, run by the real binary with
+/// nothing else from the test's environment.
+pub fn token_command(database_url: &str, args: &[&str]) -> std::process::Output {
+    test_support::token_command(backend_binary(), database_url, args)
+}
+
+/// A new token named `name` on `database_url`, as `backend token create`
+/// prints it (the one line of its stdout).
+pub fn create_token(database_url: &str, name: &str) -> String {
+    test_support::create_token(backend_binary(), database_url, name)
+}
+
 /// A database in `dir` migrated by refinery up to `version` (None: all).
 /// Production migrations go through `cargo xtask migrate`, tested in the xtask;
 /// here refinery's own runner only builds fixtures.
@@ -62,6 +74,11 @@ pub struct Server {
     pub flag: PathBuf,
     /// The Postgres database when the server runs on Postgres (dropped last).
     pub pg: Option<PgDatabase>,
+    /// The `DATABASE_URL` of the server's database, for `backend token`.
+    pub database_url: String,
+    /// A token (named `tests`) that every request of `get`, `post_json`,
+    /// `delete`, … sends.
+    pub token: String,
     agent: ureq::Agent,
 }
 
@@ -101,6 +118,11 @@ impl Server {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let flag = config.maintenance_flag.clone();
+        let database_url = match &pg {
+            Some(pg) => pg.url.clone(),
+            None => sqlite_url(&db),
+        };
+        let token = create_token(&database_url, "tests");
         let state = backend::app::prepare(config).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -120,8 +142,15 @@ impl Server {
             db,
             flag,
             pg,
+            database_url,
+            token,
             agent: agent(),
         }
+    }
+
+    /// `Bearer <the server's token>`.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
     }
 
     /// Runs one SQL statement on the server's database, whichever engine;
@@ -144,26 +173,47 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> Reply {
-        Reply::from(self.agent.get(format!("{}{path}", self.base)).call())
+        self.get_with(path, Some(&self.bearer()))
+    }
+
+    /// A GET with this `Authorization` header (None: without one).
+    pub fn get_with(&self, path: &str, authorization: Option<&str>) -> Reply {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        Reply::from(request.call())
     }
 
     pub fn delete(&self, path: &str) -> Reply {
-        Reply::from(self.agent.delete(format!("{}{path}", self.base)).call())
+        Reply::from(
+            self.agent
+                .delete(format!("{}{path}", self.base))
+                .header("authorization", self.bearer())
+                .call(),
+        )
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> Reply {
         Reply::from(
             self.agent
                 .post(format!("{}{path}", self.base))
+                .header("authorization", self.bearer())
                 .send_json(body),
         )
     }
 
-    /// Sends only the head of a request over raw TCP and returns the status
+    /// Sends only the head of a request over raw TCP (the server's token
+    /// added after its first line) and returns the status
     /// code: for a body the server must refuse from its declared length
     /// alone (sending the body too would race the server's early close).
     pub fn status_of_head(&self, head: &str) -> u16 {
         use std::io::{Read, Write};
+        let (request_line, rest) = head.split_once("\r\n").unwrap();
+        let head = format!(
+            "{request_line}\r\nAuthorization: {}\r\n{rest}",
+            self.bearer()
+        );
         let addr = self.base.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream
@@ -182,6 +232,7 @@ impl Server {
         Reply::from(
             self.agent
                 .post(format!("{}{path}", self.base))
+                .header("authorization", self.bearer())
                 .header("content-type", content_type)
                 .send(body),
         )

@@ -128,3 +128,33 @@ impl Drop for Backend {
         self.kill();
     }
 }
+
+/// `BINARY token ARGS…` on `database_url` (`backend token create NAME`,
+/// `list`, `revoke NAME`), with nothing else from the test's environment.
+pub fn token_command(binary: &Path, database_url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(binary)
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .arg("token")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} token: {e}", binary.display()))
+}
+
+/// A new API token named `name` on `database_url`, as `BINARY token create`
+/// prints it (the one line of its stdout); send it as `Bearer` + it.
+pub fn create_token(binary: &Path, database_url: &str, name: &str) -> String {
+    let out = token_command(binary, database_url, &["create", name]);
+    assert!(
+        out.status.success(),
+        "backend token create {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.strip_suffix('\n').unwrap_or(&stdout);
+    assert!(
+        token.starts_with("sst_") && !token.contains('\n'),
+        "not one token line: {stdout:?}"
+    );
+    token.to_owned()
+}

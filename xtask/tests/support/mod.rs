@@ -184,6 +184,15 @@ impl Site {
         ]
     }
 
+    /// `Bearer <token>` for a new API token named `name` on this site's
+    /// database, created by the real `backend token create`.
+    pub fn bearer(&self, name: &str) -> String {
+        format!(
+            "Bearer {}",
+            test_support::create_token(&backend_binary(), &self.url(), name)
+        )
+    }
+
     /// The real backend on this site's database and port, in its own process.
     pub fn start_backend(&self) -> Backend {
         let addr = format!("127.0.0.1:{}", self.port);

@@ -148,6 +148,15 @@ impl PgSite {
         super::backups_in(self.dir.path())
     }
 
+    /// `Bearer <token>` for a new API token named `name` on this database,
+    /// created by the real `backend token create`.
+    pub fn bearer(&self, name: &str) -> String {
+        format!(
+            "Bearer {}",
+            test_support::create_token(&backend_binary(), &self.db.url, name)
+        )
+    }
+
     /// The real backend on this database, in its own process.
     pub fn start_backend(&self) -> Backend {
         let addr = format!("127.0.0.1:{}", self.port);

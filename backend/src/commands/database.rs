@@ -1,0 +1,27 @@
+//! The database an operator command works on: `DATABASE_URL` (default
+//! `data/secrets.db`, relative to the working directory, as the service
+//! reads it), one connection, and the same schema check as the service.
+
+use anyhow::Context;
+
+use crate::{
+    dburl::DatabaseUrl,
+    store::{Db, SchemaState, Store},
+};
+
+/// One connection to `DATABASE_URL`'s database; refused when its schema is
+/// behind this build (the tables the command needs may not exist yet).
+pub fn connect() -> anyhow::Result<Db> {
+    let url = DatabaseUrl::from_env().context("reading DATABASE_URL")?;
+    let mut store = Store::open(&url, 1)?;
+    let state = store
+        .schema_state()
+        .with_context(|| format!("reading the migration history of {url}"))?;
+    if let SchemaState::Behind { database, expected } = state {
+        anyhow::bail!(
+            "database {url} is at schema version {database} but this build expects {expected}: \
+             run `cargo xtask migrate` first"
+        );
+    }
+    store.into_connection()
+}
