@@ -67,12 +67,27 @@ export function migrate() {
   if (run.status !== 0) fail(`cargo xtask migrate failed:\n${run.stdout}${run.stderr}`);
 }
 
+const COMMAND_TIMEOUT_MS = 30_000;
+
 /**
  * Runs `backend ARGS…` against the e2e database and returns its stdout. A
  * failure reports the exit status and stderr, never stdout (it may be a token).
  */
 export function backendCommand(...args) {
-  const run = spawnSync(backendBin, args, { cwd: work, env: backendEnv, encoding: "utf8" });
+  // A backend built before its commands existed ignores the arguments and
+  // serves: the timeout turns that into an error instead of a hang.
+  const run = spawnSync(backendBin, args, {
+    cwd: work,
+    env: backendEnv,
+    encoding: "utf8",
+    timeout: COMMAND_TIMEOUT_MS,
+    killSignal: "SIGKILL",
+  });
+  if (run.error?.code === "ETIMEDOUT") {
+    throw new Error(
+      `backend ${args.join(" ")} did not finish within ${COMMAND_TIMEOUT_MS / 1000} s: is ${backendBin} a build with this command? (rebuild: cargo build -p backend)`,
+    );
+  }
   if (run.error) throw new Error(`backend ${args.join(" ")} did not run: ${run.error.message}`);
   if (run.status !== 0) {
     throw new Error(`backend ${args.join(" ")} exited with ${run.status}:\n${run.stderr}`);
