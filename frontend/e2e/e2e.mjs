@@ -163,7 +163,7 @@ async function deleteChecks(page, base, token, name) {
     const question = (await page.textContent("#confirm-delete-text")) ?? "";
     assert(question.includes(name), `the dialog does not name the secret: ${question}`);
     await page.click("#cancel-delete");
-    await page.waitForSelector("#confirm-delete:not([open])");
+    await page.waitForSelector("#confirm-delete:not([open])", { state: "attached", timeout: 5_000 });
     assertEqual(await page.textContent("#message"), `Kept ${name}.`, "status message");
     assertEqual((await api(base, `/api/secrets/${name}`, token)).status, 200, "reveal after Cancel");
   });
