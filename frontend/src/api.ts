@@ -1,4 +1,5 @@
 import type { Secret, SecretMeta } from "./secrets";
+import { requestHeaders } from "./session";
 
 /** An error answer from the backend, with its message. */
 export class ApiError extends Error {
@@ -10,10 +11,17 @@ export class ApiError extends Error {
   }
 }
 
-async function call<T>(path: string, init?: RequestInit): Promise<T> {
+/** True when the backend refused the token (missing, unknown or revoked). */
+export function isUnauthorized(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 401;
+}
+
+// Every call carries the token it is given; the caller decides where it comes
+// from (the session, or the sign-in form for the check before it is saved).
+async function call<T>(token: string, path: string, init: RequestInit = {}): Promise<T> {
   const response = await fetch(path, {
     ...init,
-    headers: { "Content-Type": "application/json", ...init?.headers },
+    headers: requestHeaders(token, init.body !== undefined),
   });
   if (response.status === 204) return undefined as T;
   const body = await response.json().catch(() => ({}));
@@ -24,20 +32,25 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
   return body as T;
 }
 
-export async function listSecrets(): Promise<SecretMeta[]> {
-  const body = await call<{ secrets: SecretMeta[] }>("/api/secrets");
+export async function listSecrets(token: string): Promise<SecretMeta[]> {
+  const body = await call<{ secrets: SecretMeta[] }>(token, "/api/secrets");
   return body.secrets;
 }
 
-export function storeSecret(name: string, value: string, ttlSeconds: number | null): Promise<SecretMeta> {
+export function storeSecret(
+  token: string,
+  name: string,
+  value: string,
+  ttlSeconds: number | null,
+): Promise<SecretMeta> {
   const payload = ttlSeconds === null ? { name, value } : { name, value, ttl_seconds: ttlSeconds };
-  return call<SecretMeta>("/api/secrets", { method: "POST", body: JSON.stringify(payload) });
+  return call<SecretMeta>(token, "/api/secrets", { method: "POST", body: JSON.stringify(payload) });
 }
 
-export function revealSecret(name: string): Promise<Secret> {
-  return call<Secret>(`/api/secrets/${encodeURIComponent(name)}`);
+export function revealSecret(token: string, name: string): Promise<Secret> {
+  return call<Secret>(token, `/api/secrets/${encodeURIComponent(name)}`);
 }
 
-export function deleteSecret(name: string): Promise<void> {
-  return call<void>(`/api/secrets/${encodeURIComponent(name)}`, { method: "DELETE" });
+export function deleteSecret(token: string, name: string): Promise<void> {
+  return call<void>(token, `/api/secrets/${encodeURIComponent(name)}`, { method: "DELETE" });
 }

@@ -29,8 +29,36 @@ export function valueProblem(value: string): string | null {
   return null;
 }
 
+// `Date` alone also parses "2026" or "Jan 2": only a full timestamp with a zone
+// is a date the list may reformat.
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * An API timestamp (RFC 3339, `2026-01-02T03:04:05Z`) as the list shows it:
+ * `2026-01-02 03:04 UTC`. UTC, whatever the browser's zone, so every reader of
+ * the list sees the same date the backend stored; an offset other than `Z` is
+ * converted. Text that is not a timestamp is shown as it came.
+ */
+export function formatUtc(timestamp: string): string {
+  const date = new Date(timestamp);
+  if (!RFC3339.test(timestamp) || Number.isNaN(date.getTime())) return timestamp;
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const day = `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())}`;
+  return `${day} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())} UTC`;
+}
+
+/** "created 2026-01-01 00:00 UTC". */
+export function describeCreated(secret: SecretMeta): string {
+  return `created ${formatUtc(secret.created_at)}`;
+}
+
 /** "expires 2026-01-02 03:04 UTC" or "never expires". */
 export function describeExpiry(secret: SecretMeta): string {
   if (!secret.expires_at) return "never expires";
-  return `expires ${secret.expires_at.replace("T", " ").replace(/:\d\dZ$/, " UTC")}`;
+  return `expires ${formatUtc(secret.expires_at)}`;
+}
+
+/** The question the delete dialog asks, naming the secret. */
+export function deleteQuestion(name: string): string {
+  return `Delete the secret ${name}? It is gone for every user of this service; this cannot be undone.`;
 }
