@@ -8,7 +8,9 @@
 //!
 //! - `app`: the router and server loop, the one module that wires the rest;
 //! - `web`: the HTTP handlers, their shared state and their error answer;
+//! - `commands`: the operator commands of the binary (`backend key`, `backend seal`);
 //! - `store`: the secrets on SQLite or Postgres, behind one interface;
+//! - `seal`: the key file and the AEAD that seals values at rest;
 //! - `config`, then the std contract at the bottom.
 
 pub mod db_error;
@@ -19,7 +21,11 @@ pub mod schema;
 #[cfg(feature = "server")]
 pub mod app;
 #[cfg(feature = "server")]
+pub mod commands;
+#[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
+pub mod seal;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]

@@ -37,6 +37,7 @@ for (const [what, path, fix] of [
 
 const work = mkdtempSync(join(tmpdir(), "secrets-e2e-"));
 const databaseUrl = `sqlite:///${join(work, "e2e.db")}`;
+const keyFile = join(work, "e2e.key");
 let backend;
 let context;
 const results = [];
@@ -63,6 +64,12 @@ function migrate() {
   if (run.status !== 0) fail(`cargo xtask migrate failed:\n${run.stdout}${run.stderr}`);
 }
 
+/** The key file the backend seals with, made by the backend itself. */
+function generateKey() {
+  const run = spawnSync(backendBin, ["key", "generate", keyFile], { encoding: "utf8" });
+  if (run.status !== 0) fail(`backend key generate failed:\n${run.stdout}${run.stderr}`);
+}
+
 /** Starts the backend on port 0 and resolves with the address it bound. */
 function startBackend() {
   return new Promise((resolveAddress, reject) => {
@@ -70,6 +77,7 @@ function startBackend() {
       env: {
         ...process.env,
         DATABASE_URL: databaseUrl,
+        SECRETS_KEY_FILE: keyFile,
         SECRETS_ADDR: "127.0.0.1:0",
         SECRETS_FRONTEND_DIR: dist,
         RUST_LOG: "info",
@@ -92,6 +100,7 @@ function startBackend() {
 
 async function main() {
   migrate();
+  generateKey();
   const base = await startBackend();
   console.log(`e2e: backend at ${base}, UI from ${dist}`);
   context = await chromium.launchPersistentContext(join(work, "profile"), {
