@@ -27,7 +27,7 @@ pub fn backend_command(binary: &Path, database_url: &str, addr: &str) -> Command
 }
 
 /// A fixed key only the tests use (32 bytes of 0x42), id `test`.
-const TEST_KEY_LINE: &str = "test QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=\n";
+const TEST_KEY_LINE: &str = "test QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=\n";
 
 /// A valid key file (mode 0600) for tests that do not care which key
 /// seals: `target/<profile>/test-secrets.key`, beside the test binaries,
