@@ -77,7 +77,9 @@ fn a_db_copy_target_holds_no_stored_value_and_still_reveals() {
     ));
     assert_eq!(holding, 0, "the copy holds the value");
     assert_eq!(
-        target.db.count("SELECT count(*) FROM secrets WHERE sealed_value IS NOT NULL"),
+        target
+            .db
+            .count("SELECT count(*) FROM secrets WHERE sealed_value IS NOT NULL"),
         3
     );
     let backend = target.start_backend();

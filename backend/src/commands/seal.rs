@@ -97,9 +97,10 @@ fn one_pass(
         after = last;
         sealed += batch.sealed;
         for (id, why) in batch.failures {
-            if !failures.contains_key(&id) {
+            // Each row once, though a later pass meets it again.
+            if let std::collections::btree_map::Entry::Vacant(entry) = failures.entry(id) {
                 eprintln!("cannot seal row {id}: {why}");
-                failures.insert(id, why);
+                entry.insert(why);
             }
         }
         println!("sealed {} of {total} rows", before + sealed);

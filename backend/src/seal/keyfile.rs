@@ -216,10 +216,9 @@ fn temp_path(path: &Path) -> PathBuf {
 
 /// Makes the rename durable; a folder that cannot be synced only loses that.
 fn sync_parent(path: &Path) {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(dir) = fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(Ok(dir)) = dir.map(fs::File::open) {
+        let _ = dir.sync_all();
     }
 }
 
