@@ -8,8 +8,9 @@ NPM := npm --prefix $(FRONTEND)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-run: frontend ## Build the UI, migrate the local database and serve on http://127.0.0.1:8000
+run: frontend ## Build the UI, migrate the local database, create its key file once, serve on http://127.0.0.1:8000
 	cargo xtask migrate --create
+	test -f data/secrets.key || cargo run --package backend -- key generate data/secrets.key
 	cargo run --package backend
 
 test: frontend-deps ## Rust and frontend unit and integration tests

@@ -15,6 +15,8 @@ use tower_http::services::{ServeDir, ServeFile};
 pub use crate::web::state::AppState;
 use crate::{
     config::Config,
+    seal::keyfile,
+    store::Vault,
     web::{api, auth, guard::guard, headers::security_headers, health::health},
 };
 
@@ -94,10 +96,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     run(listener, state, shutdown_signal()).await
 }
 
-/// The start-up check: the database must exist and not be behind this build
-/// (unless the service starts in maintenance, when it opens nothing).
+/// The start-up check: the key file must be valid, and the database must
+/// exist and not be behind this build (unless the service starts in
+/// maintenance, when it opens nothing).
 pub fn prepare(config: Config) -> anyhow::Result<AppState> {
-    let state = AppState::new(config);
+    let keys = keyfile::read(&config.key_file)?;
+    tracing::info!(current_key_id = keys.current_id(), "key file read");
+    let state = AppState::new(config, Vault::new(keys));
     let config = state.config();
     if state.in_maintenance() {
         tracing::warn!(flag = %config.maintenance_flag.display(), "starting in maintenance mode");

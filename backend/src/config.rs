@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 
-use crate::{dburl::DatabaseUrl, maintenance};
+use crate::{dburl::DatabaseUrl, maintenance, seal::keyfile};
 
 /// Where to listen unless `SECRETS_ADDR` says otherwise (port 0 picks a free one).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
@@ -24,6 +24,8 @@ pub struct Config {
     /// The most Postgres connections the API uses at once (`/health` has two
     /// of its own); SQLite keeps one.
     pub pool_size: u32,
+    /// The key file the values are sealed with (`SECRETS_KEY_FILE`).
+    pub key_file: PathBuf,
 }
 
 /// Postgres connections for the API unless `DATABASE_POOL_SIZE` says otherwise.
@@ -34,7 +36,7 @@ pub const MAX_POOL_SIZE: u32 = 64;
 
 impl Config {
     /// `DATABASE_URL`, `SECRETS_ADDR`, `SECRETS_MAINTENANCE_FLAG`, `SECRETS_FRONTEND_DIR`,
-    /// `SECRETS_SWEEP_INTERVAL_SECS`, `DATABASE_POOL_SIZE`.
+    /// `SECRETS_SWEEP_INTERVAL_SECS`, `DATABASE_POOL_SIZE`, `SECRETS_KEY_FILE`.
     pub fn from_env() -> anyhow::Result<Self> {
         let database = DatabaseUrl::from_env().context("reading DATABASE_URL")?;
         Ok(Config {
@@ -44,6 +46,7 @@ impl Config {
             frontend_dir: PathBuf::from(env_or("SECRETS_FRONTEND_DIR", DEFAULT_FRONTEND_DIR)),
             sweep_interval: sweep_interval_from_env()?,
             pool_size: pool_size(std::env::var("DATABASE_POOL_SIZE").ok().as_deref())?,
+            key_file: keyfile::path_from_env(),
         })
     }
 }

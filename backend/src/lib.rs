@@ -6,11 +6,12 @@
 //! the `server` feature. Everything else is the HTTP service itself, layered so
 //! that imports only point down:
 //!
-//! - `commands`: the binary's operator commands (`backend token …`);
 //! - `app`: the router and server loop, the one module that wires the rest;
 //! - `web`: the HTTP handlers, their shared state and their error answer;
+//! - `commands`: the operator commands of the binary (`backend token`, `backend key`, `backend seal`);
 //! - `store`: the secrets on SQLite or Postgres, behind one interface;
 //! - `api_token`: the bearer tokens' format, hash and comparison;
+//! - `seal`: the key file and the AEAD that seals values at rest;
 //! - `config`, then the std contract at the bottom.
 
 pub mod db_error;
@@ -26,6 +27,8 @@ pub mod app;
 pub mod commands;
 #[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
+pub mod seal;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]

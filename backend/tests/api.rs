@@ -228,11 +228,12 @@ fn bad_input_is_refused_with_a_message_and_no_echo(engine: Engine) {
 }
 
 /// 409 "already exists" only when the name's own constraint is violated;
-/// any other unique violation (here an index an operator added on values)
-/// is a 500 with a log line, never a false 409, and no value in the body.
+/// any other unique violation (here an index an operator added on the
+/// sealed values' lengths: equal values seal to equal lengths) is a 500 with
+/// a log line, never a false 409, and no value in the body.
 fn only_the_name_constraint_means_already_exists(engine: Engine) {
     let server = server_on!(engine, "only_the_name_constraint_means_already_exists");
-    server.sql("CREATE UNIQUE INDEX secrets_value_unique ON secrets (value)");
+    server.sql("CREATE UNIQUE INDEX secrets_sealed_length ON secrets (length(sealed_value))");
     let first = server.post_json(
         "/api/secrets",
         &json!({"name": "k1", "value": "same-value"}),

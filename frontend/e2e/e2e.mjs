@@ -22,6 +22,7 @@ import {
   dist,
   chromiumPath,
   fail,
+  generateKey,
   migrate,
   pkg,
   setUp,
@@ -216,6 +217,7 @@ async function revokedChecks(page, token, kept) {
 
 async function main(context) {
   migrate();
+  generateKey();
   const token = createToken("e2e");
   const base = await startBackend();
   console.log(`e2e: backend at ${base}, UI from ${dist}`);

@@ -38,9 +38,10 @@ function requireInputs() {
 
 // Set by setUp: the temp folder, and the backend's settings for the service and
 // its commands alike. The working directory is the temp folder too, so no
-// default path (data/secrets.db) lands in the repository.
+// default path (data/secrets.db, data/secrets.key) lands in the repository.
 export let work;
 let databaseUrl;
+let keyFile;
 let backendEnv;
 
 /** Checks the inputs, then makes the temp folder that cleanUp removes. */
@@ -48,9 +49,11 @@ export function setUp() {
   requireInputs();
   work = mkdtempSync(join(tmpdir(), "secrets-e2e-"));
   databaseUrl = `sqlite:///${join(work, "e2e.db")}`;
+  keyFile = join(work, "secrets.key");
   backendEnv = {
     ...process.env,
     DATABASE_URL: databaseUrl,
+    SECRETS_KEY_FILE: keyFile,
     SECRETS_ADDR: "127.0.0.1:0",
     SECRETS_FRONTEND_DIR: dist,
     RUST_LOG: "info",
@@ -103,6 +106,11 @@ export function createToken(name) {
     throw new Error(`backend token create ${name} printed something other than one sst_… token line`);
   }
   return token;
+}
+
+/** The key file the service refuses to start without (`backend key generate`). */
+export function generateKey() {
+  backendCommand("key", "generate", keyFile);
 }
 
 let backend;

@@ -405,6 +405,7 @@ const NOT_SETTINGS: &[&str] = &[
     "TERM",
     "SECRETS_ADDR",
     "SECRETS_FRONTEND_DIR",
+    "SECRETS_KEY_FILE",
 ];
 
 /// Every environment variable the xtask's code reads (a string literal in a

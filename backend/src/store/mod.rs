@@ -12,11 +12,15 @@
 mod model;
 mod postgres;
 mod postgres_tokens;
+mod sealing;
 mod sqlite;
 mod sqlite_tokens;
 mod tokens;
 
 pub use model::{Revocation, Secret, SecretMeta, StoreError, StoredToken, TokenInfo};
+pub use sealing::{Batch, Vault};
+
+use anyhow::Context;
 
 use crate::{dburl::DatabaseUrl, schema};
 
@@ -61,6 +65,17 @@ impl Store {
         }
     }
 
+    /// Runs `f` on one connection: SQLite's, or one out of the API pool.
+    pub fn with_db<T>(&mut self, f: impl FnOnce(&mut Db) -> T) -> anyhow::Result<T> {
+        match self {
+            Store::Sqlite(db) => Ok(f(db)),
+            Store::Postgres(pools) => {
+                let client = pools.api.get().context("no database connection")?;
+                Ok(f(&mut Db::Postgres(client)))
+            }
+        }
+    }
+
     /// How the database's schema compares with the one this build expects.
     pub fn schema_state(&mut self) -> anyhow::Result<SchemaState> {
         Ok(SchemaState::of(self.applied_version()?))
@@ -74,6 +89,18 @@ impl Store {
             Store::Postgres(pools) => pools.api.get().map(Db::Postgres).map_err(|e| {
                 anyhow::anyhow!("no database connection (the server is slow or unreachable): {e}")
             }),
+        }
+    }
+
+    /// Whether `secrets.value` (the previous release's plaintext) still
+    /// exists: schema version 5 has it, a later contract migration drops it.
+    pub fn has_value_column(&mut self) -> anyhow::Result<bool> {
+        match self {
+            Store::Sqlite(db) => db.has_value_column(),
+            Store::Postgres(pools) => {
+                let mut client = pools.api.get().context("no database connection")?;
+                postgres::has_value_column(&mut client)
+            }
         }
     }
 }
@@ -98,16 +125,30 @@ impl Db {
         }
     }
 
-    /// Stores a new secret; a name whose secret has expired may be reused.
+    /// Whether `secrets.value` (the previous release's plaintext) still exists.
+    pub fn has_value_column(&mut self) -> anyhow::Result<bool> {
+        match self {
+            Db::Sqlite(conn) => Ok(sqlite::has_value_column(conn)?),
+            Db::Postgres(client) => postgres::has_value_column(client),
+        }
+    }
+
+    /// Stores a new secret, its value sealed under the vault's current key;
+    /// a name whose secret has expired may be reused.
     pub fn insert(
         &mut self,
+        vault: &Vault,
         name: &str,
         value: &str,
         ttl_seconds: Option<i64>,
     ) -> Result<SecretMeta, StoreError> {
+        let sealed = vault.keys().seal(name, value).map_err(StoreError::Other)?;
+        let value_column = vault.has_value_column();
         match self {
-            Db::Sqlite(conn) => sqlite::insert(conn, name, value, ttl_seconds),
-            Db::Postgres(client) => postgres::insert(client, name, value, ttl_seconds),
+            Db::Sqlite(conn) => sqlite::insert(conn, name, &sealed, value_column, ttl_seconds),
+            Db::Postgres(client) => {
+                postgres::insert(client, name, &sealed, value_column, ttl_seconds)
+            }
         }
     }
 
@@ -119,12 +160,50 @@ impl Db {
         }
     }
 
-    /// Reads a live secret and records the read, and the name of the token
-    /// that made it, in the access log.
-    pub fn reveal(&mut self, name: &str, token_name: &str) -> anyhow::Result<Option<Secret>> {
+    /// Reads a live secret, sealed or not, and records the read, and the
+    /// name of the token that made it, in the access log. A sealed value
+    /// that does not open (unknown key id, or sealed for another row) is an
+    /// error naming the secret and the key id.
+    pub fn reveal(
+        &mut self,
+        vault: &Vault,
+        name: &str,
+        token_name: &str,
+    ) -> anyhow::Result<Option<Secret>> {
+        let (keys, value_column) = (vault.keys(), vault.has_value_column());
         match self {
-            Db::Sqlite(conn) => Ok(sqlite::reveal(conn, name, token_name)?),
-            Db::Postgres(client) => postgres::reveal(client, name, token_name),
+            Db::Sqlite(conn) => sqlite::reveal(conn, name, token_name, keys, value_column),
+            Db::Postgres(client) => postgres::reveal(client, name, token_name, keys, value_column),
+        }
+    }
+
+    /// After a backfill: SQLite moves its WAL into the file, so the file
+    /// no longer holds the plaintext pages; false when a reader kept part of
+    /// it. Postgres keeps old row versions until (auto)vacuum, which only
+    /// the server's own files hold; dumps and copies read live rows.
+    pub fn checkpoint(&mut self) -> anyhow::Result<bool> {
+        match self {
+            Db::Sqlite(conn) => Ok(sqlite::checkpoint(conn)?),
+            Db::Postgres(_) => Ok(true),
+        }
+    }
+
+    /// How many rows are not sealed under the vault's current key.
+    pub fn count_to_seal(&mut self, vault: &Vault) -> anyhow::Result<u64> {
+        let current = vault.keys().current_id();
+        match self {
+            Db::Sqlite(conn) => Ok(sqlite::count_to_seal(conn, current)?),
+            Db::Postgres(client) => postgres::count_to_seal(client, current),
+        }
+    }
+
+    /// Seals (or re-seals under the current key) up to `limit` rows with an
+    /// id above `after`, in one short transaction of its own.
+    pub fn seal_batch(&mut self, vault: &Vault, after: i64, limit: u32) -> anyhow::Result<Batch> {
+        let (keys, value_column) = (vault.keys(), vault.has_value_column());
+        match self {
+            Db::Sqlite(conn) => sqlite::seal_batch(conn, keys, value_column, after, limit),
+            Db::Postgres(client) => postgres::seal_batch(client, keys, value_column, after, limit),
         }
     }
 

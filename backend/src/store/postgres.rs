@@ -10,8 +10,15 @@ use postgres::{Client, NoTls, Row, error::SqlState};
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::model::{Secret, SecretMeta, StoreError};
-use crate::{dburl::PgUrl, schema};
+use super::{
+    model::{Secret, SecretMeta, StoreError},
+    sealing::{Batch, StoredValue},
+};
+use crate::{
+    dburl::PgUrl,
+    schema,
+    seal::{Keyring, SEALED_PLACEHOLDER, Sealed},
+};
 
 /// Every session's `application_name`, so that `pg_stat_activity` (and a
 /// migration waiting for the service to let go) names the lock holder.
@@ -154,10 +161,13 @@ fn meta_from_row(row: &Row, at: usize) -> SecretMeta {
 }
 
 /// Stores a new secret; a name whose secret has expired may be reused.
+/// The value is written only `sealed`; while the previous release's
+/// `value` column exists (`value_column`) it gets the placeholder.
 pub fn insert(
     client: &mut Client,
     name: &str,
-    value: &str,
+    sealed: &Sealed,
+    value_column: bool,
     ttl_seconds: Option<i64>,
 ) -> Result<SecretMeta, StoreError> {
     let mut tx = client.transaction()?;
@@ -165,13 +175,19 @@ pub fn insert(
         &format!("DELETE FROM secrets WHERE name = $1 AND expires_at <= {NOW}"),
         &[&name],
     )?;
+    let (column, placeholder) = if value_column {
+        (", value", format!(", '{SEALED_PLACEHOLDER}'"))
+    } else {
+        ("", String::new())
+    };
     let inserted = tx.query_one(
         &format!(
-            "INSERT INTO secrets (name, value, created_at, expires_at) \
-             VALUES ($1, $2, {NOW}, {NOW} + $3::int8 * interval '1 second') RETURNING {}",
+            "INSERT INTO secrets (name, sealed_value, key_id, created_at, expires_at{column}) \
+             VALUES ($1, $2, $4, {NOW}, {NOW} + $3::int8 * interval '1 second'{placeholder}) \
+             RETURNING {}",
             meta_columns()
         ),
-        &[&name, &value, &ttl_seconds],
+        &[&name, &sealed.bytes, &ttl_seconds, &sealed.key_id],
     );
     let row = inserted.map_err(insert_error)?;
     tx.commit()?;
@@ -207,13 +223,22 @@ pub fn list(client: &mut Client) -> anyhow::Result<Vec<SecretMeta>> {
     Ok(rows.iter().map(|row| meta_from_row(row, 0)).collect())
 }
 
-/// Reads a live secret and records the read, and the token that made it, in the access log.
-pub fn reveal(client: &mut Client, name: &str, token_name: &str) -> anyhow::Result<Option<Secret>> {
+/// Reads a live secret, opens its value with `keys`, and records the read,
+/// and the token that made it, in the access log (not when the value does
+/// not open).
+pub fn reveal(
+    client: &mut Client,
+    name: &str,
+    token_name: &str,
+    keys: &Keyring,
+    value_column: bool,
+) -> anyhow::Result<Option<Secret>> {
     let mut tx = client.transaction()?;
     let found = tx.query_opt(
         &format!(
-            "SELECT id, value, {} FROM secrets \
+            "SELECT {}, {} FROM secrets \
              WHERE name = $1 AND (expires_at IS NULL OR expires_at > {NOW})",
+            stored_columns(value_column),
             meta_columns()
         ),
         &[&name],
@@ -221,19 +246,104 @@ pub fn reveal(client: &mut Client, name: &str, token_name: &str) -> anyhow::Resu
     let Some(row) = found else {
         return Ok(None);
     };
-    let id: i64 = row.get(0);
+    let stored = stored_from_row(&row);
+    let value = stored.reveal(keys)?;
     tx.execute(
         &format!(
             "INSERT INTO secret_access_log (secret_id, action, accessed_at, token_name) \
              VALUES ($1, 'read', {NOW}, $2)"
         ),
-        &[&id, &token_name],
+        &[&stored.id, &token_name],
     )?;
     tx.commit()?;
     Ok(Some(Secret {
-        meta: meta_from_row(&row, 2),
-        value: row.get(1),
+        meta: meta_from_row(&row, 5),
+        value,
     }))
+}
+
+/// The select list `stored_from_row` reads; the plaintext is NULL once its column is gone.
+fn stored_columns(value_column: bool) -> String {
+    let plaintext = if value_column { "value" } else { "NULL::text" };
+    format!("id, name, {plaintext}, sealed_value, key_id")
+}
+
+/// `stored_columns`, in that order.
+fn stored_from_row(row: &Row) -> StoredValue {
+    StoredValue {
+        id: row.get(0),
+        name: row.get(1),
+        plaintext: row.get(2),
+        sealed: row.get(3),
+        key_id: row.get(4),
+    }
+}
+
+/// Whether `secrets.value` (the previous release's plaintext) still exists.
+pub fn has_value_column(client: &mut Client) -> anyhow::Result<bool> {
+    let row = client.query_one(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name = 'secrets' AND column_name = 'value')",
+        &[],
+    )?;
+    Ok(row.get(0))
+}
+
+/// How many rows are not sealed under `current` (the backfill's work).
+pub fn count_to_seal(client: &mut Client, current: &str) -> anyhow::Result<u64> {
+    let row = client.query_one(
+        "SELECT COUNT(*) FROM secrets WHERE key_id IS NULL OR key_id <> $1",
+        &[&current],
+    )?;
+    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+}
+
+/// Seals up to `limit` rows with an id above `after` that are not sealed
+/// under the current key, in one short transaction. The rows are locked as
+/// they are read, skipping any another `backend seal` holds, so several
+/// instances share the work; an update only lands if the row still has the
+/// key id it was read with, so nothing changed meanwhile is overwritten.
+pub fn seal_batch(
+    client: &mut Client,
+    keys: &Keyring,
+    value_column: bool,
+    after: i64,
+    limit: u32,
+) -> anyhow::Result<Batch> {
+    let mut tx = client.transaction()?;
+    let rows = tx.query(
+        &format!(
+            "SELECT {} FROM secrets WHERE id > $1 AND (key_id IS NULL OR key_id <> $2) \
+             ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
+            stored_columns(value_column)
+        ),
+        &[&after, &keys.current_id(), &i64::from(limit)],
+    )?;
+    let set_placeholder = if value_column {
+        format!(", value = '{SEALED_PLACEHOLDER}'")
+    } else {
+        String::new()
+    };
+    let update = format!(
+        "UPDATE secrets SET sealed_value = $1, key_id = $2{set_placeholder} \
+         WHERE id = $3 AND key_id IS NOT DISTINCT FROM $4"
+    );
+    let mut batch = Batch::default();
+    for row in rows.iter().map(stored_from_row) {
+        batch.read += 1;
+        batch.last_id = Some(row.id);
+        match row.resealed(keys) {
+            Ok(Some(sealed)) => {
+                let params: [&(dyn postgres::types::ToSql + Sync); 4] =
+                    [&sealed.bytes, &sealed.key_id, &row.id, &row.key_id];
+                batch.sealed += tx.execute(&update, &params)?;
+            }
+            Ok(None) => {}
+            Err(e) => batch.failures.push((row.id, format!("{e:#}"))),
+        }
+    }
+    tx.commit()?;
+    Ok(batch)
 }
 
 /// Deletes every expired secret (and, by cascade, its access log); how many.

@@ -4,10 +4,18 @@
 
 use std::{path::Path, time::Duration};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
+};
 
-use super::model::{Secret, SecretMeta, StoreError};
-use crate::schema;
+use super::{
+    model::{Secret, SecretMeta, StoreError},
+    sealing::{Batch, StoredValue},
+};
+use crate::{
+    schema,
+    seal::{Keyring, SEALED_PLACEHOLDER, Sealed},
+};
 
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT_MS: u32 = 5_000;
@@ -41,6 +49,9 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
         .map_err(|e| anyhow::anyhow!("opening database {}: {e}", path.display()))?;
     conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS.into()))?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // A value sealed over the previous release's plaintext, or deleted, must
+    // not linger in the free space of the file (nor in its backups).
+    conn.pragma_update(None, "secure_delete", true)?;
     switch_to_wal(&conn, path)?;
     Ok(conn)
 }
@@ -75,10 +86,13 @@ pub fn applied_version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Stores a new secret; a name whose secret has expired may be reused.
+/// The value is written only `sealed`; while the previous release's
+/// `value` column exists (`value_column`) it gets the placeholder.
 pub fn insert(
     conn: &mut Connection,
     name: &str,
-    value: &str,
+    sealed: &Sealed,
+    value_column: bool,
     ttl_seconds: Option<i64>,
 ) -> Result<SecretMeta, StoreError> {
     let tx = conn.transaction()?;
@@ -86,13 +100,19 @@ pub fn insert(
         &format!("DELETE FROM secrets WHERE name = ?1 AND expires_at <= {NOW}"),
         [name],
     )?;
+    let (column, placeholder) = if value_column {
+        (", value", format!(", '{SEALED_PLACEHOLDER}'"))
+    } else {
+        ("", String::new())
+    };
     let meta = tx
         .query_row(
             &format!(
-                "INSERT INTO secrets (name, value, created_at, expires_at) \
-                 VALUES (?1, ?2, {NOW}, {EXPIRES_AFTER_TTL}) RETURNING name, created_at, expires_at"
+                "INSERT INTO secrets (name, sealed_value, key_id, created_at, expires_at{column}) \
+                 VALUES (?1, ?2, ?4, {NOW}, {EXPIRES_AFTER_TTL}{placeholder}) \
+                 RETURNING name, created_at, expires_at"
             ),
-            params![name, value, ttl_seconds],
+            params![name, sealed.bytes, ttl_seconds, sealed.key_id],
             meta_from_row,
         )
         .map_err(insert_error)?;
@@ -127,35 +147,132 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<SecretMeta>> {
     rows.collect()
 }
 
-/// Reads a live secret and records the read, and the token that made it, in the access log.
+/// Reads a live secret, opens its value with `keys`, and records the read,
+/// and the token that made it, in the access log (not when the value does
+/// not open).
 pub fn reveal(
     conn: &mut Connection,
     name: &str,
     token_name: &str,
-) -> rusqlite::Result<Option<Secret>> {
+    keys: &Keyring,
+    value_column: bool,
+) -> anyhow::Result<Option<Secret>> {
     let tx = conn.transaction()?;
     let found = tx
         .query_row(
             &format!(
-                "SELECT id, name, created_at, expires_at, value FROM secrets \
-                 WHERE name = ?1 AND (expires_at IS NULL OR expires_at > {NOW})"
+                "SELECT id, name, created_at, expires_at, {}, sealed_value, key_id FROM secrets \
+                 WHERE name = ?1 AND (expires_at IS NULL OR expires_at > {NOW})",
+                plaintext_column(value_column)
             ),
             [name],
-            id_and_secret_from_row,
+            |row| Ok((meta_from_row_at(row, 1)?, stored_from_row(row)?)),
         )
         .optional()?;
-    let Some((id, secret)) = found else {
+    let Some((meta, stored)) = found else {
         return Ok(None);
     };
+    let value = stored.reveal(keys)?;
     tx.execute(
         &format!(
             "INSERT INTO secret_access_log (secret_id, action, accessed_at, token_name) \
              VALUES (?1, 'read', {NOW}, ?2)"
         ),
-        params![id, token_name],
+        params![stored.id, token_name],
     )?;
     tx.commit()?;
-    Ok(Some(secret))
+    Ok(Some(Secret { meta, value }))
+}
+
+/// The select-list item for the plaintext column, NULL once it is gone.
+fn plaintext_column(value_column: bool) -> &'static str {
+    if value_column { "value" } else { "NULL" }
+}
+
+/// Whether `secrets.value` (the previous release's plaintext) still exists.
+pub fn has_value_column(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('secrets') WHERE name = 'value')",
+        [],
+        |row| row.get(0),
+    )
+}
+
+/// How many rows are not sealed under `current` (the backfill's work).
+pub fn count_to_seal(conn: &Connection, current: &str) -> rusqlite::Result<u64> {
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM secrets WHERE key_id IS NULL OR key_id <> ?1",
+        [current],
+        |row| row.get(0),
+    )?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Seals up to `limit` rows with an id above `after` that are not sealed
+/// under the current key, in one short write transaction (taken at once, so
+/// no other writer slips in between the read and the updates). An update
+/// only lands if the row still has the key id it was read with.
+pub fn seal_batch(
+    conn: &mut Connection,
+    keys: &Keyring,
+    value_column: bool,
+    after: i64,
+    limit: u32,
+) -> anyhow::Result<Batch> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let rows = {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT id, name, created_at, expires_at, {}, sealed_value, key_id FROM secrets \
+             WHERE id > ?1 AND (key_id IS NULL OR key_id <> ?2) ORDER BY id LIMIT ?3",
+            plaintext_column(value_column)
+        ))?;
+        let rows = stmt.query_map(params![after, keys.current_id(), limit], stored_from_row)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let set_placeholder = if value_column {
+        format!(", value = '{SEALED_PLACEHOLDER}'")
+    } else {
+        String::new()
+    };
+    let update = format!(
+        "UPDATE secrets SET sealed_value = ?1, key_id = ?2{set_placeholder} \
+         WHERE id = ?3 AND key_id IS ?4"
+    );
+    let mut batch = Batch::default();
+    for row in &rows {
+        batch.read += 1;
+        batch.last_id = Some(row.id);
+        match row.resealed(keys) {
+            Ok(Some(sealed)) => {
+                let params = params![sealed.bytes, sealed.key_id, row.id, row.key_id];
+                batch.sealed += tx.execute(&update, params)? as u64;
+            }
+            Ok(None) => {}
+            Err(e) => batch.failures.push((row.id, format!("{e:#}"))),
+        }
+    }
+    tx.commit()?;
+    Ok(batch)
+}
+
+/// Copies the WAL into the database file and empties it, so the file holds
+/// the sealed rows and no page of the plaintext ones; false when a reader
+/// kept part of it (the service's next checkpoint finishes the work).
+pub fn checkpoint(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        Ok(row.get::<_, i64>(0)? == 0)
+    })
+}
+
+/// `id, name, created_at, expires_at, value, sealed_value, key_id`.
+fn stored_from_row(row: &Row<'_>) -> rusqlite::Result<StoredValue> {
+    Ok(StoredValue {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        plaintext: row.get(4)?,
+        sealed: row.get(5)?,
+        key_id: row.get(6)?,
+    })
 }
 
 /// Deletes every expired secret (and, by cascade, its access log); how many.
@@ -174,24 +291,14 @@ pub fn delete(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
 
 /// `name, created_at, expires_at`, in that order.
 fn meta_from_row(row: &Row<'_>) -> rusqlite::Result<SecretMeta> {
-    Ok(SecretMeta {
-        name: row.get(0)?,
-        created_at: row.get(1)?,
-        expires_at: row.get(2)?,
-    })
+    meta_from_row_at(row, 0)
 }
 
-/// `id`, then the meta columns, then `value`: the row id feeds the access log.
-fn id_and_secret_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Secret)> {
-    let id: i64 = row.get(0)?;
-    let meta = SecretMeta {
-        name: row.get(1)?,
-        created_at: row.get(2)?,
-        expires_at: row.get(3)?,
-    };
-    let secret = Secret {
-        meta,
-        value: row.get(4)?,
-    };
-    Ok((id, secret))
+/// The meta columns of `row`, starting at column `at`.
+fn meta_from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<SecretMeta> {
+    Ok(SecretMeta {
+        name: row.get(at)?,
+        created_at: row.get(at + 1)?,
+        expires_at: row.get(at + 2)?,
+    })
 }

@@ -89,8 +89,9 @@ async fn create(
     let Json(new) = body.map_err(rejected_body)?;
     let ttl_seconds = validate(&new)?;
     let name = new.name.clone();
+    let vault = state.vault();
     let meta = state
-        .with_db(move |db| db.insert(&new.name, &new.value, ttl_seconds))
+        .with_db(move |db| db.insert(&vault, &new.name, &new.value, ttl_seconds))
         .await?
         .map_err(|e| insert_failed(&name, e))?;
     Ok((StatusCode::CREATED, Json(meta)).into_response())
@@ -127,8 +128,9 @@ async fn reveal(
 ) -> Result<Response, ApiError> {
     check_name(&name)?;
     let lookup = name.clone();
+    let vault = state.vault();
     let secret = state
-        .with_db(move |db| db.reveal(&lookup, &token))
+        .with_db(move |db| db.reveal(&vault, &lookup, &token))
         .await?
         .map_err(ApiError::internal)?;
     match secret {

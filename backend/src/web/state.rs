@@ -16,7 +16,7 @@ use super::error::ApiError;
 use crate::{
     config::Config,
     maintenance::RETRY_AFTER_SECONDS,
-    store::{Db, SchemaState, Store},
+    store::{Db, SchemaState, Store, Vault},
 };
 
 #[derive(Clone)]
@@ -26,6 +26,8 @@ pub struct AppState {
 
 struct Inner {
     config: Config,
+    /// The keys, and whether the plaintext column still exists.
+    vault: Arc<Vault>,
     /// `None` while in maintenance or after the database could not be opened.
     /// Held only to reach the store: Postgres requests clone a pool out of
     /// it and run without it, so they never wait for each other here.
@@ -40,10 +42,11 @@ pub enum Availability {
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, vault: Vault) -> Self {
         AppState {
             inner: Arc::new(Inner {
                 config,
+                vault: Arc::new(vault),
                 conn: Mutex::new(None),
             }),
         }
@@ -51,6 +54,11 @@ impl AppState {
 
     pub(crate) fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The keys and the table's shape, for a store call that moves values.
+    pub(crate) fn vault(&self) -> Arc<Vault> {
+        Arc::clone(&self.inner.vault)
     }
 
     pub(crate) fn in_maintenance(&self) -> bool {
@@ -67,7 +75,7 @@ impl AppState {
 
     /// Blocking: opens the database now, refusing a schema this build is behind.
     pub(crate) fn connect(&self) -> anyhow::Result<()> {
-        let conn = open_checked(self.config())?;
+        let conn = open_checked(self.config(), &self.inner.vault)?;
         *self.lock() = Some(conn);
         Ok(())
     }
@@ -90,7 +98,7 @@ impl AppState {
         if slot.is_some() {
             return Availability::Serving;
         }
-        match open_checked(self.config()) {
+        match open_checked(self.config(), &self.inner.vault) {
             // The flag may have appeared while we were opening: check once more.
             Ok(_) if self.in_maintenance() => Availability::Maintenance,
             Ok(conn) => {
@@ -159,8 +167,11 @@ impl AppState {
     }
 }
 
-/// Opens the database and refuses a schema older than this build expects.
-fn open_checked(config: &Config) -> anyhow::Result<Store> {
+/// Opens the database and refuses a schema older than this build expects;
+/// records in `vault` whether the plaintext column still exists (this runs
+/// at start and each time maintenance mode ends, the only time a contract
+/// migration can have dropped it).
+fn open_checked(config: &Config, vault: &Vault) -> anyhow::Result<Store> {
     let url = &config.database;
     let mut db = Store::open(url, config.pool_size)?;
     match db.schema_state().context("reading the migration history")? {
@@ -175,6 +186,10 @@ fn open_checked(config: &Config) -> anyhow::Result<Store> {
              run `cargo xtask migrate` first"
         ),
     }
+    let value_column = db
+        .has_value_column()
+        .context("reading the columns of table `secrets`")?;
+    vault.set_value_column(value_column);
     Ok(db)
 }
 

@@ -18,7 +18,7 @@ use tempfile::TempDir;
 #[allow(unused_imports)] // each test file uses its own subset
 pub use test_support::{
     Backend, Engine, PgDatabase, agent, backend_command, migrations_dir, migrations_for,
-    postgres_server, sqlite_url,
+    postgres_server, sqlite_url, test_key_file,
 };
 
 /// The backend binary cargo built for these tests.
@@ -63,6 +63,7 @@ pub fn config(dir: &Path, database: PathBuf) -> Config {
         frontend_dir: dir.join("no-ui"),
         sweep_interval: Duration::from_millis(200),
         pool_size: backend::config::DEFAULT_POOL_SIZE,
+        key_file: test_key_file(),
     }
 }
 

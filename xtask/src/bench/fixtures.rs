@@ -99,6 +99,28 @@ pub(super) fn migrated_scratch(
     Ok(scratch)
 }
 
+/// A key file for the benchmark's backend, made by the backend itself
+/// (`backend key generate`) in the benchmark's work folder.
+fn bench_key_file(backend_binary: &Path, work: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let path = work.join("bench.key");
+    if path.is_file() {
+        return Ok(path);
+    }
+    let out = Command::new(backend_binary)
+        .args(["key", "generate"])
+        .arg(&path)
+        .output()
+        .context("running `backend key generate`")?;
+    if !out.status.success() {
+        bail!(
+            "`backend key generate {}` failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(path)
+}
+
 /// Runs the real `cargo xtask migrate` binary (this one) on `url` with `env`
 /// set; returns the downtime it reports, its peak RSS and whether a backend
 /// was involved.
@@ -117,8 +139,10 @@ pub(super) fn time_window(
         .port();
     let mut backend = None;
     if backend_binary.is_file() {
+        let key_file = bench_key_file(&backend_binary, work)?;
         let child = Command::new(&backend_binary)
             .env("DATABASE_URL", url)
+            .env("SECRETS_KEY_FILE", &key_file)
             .env("SECRETS_MAINTENANCE_FLAG", &flag)
             .env("SECRETS_ADDR", format!("127.0.0.1:{port}"))
             .env("SECRETS_FRONTEND_DIR", work.join("no-ui"))

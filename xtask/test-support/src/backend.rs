@@ -1,8 +1,9 @@
 //! The real backend binary as a process of its own.
 
 use std::{
-    io::{BufRead, BufReader},
-    path::Path,
+    io::{BufRead, BufReader, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex, mpsc},
     thread::JoinHandle,
@@ -13,15 +14,44 @@ use crate::http::wait_until;
 
 /// The backend `binary` serving `database_url` on `addr` (`127.0.0.1:0`
 /// picks a free port, reported by [`Backend::base`]), logging at info level,
-/// with nothing else from the test's environment. Not yet run: add
-/// variables, or run it to see a start-up refused.
+/// sealing with [`test_key_file`], with nothing else from the test's
+/// environment. Not yet run: add variables, or run it to see a start-up refused.
 pub fn backend_command(binary: &Path, database_url: &str, addr: &str) -> Command {
     let mut cmd = Command::new(binary);
     cmd.env_clear()
         .env("DATABASE_URL", database_url)
         .env("SECRETS_ADDR", addr)
+        .env("SECRETS_KEY_FILE", test_key_file())
         .env("RUST_LOG", "info");
     cmd
+}
+
+/// A fixed key only the tests use (32 bytes of 0x42), id `test`.
+const TEST_KEY_LINE: &str = "test QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=\n";
+
+/// A valid key file (mode 0600) for tests that do not care which key
+/// seals: `target/<profile>/test-secrets.key`, beside the test binaries,
+/// so it goes with `cargo clean` and litters no temp folder. Every test
+/// process writes the same bytes, through a rename, so concurrent writers
+/// and readers always see a whole file.
+pub fn test_key_file() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join("test-secrets.key");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(TEST_KEY_LINE) {
+        let temp = profile_dir.join(format!(".test-secrets.key.{}", std::process::id()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)
+            .unwrap();
+        file.write_all(TEST_KEY_LINE.as_bytes()).unwrap();
+        std::fs::rename(&temp, &path).unwrap();
+    }
+    path
 }
 
 /// The child's stderr, line by line, read on a thread of its own. The thread

@@ -15,7 +15,9 @@ mod http;
 mod paths;
 mod pg;
 
-pub use backend::{Backend, backend_command, create_token, stderr_lines, token_command};
+pub use backend::{
+    Backend, backend_command, create_token, stderr_lines, test_key_file, token_command,
+};
 pub use http::{agent, agent_with_timeout, free_port, status_of, wait_for_health};
 pub use paths::{
     Engine, copy_migrations, copy_migrations_with_twins, migration_files, migration_version,

@@ -42,8 +42,8 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 
 /// A fresh, empty database of its own on the test server, dropped on drop.
-/// Its name carries the test binary's name and process id, so leftovers of
-/// a killed run are easy to place.
+/// Its name carries the prefix (`TEST_DATABASE_PREFIX`, default `test`), the
+/// test binary's name and process id, so leftovers of a killed run are easy to place.
 pub struct PgDatabase {
     server: String,
     pub name: String,
@@ -53,8 +53,14 @@ pub struct PgDatabase {
 impl PgDatabase {
     pub fn create(server: &str) -> PgDatabase {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
+        // TEST_DATABASE_PREFIX (default `test`) keeps runs that share a
+        // server (several work trees on one machine) to names of their own.
+        let prefix = std::env::var("TEST_DATABASE_PREFIX")
+            .ok()
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .unwrap_or_else(|| "test".to_owned());
         let name = format!(
-            "test_{}_{}_{}",
+            "{prefix}_{}_{}_{}",
             test_binary_name(),
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)

@@ -19,7 +19,7 @@ use tempfile::TempDir;
 #[allow(unused_imports)] // each test file uses its own subset
 pub use test_support::{
     Backend, agent, agent_with_timeout, backend_command, copy_migrations, free_port,
-    migrations_dir, repo_root, sqlite_url, status_of, stderr_lines, wait_for_health,
+    migrations_dir, repo_root, sqlite_url, status_of, stderr_lines, test_key_file, wait_for_health,
 };
 
 pub mod lint_cases;
@@ -164,6 +164,7 @@ impl Site {
             .arg("--database-url")
             .arg(self.url())
             .env("SECRETS_ADDR", format!("127.0.0.1:{}", self.port))
+            .env("SECRETS_KEY_FILE", test_key_file())
             .env("BACKEND", backend_binary())
             .env("SITE", self.dir.path());
         if args[0] == "migrate" {
@@ -258,6 +259,7 @@ impl Site {
             .env("SITE", self.dir.path())
             .env("DATABASE_URL", self.url())
             .env("SECRETS_ADDR", format!("127.0.0.1:{}", self.port))
+            .env("SECRETS_KEY_FILE", test_key_file())
             .status()
             .unwrap();
         assert!(status.success());
