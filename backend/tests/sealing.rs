@@ -345,7 +345,7 @@ fn stored_values_are_sealed_and_never_in_the_database(engine: Engine) {
         site.count("SELECT count(*) FROM secrets WHERE value = '(sealed)' AND key_id IS NOT NULL AND sealed_value IS NOT NULL"),
         1
     );
-    if site.sqlite.is_some() {
+    if let Some(db) = &site.sqlite {
         drop(backend.stop());
         // The files as they are on disk (WAL included), and a copy of them
         // after a checkpoint: what a file-level backup holds.
@@ -355,7 +355,7 @@ fn stored_values_are_sealed_and_never_in_the_database(engine: Engine) {
         );
         site.exec("PRAGMA wal_checkpoint(TRUNCATE);");
         let copy = site.dir.path().join("copy.db");
-        fs::copy(site.sqlite.as_ref().unwrap(), &copy).unwrap();
+        fs::copy(db, &copy).unwrap();
         assert!(
             !contains(&fs::read(&copy).unwrap(), value),
             "plaintext in the copy"
