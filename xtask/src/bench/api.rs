@@ -54,6 +54,10 @@ pub fn run(repo: &Path, options: &Options) -> anyhow::Result<()> {
         options.seconds,
         options.seconds
     );
+    // A database that is not empty is refused before anything is measured.
+    if let Some(url) = &postgres {
+        migrate_empty_postgres(repo, url)?;
+    }
     let db = work.path().join("bench.db");
     migrate_sqlite(repo, &db)?;
     measure(
@@ -63,7 +67,6 @@ pub fn run(repo: &Path, options: &Options) -> anyhow::Result<()> {
         options,
     )?;
     if let Some(url) = postgres {
-        migrate_empty_postgres(repo, &url)?;
         measure(&binary, url.connection_string(), "Postgres", options)?;
     }
     Ok(())
