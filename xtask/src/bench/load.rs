@@ -14,19 +14,10 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use super::service::Service;
+use super::service::{Service, agent};
 
 /// Bytes of every value stored.
 pub(super) const VALUE_BYTES: usize = 1024;
-
-/// An HTTP client that reports error statuses instead of failing on them.
-pub(super) fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
 
 /// A value of exactly [`VALUE_BYTES`] that differs per `seed`.
 pub(super) fn value(seed: u64) -> String {

@@ -205,6 +205,15 @@ fn run_with_timeout(mut cmd: Command, label: &str) -> anyhow::Result<Option<Outp
     Ok(Some(child.wait_with_output()?))
 }
 
+/// An HTTP client (the clients' and the health check's) that reports error statuses instead of failing on them.
+pub(super) fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
 /// A running backend, killed and reaped on drop.
 pub(super) struct Service {
     child: Child,
@@ -219,7 +228,7 @@ pub(super) struct Service {
 impl Service {
     /// Polls `/health` until it answers 200; returns the version it reports.
     fn wait_healthy(&mut self, log: &Path) -> anyhow::Result<String> {
-        let agent = super::load::agent();
+        let agent = agent();
         let url = format!("{}/health", self.base);
         let start = Instant::now();
         loop {
