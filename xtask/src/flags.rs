@@ -281,6 +281,43 @@ pub enum BenchCommand {
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
     },
+    /// Throughput of the API: POST and GET (reveal) of 1 KiB secrets by concurrent clients.
+    #[command(after_long_help = concat!(
+        "Environment: none (the backend it starts gets only the variables it needs).\n\n",
+        exit_plain!()
+    ))]
+    Api {
+        /// The backend binary to measure [default: target/release/backend when built, else the
+        /// backend beside this xtask]
+        #[arg(long, value_name = "PATH")]
+        backend: Option<PathBuf>,
+        /// Seconds of POSTs, then as many of GETs
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        seconds: u64,
+        /// Concurrent clients (threads); keep it at or under the cores the backend can use
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
+        clients: u64,
+        /// Also measure on this Postgres database: an empty one, which the bench migrates and
+        /// leaves holding its rows (SQLite, in a temp folder, is always measured)
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
+    /// Worst request latency while `backend seal` seals ROWS plaintext rows under traffic.
+    #[command(after_long_help = concat!(
+        "Environment: none (the backend it starts gets only the variables it needs).\n\n",
+        exit_plain!()
+    ))]
+    Backfill {
+        /// Unsealed rows written as the previous release writes them
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        rows: u64,
+        /// The backend binary, which must have the `seal` command [default: as for `bench api`]
+        #[arg(long, value_name = "PATH")]
+        backend: Option<PathBuf>,
+        /// Concurrent clients (threads) revealing and storing secrets during the backfill
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
+        clients: u64,
+    },
     /// Time every check of `migrations check` on a synthetic history, and the whole command.
     #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
     Migrations {

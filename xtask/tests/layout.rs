@@ -26,6 +26,8 @@ const XTASK_COMMANDS: &[&str] = &[
     "copy/mod.rs",
     "bench/mod.rs",
     "bench/copy.rs",
+    "bench/api.rs",
+    "bench/backfill.rs",
 ];
 
 #[test]

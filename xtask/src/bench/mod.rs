@@ -8,6 +8,8 @@
 //!     cargo xtask bench backup [--size 200MiB] [--rate 100]      (see backup.rs)
 //!     cargo xtask bench copy [--rows 1000000] [--postgres URL]   (see copy.rs)
 //!     cargo xtask bench migrate-pg [--rows 1000000] [--postgres URL]  (see migrate_pg.rs)
+//!     cargo xtask bench api [--backend PATH] [--seconds N] [--clients N] [--database-url URL]  (see api.rs)
+//!     cargo xtask bench backfill [--rows 100000] [--backend PATH] [--clients N]  (see backfill.rs)
 //!
 //! DESCRIPTION
 //!     `release` times, wall clock and including cargo's own start-up on a
@@ -30,10 +32,14 @@
 //!     database file, and the migration's SQL run alone. Goal: window <=
 //!     1.3 x (cp + SQL). It also reports the xtask's peak memory (GNU time).
 
+mod api;
+mod backfill;
 mod backup;
 mod copy;
 mod fixtures;
+mod load;
 mod migrate_pg;
+mod service;
 
 use fixtures::{fill_database, parse_size};
 
@@ -59,6 +65,25 @@ pub fn run(repo: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         BenchCommand::MigratePg { rows, postgres } => {
             migrate_pg::run(repo, *rows, postgres.as_deref())
         }
+        BenchCommand::Api {
+            backend,
+            seconds,
+            clients,
+            database_url,
+        } => api::run(
+            repo,
+            &api::Options {
+                backend: backend.as_deref(),
+                seconds: *seconds,
+                clients: *clients,
+                database_url: database_url.as_deref(),
+            },
+        ),
+        BenchCommand::Backfill {
+            rows,
+            backend,
+            clients,
+        } => backfill::run(repo, *rows, backend.as_deref(), *clients),
     }
 }
 
