@@ -16,7 +16,7 @@ use std::{
 };
 
 use common::{
-    Backend, Engine, PgDatabase, agent, backend_binary, backend_command, migrated_db,
+    Backend, Engine, PgDatabase, agent, backend_binary, backend_command, create_token, migrated_db,
     postgres_server, sqlite_url,
 };
 use rusqlite::Connection;
@@ -55,6 +55,20 @@ struct Site {
     sqlite: Option<PathBuf>,
     pg: Option<PgDatabase>,
     key_file: PathBuf,
+    /// The bearer token every API request of these tests carries.
+    token: String,
+}
+
+/// The running service, and the token its API requests carry.
+struct Served {
+    backend: Backend,
+    token: String,
+}
+
+impl Served {
+    fn stop(self) -> String {
+        self.backend.stop()
+    }
 }
 
 impl Site {
@@ -79,10 +93,12 @@ impl Site {
             sqlite,
             pg,
             key_file,
+            token: String::new(),
         };
         let out = site.run(&["key", "generate", site.key_file.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out));
-        Some(site)
+        let token = create_token(&site.url, "sealing-tests");
+        Some(Site { token, ..site })
     }
 
     /// The backend binary with this site's database and key file, nothing else.
@@ -99,8 +115,11 @@ impl Site {
         self.command(args).output().unwrap()
     }
 
-    fn serve(&self) -> Backend {
-        Backend::start(self.command(&[]))
+    fn serve(&self) -> Served {
+        Served {
+            backend: Backend::start(self.command(&[])),
+            token: self.token.clone(),
+        }
     }
 
     /// Runs statements on the database, whichever engine.
@@ -203,25 +222,27 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-fn store(backend: &Backend, name: &str, value: &str) {
+fn store(served: &Served, name: &str, value: &str) {
     let response = agent()
-        .post(format!("{}/api/secrets", backend.base))
+        .post(format!("{}/api/secrets", served.backend.base))
+        .header("Authorization", format!("Bearer {}", served.token))
         .send_json(json!({ "name": name, "value": value }))
         .unwrap();
     assert_eq!(response.status(), 201);
 }
 
 /// Status and body of a reveal.
-fn reveal(backend: &Backend, name: &str) -> (u16, String) {
+fn reveal(served: &Served, name: &str) -> (u16, String) {
     let mut response = agent()
-        .get(format!("{}/api/secrets/{name}", backend.base))
+        .get(format!("{}/api/secrets/{name}", served.backend.base))
+        .header("Authorization", format!("Bearer {}", served.token))
         .call()
         .unwrap();
     let body = response.body_mut().read_to_string().unwrap();
     (response.status().as_u16(), body)
 }
 
-fn revealed_value(backend: &Backend, name: &str) -> String {
+fn revealed_value(backend: &Served, name: &str) -> String {
     let (status, body) = reveal(backend, name);
     assert_eq!(status, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
