@@ -10,7 +10,7 @@ mod support;
 
 use std::process::Output;
 
-use support::{backend_binary, text, xtask_command};
+use support::{text, xtask_command};
 
 fn bench(args: &[&str]) -> Output {
     xtask_command().arg("bench").args(args).output().unwrap()
@@ -56,17 +56,27 @@ fn api_refuses_a_database_url_that_is_not_postgres() {
     }
 }
 
-/// Today's backend has no subcommands (it ignores its arguments and would
-/// serve): the probe must neither hang nor start a service, and the bench
-/// must stop before filling a database.
+/// A release before encryption at rest has no subcommands: it ignores its
+/// arguments and tries to serve, which the probe's missing database stops
+/// (here a script that answers the same way). The bench must stop before
+/// filling a database.
 #[test]
 fn backfill_refuses_a_backend_without_the_seal_command() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::TempDir::new().unwrap();
+    let old_release = dir.path().join("backend");
+    std::fs::write(
+        &old_release,
+        "#!/bin/sh\necho 'error: database file does not exist' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&old_release, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = bench(&[
         "backfill",
         "--rows",
         "10",
         "--backend",
-        backend_binary().to_str().unwrap(),
+        old_release.to_str().unwrap(),
     ]);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");

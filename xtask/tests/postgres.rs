@@ -630,7 +630,7 @@ fn db_copy_converts_booleans_and_blobs_by_the_target_columns_type() {
     fs::write(
         target
             .migrations
-            .join(&format!("postgres/{}", mig(next(), "pin_and_icon"))),
+            .join(format!("postgres/{}", mig(next(), "pin_and_icon"))),
         "ALTER TABLE secrets ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT FALSE;\n\
          ALTER TABLE secrets ADD COLUMN icon BYTEA;\n",
     )
@@ -661,10 +661,10 @@ fn db_copy_converts_booleans_and_blobs_by_the_target_columns_type() {
     fs::copy(
         target
             .migrations
-            .join(&format!("postgres/{}", mig(next(), "pin_and_icon"))),
+            .join(format!("postgres/{}", mig(next(), "pin_and_icon"))),
         again
             .migrations
-            .join(&format!("postgres/{}", mig(next(), "pin_and_icon"))),
+            .join(format!("postgres/{}", mig(next(), "pin_and_icon"))),
     )
     .unwrap();
     again.migrate_fully();
@@ -901,7 +901,7 @@ fn an_older_release_runs_on_a_database_a_newer_one_expanded() {
     );
     let out = site.xtask(&["migrate", "--job"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    std::fs::remove_file(site.migrations.join(&mig(next(), "secret_note"))).unwrap();
+    std::fs::remove_file(site.migrations.join(mig(next(), "secret_note"))).unwrap();
     for (args, expected) in [
         (&["migrate", "status"][..], "ahead by 1"),
         (&["migrate", "--job"], "ahead of this release by 1"),

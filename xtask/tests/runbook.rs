@@ -133,16 +133,22 @@ fn stop_and_start_commands_window() {
 fn a_migration_failing_in_the_window_changes_nothing_restores_nothing_and_brings_the_service_back()
 {
     let site = Site::new();
-    // Passes the rehearsal; fails on the row written after it (below).
+    // Passes the rehearsal (the seeded plaintext values differ); fails on
+    // the two rows written after it (below): the service stores every new
+    // value sealed, with the same placeholder in the plaintext column.
     site.add_migration(
         &mig(next(), "unique_values"),
         "CREATE UNIQUE INDEX secrets_value_unique ON secrets (value);\n",
     );
-    let write_duplicate = format!(
-        "curl -sf -X POST -H 'content-type: application/json' -H '{}' -d '{{\"name\":\"gamma\",\"value\":\"one\"}}' http://127.0.0.1:{}/api/secrets >/dev/null || exit 9",
-        format_args!("authorization: {}", site.bearer("window")),
-        site.port
-    );
+    let bearer = format!("authorization: {}", site.bearer("window"));
+    let write_duplicate = ["gamma", "delta"]
+        .map(|name| {
+            format!(
+                "curl -sf -X POST -H 'content-type: application/json' -H '{bearer}' -d '{{\"name\":\"{name}\",\"value\":\"one\"}}' http://127.0.0.1:{}/api/secrets >/dev/null || exit 9",
+                site.port
+            )
+        })
+        .join("\n");
     let env = site.service_scripts(&write_duplicate);
     site.start_scripted();
     let out = site.xtask(&["migrate"], &env_refs(&env));
@@ -162,8 +168,8 @@ fn a_migration_failing_in_the_window_changes_nothing_restores_nothing_and_brings
     assert_eq!(site.versions(), shipped(), "back on the old schema");
     assert_eq!(
         site.secrets().len(),
-        3,
-        "the write made before the window survives the restore"
+        4,
+        "the writes made before the window survive"
     );
     wait_for_health(&site.health_url(), 200);
     assert!(
@@ -521,7 +527,7 @@ fn status_is_a_deploy_gate() {
         "{}",
         text(&out)
     );
-    fs::remove_file(site.migrations.join(&mig(next(), "index_created_at"))).unwrap();
+    fs::remove_file(site.migrations.join(mig(next(), "index_created_at"))).unwrap();
     site.add_migration("V2__add_secret_expiry.sql", "-- edited\n");
     let out = site.xtask(&["migrate", "status"], &[]);
     assert!(

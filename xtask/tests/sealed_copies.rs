@@ -21,6 +21,7 @@ fn site_with_sealed_value() -> Site {
     let backend = site.start_backend();
     let response = agent()
         .post(format!("{}/api/secrets", backend.base))
+        .header("Authorization", site.bearer("sealed-copies"))
         .send_json(json!({ "name": "api-key", "value": VALUE }))
         .unwrap();
     assert_eq!(response.status(), 201);
@@ -85,6 +86,7 @@ fn a_db_copy_target_holds_no_stored_value_and_still_reveals() {
     let backend = target.start_backend();
     let mut response = agent()
         .get(format!("{}/api/secrets/api-key", backend.base))
+        .header("Authorization", target.bearer("reader"))
         .call()
         .unwrap();
     assert_eq!(response.status(), 200);
