@@ -20,11 +20,10 @@ CREATE TABLE secret_access_log (
 CREATE TABLE "secrets" (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 128),
-    value TEXT NOT NULL CHECK (length(CAST(value AS BLOB)) BETWEEN 1 AND 65536),
     created_at TEXT NOT NULL,
     expires_at TEXT CHECK (expires_at IS NULL OR expires_at > created_at),
-    sealed_value BLOB,
-    key_id TEXT
+    sealed_value BLOB NOT NULL,
+    key_id TEXT NOT NULL
 );
 
 CREATE INDEX secret_access_log_secret_id ON secret_access_log (secret_id);

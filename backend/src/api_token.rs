@@ -19,6 +19,7 @@ const RANDOM_BYTES: usize = 32;
 pub const MAX_NAME_CHARS: usize = 64;
 
 /// A bearer token: freshly generated, or well-formed as presented.
+#[derive(Clone)]
 pub struct ApiToken(String);
 
 impl std::fmt::Debug for ApiToken {

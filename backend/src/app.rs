@@ -28,10 +28,7 @@ const FLAG_POLL: Duration = Duration::from_millis(20);
 /// token check), health and the built UI.
 pub fn router(state: AppState) -> Router {
     let api = api::routes()
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ))
+        .layer(middleware::from_fn(auth::require_token))
         .layer(middleware::from_fn_with_state(state.clone(), guard));
     let dist = state.config().frontend_dir.clone();
     let ui = ServeDir::new(&dist).fallback(ServeFile::new(dist.join("index.html")));

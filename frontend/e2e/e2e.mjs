@@ -164,6 +164,13 @@ async function deleteChecks(page, base, token, name) {
     assert(question.includes(name), `the dialog does not name the secret: ${question}`);
     await page.click("#cancel-delete");
     await page.waitForSelector("#confirm-delete:not([open])", { state: "attached", timeout: 5_000 });
+    // The dialog's `close` event, which says "Kept", comes a task after
+    // the `open` attribute goes: wait for the words, then compare them.
+    await page
+      .waitForFunction((text) => document.querySelector("#message")?.textContent === text, `Kept ${name}.`, {
+        timeout: 5_000,
+      })
+      .catch(() => {});
     assertEqual(await page.textContent("#message"), `Kept ${name}.`, "status message");
     assertEqual((await api(base, `/api/secrets/${name}`, token)).status, 200, "reveal after Cancel");
   });

@@ -301,6 +301,10 @@ pub enum BenchCommand {
         /// leaves holding its rows (SQLite, in a temp folder, is always measured)
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
+        /// Migrate only up to V<N>: the schema an older backend was built for (one from
+        /// before sealed values writes the plaintext column that V6 drops: pass --to 4)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+        to: Option<i32>,
     },
     /// Worst request latency while `backend seal` seals ROWS plaintext rows under traffic.
     #[command(after_long_help = concat!(
@@ -394,6 +398,12 @@ pub struct MigrateArgs {
     /// it on the rehearsal snapshot). Never done without this flag.
     #[arg(long, conflicts_with = "job")]
     pub vacuum: bool,
+
+    /// Apply the pending migrations up to V<N> only, leaving the later ones for
+    /// a later run: a contract migration whose precondition waits for a backfill
+    /// (`-- xtask: refuse-unless-zero:`) runs once the backfill is done
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    pub to: Option<i32>,
 }
 
 #[derive(Debug, Subcommand)]

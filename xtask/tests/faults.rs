@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::{fs, path::PathBuf, process::Stdio, time::Duration};

@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use crate::{
     dburl::DatabaseUrl,
-    store::{Db, SchemaState, Store},
+    store::{Db, Store},
 };
 
 /// One connection to `DATABASE_URL`'s database; refused when its schema is
@@ -17,11 +17,6 @@ pub fn connect() -> anyhow::Result<Db> {
     let state = store
         .schema_state()
         .with_context(|| format!("reading the migration history of {url}"))?;
-    if let SchemaState::Behind { database, expected } = state {
-        anyhow::bail!(
-            "database {url} is at schema version {database} but this build expects {expected}: \
-             run `cargo xtask migrate` first"
-        );
-    }
+    state.refuse_behind(&url)?;
     store.into_connection()
 }

@@ -18,7 +18,7 @@ use crate::{
     dburl::DatabaseUrl,
     maintenance,
     seal::keyfile,
-    store::{Db, SchemaState, Store, Vault},
+    store::{Db, Store, Vault},
 };
 
 /// Passes over the table: a later one picks up rows a concurrent run held,
@@ -46,13 +46,11 @@ pub fn run(args: SealArgs) -> anyhow::Result<()> {
 /// The database, refused when it is behind this build (no sealed column yet).
 fn open(url: &DatabaseUrl, vault: &Vault) -> anyhow::Result<Store> {
     let mut store = Store::open(url, 1)?;
-    if let SchemaState::Behind { database, expected } = store.schema_state()? {
-        bail!(
-            "database {url} is at schema version {database} but this build expects {expected}: \
-             run `cargo xtask migrate` first"
-        );
-    }
+    store.schema_state()?.refuse_behind(url)?;
     vault.set_value_column(store.has_value_column()?);
+    // A wrong key under the right id would seal the previous release's rows
+    // under a key no backup holds: refused before any row is touched.
+    vault.refuse_keys_that_do_not_open(&store.with_db(Db::one_row_per_key)??)?;
     Ok(store)
 }
 
@@ -88,12 +86,17 @@ fn one_pass(
     let mut after = 0;
     let mut sealed = 0;
     loop {
+        let started = std::time::Instant::now();
         let batch = db
             .seal_batch(vault, after, batch_size)
             .with_context(|| format!("sealing the rows after id {after}"))?;
         let Some(last) = batch.last_id else {
             return Ok(sealed);
         };
+        // As long again without the lock: the service's writes (SQLite has
+        // one writer at a time) get at least half of it, so none waits
+        // behind batch after batch.
+        std::thread::sleep(started.elapsed());
         after = last;
         sealed += batch.sealed;
         for (id, why) in batch.failures {

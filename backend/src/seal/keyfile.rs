@@ -41,7 +41,9 @@ pub fn read(path: &Path) -> anyhow::Result<Keyring> {
     let keys = parse(path, &text)?;
     Keyring::new(keys).with_context(|| {
         format!(
-            "key file {} holds no key: add one with `backend key add {}`",
+            "key file {} holds no key. If no row was ever sealed, move it away and create one with \
+             `backend key generate {}`; otherwise restore the file from its backup (the rows need \
+             the keys that sealed them)",
             path.display(),
             path.display()
         )
@@ -147,6 +149,20 @@ pub fn generate(path: &Path) -> anyhow::Result<String> {
 /// current one; the file is replaced atomically, so a crash leaves either
 /// the old file or the new one. Returns the new key's id.
 pub fn add(path: &Path) -> anyhow::Result<String> {
+    // A symlinked key file gets the key, not a regular file in the link's place.
+    let path = &fs::canonicalize(path)
+        .with_context(|| format!("key file {}: cannot resolve it", path.display()))?;
+    // Two `key add` at once would each rewrite the file from what they
+    // read, and one key would be lost: they take turns on a lock file.
+    let lock = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path.with_file_name(format!(".{}.lock", file_name(path))))
+        .with_context(|| format!("creating the lock file beside {}", path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking the key file {}", path.display()))?;
     let keys = read(path)?;
     let existing: Vec<&str> = keys.ids().collect();
     let id = fresh_id(&existing)?;
@@ -207,11 +223,13 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
+    path.with_file_name(format!(".{}.new", file_name(path)))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.new"))
+        .unwrap_or_default()
 }
 
 /// Makes the rename durable; a folder that cannot be synced only loses that.

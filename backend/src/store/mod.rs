@@ -17,7 +17,7 @@ mod sqlite;
 mod sqlite_tokens;
 mod tokens;
 
-pub use model::{Revocation, Secret, SecretMeta, StoreError, StoredToken, TokenInfo};
+pub use model::{KeySample, Revocation, Secret, SecretMeta, StoreError, StoredToken, TokenInfo};
 pub use sealing::{Batch, Vault};
 
 use anyhow::Context;
@@ -188,6 +188,15 @@ impl Db {
         }
     }
 
+    /// One sealed row per key id the table uses, and how many rows that id
+    /// sealed: `(key_id, rows, name, sealed bytes)`.
+    pub fn one_row_per_key(&mut self) -> anyhow::Result<Vec<KeySample>> {
+        match self {
+            Db::Sqlite(conn) => Ok(sqlite::one_row_per_key(conn)?),
+            Db::Postgres(client) => postgres::one_row_per_key(client),
+        }
+    }
+
     /// How many rows are not sealed under the vault's current key.
     pub fn count_to_seal(&mut self, vault: &Vault) -> anyhow::Result<u64> {
         let current = vault.keys().current_id();
@@ -233,6 +242,12 @@ pub enum SchemaState {
         database: i64,
         expected: i64,
     },
+    /// Behind, but no older than [`schema::OLDEST_SERVED_VERSION`]: what is
+    /// pending are contract steps (a backfill runs first), so this build serves.
+    ContractPending {
+        database: i64,
+        expected: i64,
+    },
     /// Expanded by a newer release; expand/contract keeps old code working on it.
     Ahead {
         database: i64,
@@ -241,10 +256,26 @@ pub enum SchemaState {
 }
 
 impl SchemaState {
+    /// An error naming the database and what to run when this build cannot
+    /// serve it; `Ok` otherwise.
+    pub fn refuse_behind(self, url: &impl std::fmt::Display) -> anyhow::Result<()> {
+        match self {
+            SchemaState::Behind { database, expected } => anyhow::bail!(
+                "database {url} is at schema version {database} but this build expects {expected} (and serves \
+                 {} or later): run `cargo xtask migrate` first",
+                schema::OLDEST_SERVED_VERSION
+            ),
+            _ => Ok(()),
+        }
+    }
+
     fn of(database: i64) -> SchemaState {
         let expected = schema::expected_version();
         match database.cmp(&expected) {
             std::cmp::Ordering::Equal => SchemaState::Current,
+            std::cmp::Ordering::Less if database >= schema::OLDEST_SERVED_VERSION => {
+                SchemaState::ContractPending { database, expected }
+            }
             std::cmp::Ordering::Less => SchemaState::Behind { database, expected },
             std::cmp::Ordering::Greater => SchemaState::Ahead { database, expected },
         }

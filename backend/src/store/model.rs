@@ -56,3 +56,11 @@ pub enum Revocation {
     AlreadyRevoked(TokenInfo),
     Unknown,
 }
+
+/// A sealed row standing for every row its key id sealed.
+pub struct KeySample {
+    pub key_id: String,
+    pub rows: i64,
+    pub name: String,
+    pub sealed: Vec<u8>,
+}

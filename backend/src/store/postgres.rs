@@ -290,6 +290,25 @@ pub fn has_value_column(client: &mut Client) -> anyhow::Result<bool> {
 }
 
 /// How many rows are not sealed under `current` (the backfill's work).
+/// One sealed row per key id the table uses, and how many rows it sealed.
+pub fn one_row_per_key(client: &mut Client) -> anyhow::Result<Vec<super::model::KeySample>> {
+    let rows = client.query(
+        "SELECT s.key_id, k.n, s.name, s.sealed_value FROM secrets s \
+         JOIN (SELECT key_id, min(id) AS id, count(*) AS n FROM secrets \
+               WHERE key_id IS NOT NULL AND sealed_value IS NOT NULL GROUP BY key_id) k ON s.id = k.id",
+        &[],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|row| super::model::KeySample {
+            key_id: row.get(0),
+            rows: row.get(1),
+            name: row.get(2),
+            sealed: row.get(3),
+        })
+        .collect())
+}
+
 pub fn count_to_seal(client: &mut Client, current: &str) -> anyhow::Result<u64> {
     let row = client.query_one(
         "SELECT COUNT(*) FROM secrets WHERE key_id IS NULL OR key_id <> $1",

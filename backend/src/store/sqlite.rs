@@ -45,15 +45,27 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
     }
     // No SQLITE_OPEN_URI: a path is a path, whatever characters it holds.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)
+    let mut conn = Connection::open_with_flags(path, flags)
         .map_err(|e| anyhow::anyhow!("opening database {}: {e}", path.display()))?;
-    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS.into()))?;
+    conn.busy_handler(Some(wait_for_the_lock))?;
     conn.pragma_update(None, "foreign_keys", true)?;
     // A value sealed over the previous release's plaintext, or deleted, must
     // not linger in the free space of the file (nor in its backups).
     conn.pragma_update(None, "secure_delete", true)?;
     switch_to_wal(&conn, path)?;
     Ok(conn)
+}
+
+/// SQLite's own busy wait backs off to 100 ms between tries, so a request
+/// could miss every short gap between another writer's transactions (the
+/// backfill's batches) for a second. This one tries every millisecond,
+/// for up to [`BUSY_TIMEOUT_MS`] in all.
+fn wait_for_the_lock(tries: i32) -> bool {
+    if u32::try_from(tries).unwrap_or(u32::MAX) >= BUSY_TIMEOUT_MS {
+        return false;
+    }
+    std::thread::sleep(Duration::from_millis(1));
+    true
 }
 
 /// Switches the journal to WAL; a database that stays in another mode is
@@ -95,23 +107,24 @@ pub fn insert(
     value_column: bool,
     ttl_seconds: Option<i64>,
 ) -> Result<SecretMeta, StoreError> {
-    let tx = conn.transaction()?;
-    tx.execute(
-        &format!("DELETE FROM secrets WHERE name = ?1 AND expires_at <= {NOW}"),
-        [name],
-    )?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Cached statements: the hot paths skip parsing their SQL each request.
+    tx.prepare_cached(&format!(
+        "DELETE FROM secrets WHERE name = ?1 AND expires_at <= {NOW}"
+    ))?
+    .execute([name])?;
     let (column, placeholder) = if value_column {
         (", value", format!(", '{SEALED_PLACEHOLDER}'"))
     } else {
         ("", String::new())
     };
     let meta = tx
+        .prepare_cached(&format!(
+            "INSERT INTO secrets (name, sealed_value, key_id, created_at, expires_at{column}) \
+             VALUES (?1, ?2, ?4, {NOW}, {EXPIRES_AFTER_TTL}{placeholder}) \
+             RETURNING name, created_at, expires_at"
+        ))?
         .query_row(
-            &format!(
-                "INSERT INTO secrets (name, sealed_value, key_id, created_at, expires_at{column}) \
-                 VALUES (?1, ?2, ?4, {NOW}, {EXPIRES_AFTER_TTL}{placeholder}) \
-                 RETURNING name, created_at, expires_at"
-            ),
             params![name, sealed.bytes, ttl_seconds, sealed.key_id],
             meta_from_row,
         )
@@ -157,29 +170,30 @@ pub fn reveal(
     keys: &Keyring,
     value_column: bool,
 ) -> anyhow::Result<Option<Secret>> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE: the reveal writes its access-log row after reading. A
+    // deferred transaction would have to upgrade its read to a write, which
+    // SQLite refuses at once (SQLITE_BUSY, no busy wait) when another
+    // connection (`backend seal`, another process) committed in between.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found = tx
-        .query_row(
-            &format!(
-                "SELECT id, name, created_at, expires_at, {}, sealed_value, key_id FROM secrets \
-                 WHERE name = ?1 AND (expires_at IS NULL OR expires_at > {NOW})",
-                plaintext_column(value_column)
-            ),
-            [name],
-            |row| Ok((meta_from_row_at(row, 1)?, stored_from_row(row)?)),
-        )
+        .prepare_cached(&format!(
+            "SELECT id, name, created_at, expires_at, {}, sealed_value, key_id FROM secrets \
+             WHERE name = ?1 AND (expires_at IS NULL OR expires_at > {NOW})",
+            plaintext_column(value_column)
+        ))?
+        .query_row([name], |row| {
+            Ok((meta_from_row_at(row, 1)?, stored_from_row(row)?))
+        })
         .optional()?;
     let Some((meta, stored)) = found else {
         return Ok(None);
     };
     let value = stored.reveal(keys)?;
-    tx.execute(
-        &format!(
-            "INSERT INTO secret_access_log (secret_id, action, accessed_at, token_name) \
-             VALUES (?1, 'read', {NOW}, ?2)"
-        ),
-        params![stored.id, token_name],
-    )?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO secret_access_log (secret_id, action, accessed_at, token_name) \
+         VALUES (?1, 'read', {NOW}, ?2)"
+    ))?
+    .execute(params![stored.id, token_name])?;
     tx.commit()?;
     Ok(Some(Secret { meta, value }))
 }
@@ -199,6 +213,24 @@ pub fn has_value_column(conn: &Connection) -> rusqlite::Result<bool> {
 }
 
 /// How many rows are not sealed under `current` (the backfill's work).
+/// One sealed row per key id the table uses, and how many rows it sealed.
+pub fn one_row_per_key(conn: &Connection) -> rusqlite::Result<Vec<super::model::KeySample>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.key_id, k.n, s.name, s.sealed_value FROM secrets s \
+         JOIN (SELECT key_id, min(id) AS id, count(*) AS n FROM secrets \
+               WHERE key_id IS NOT NULL AND sealed_value IS NOT NULL GROUP BY key_id) k ON s.id = k.id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(super::model::KeySample {
+            key_id: row.get(0)?,
+            rows: row.get(1)?,
+            name: row.get(2)?,
+            sealed: row.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
 pub fn count_to_seal(conn: &Connection, current: &str) -> rusqlite::Result<u64> {
     let count: i64 = conn.query_row(
         "SELECT COUNT(*) FROM secrets WHERE key_id IS NULL OR key_id <> ?1",

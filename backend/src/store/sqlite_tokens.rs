@@ -2,7 +2,7 @@
 //! dates). Revoking sets `revoked_at`; rows are never deleted, so a name is
 //! never reused. Dates are SQLite's own clock, as for secrets.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::{
     model::{Revocation, StoreError, StoredToken, TokenInfo},
@@ -14,15 +14,27 @@ const INFO_COLUMNS: &str = "name, created_at, revoked_at";
 
 /// Records a new token by its hash; `Duplicate` when the name was ever used.
 pub fn create(conn: &Connection, name: &str, hash: &[u8; 32]) -> Result<TokenInfo, StoreError> {
-    conn.query_row(
-        &format!(
-            "INSERT INTO api_tokens (name, token_hash, created_at) VALUES (?1, ?2, {NOW}) \
-             RETURNING {INFO_COLUMNS}"
-        ),
-        params![name, &hash[..]],
-        info_from_row,
-    )
-    .map_err(create_error)
+    let tx = writing(conn)?;
+    let info = tx
+        .query_row(
+            &format!(
+                "INSERT INTO api_tokens (name, token_hash, created_at) VALUES (?1, ?2, {NOW}) \
+                 RETURNING {INFO_COLUMNS}"
+            ),
+            params![name, &hash[..]],
+            info_from_row,
+        )
+        .map_err(create_error)?;
+    tx.commit()?;
+    Ok(info)
+}
+
+/// An explicit write transaction. A RETURNING statement read with
+/// `query_row` in autocommit mode commits when the statement is dropped,
+/// where an error (a full disk) is lost: the command would say "created"
+/// or "revoked" of a change SQLite rolled back. `commit()` reports it.
+fn writing(conn: &Connection) -> rusqlite::Result<Transaction<'_>> {
+    Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
 }
 
 /// Only the name's own UNIQUE constraint means the name is taken; a clash
@@ -49,17 +61,21 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<TokenInfo>> {
 }
 
 /// Revokes the token named `name`, if it is active.
+/// A clock that stepped back since the token was created does not block
+/// the revocation: it is dated no earlier than the creation.
 pub fn revoke(conn: &Connection, name: &str) -> rusqlite::Result<Revocation> {
-    let revoked = conn
+    let tx = writing(conn)?;
+    let revoked = tx
         .query_row(
             &format!(
-                "UPDATE api_tokens SET revoked_at = {NOW} WHERE name = ?1 AND revoked_at IS NULL \
-                 RETURNING {INFO_COLUMNS}"
+                "UPDATE api_tokens SET revoked_at = max({NOW}, created_at) \
+                 WHERE name = ?1 AND revoked_at IS NULL RETURNING {INFO_COLUMNS}"
             ),
             [name],
             info_from_row,
         )
         .optional()?;
+    tx.commit()?;
     if let Some(info) = revoked {
         return Ok(Revocation::Revoked(info));
     }
@@ -75,17 +91,17 @@ pub fn revoke(conn: &Connection, name: &str) -> rusqlite::Result<Revocation> {
 
 /// The token whose hash is `hash`, revoked or not.
 pub fn find_by_hash(conn: &Connection, hash: &[u8; 32]) -> rusqlite::Result<Option<StoredToken>> {
-    conn.query_row(
+    // Cached: every API request runs it.
+    conn.prepare_cached(
         "SELECT name, token_hash, revoked_at IS NOT NULL FROM api_tokens WHERE token_hash = ?1",
-        [&hash[..]],
-        |row| {
-            Ok(StoredToken {
-                name: row.get(0)?,
-                token_hash: row.get(1)?,
-                revoked: row.get(2)?,
-            })
-        },
-    )
+    )?
+    .query_row([&hash[..]], |row| {
+        Ok(StoredToken {
+            name: row.get(0)?,
+            token_hash: row.get(1)?,
+            revoked: row.get(2)?,
+        })
+    })
     .optional()
 }
 

@@ -6,7 +6,10 @@
 
 use axum::{
     Extension, Json, Router,
-    extract::{DefaultBodyLimit, Path, Request, State, rejection::JsonRejection},
+    extract::{
+        DefaultBodyLimit, Path, Request, State,
+        rejection::{JsonRejection, PathRejection},
+    },
     http::{StatusCode, header::CONTENT_LENGTH},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -15,7 +18,11 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{auth::TokenName, error::ApiError, state::AppState};
+use super::{
+    auth::{Presented, TokenName, with_db_as},
+    error::ApiError,
+    state::AppState,
+};
 use crate::store::StoreError;
 
 /// Longest accepted secret name, in characters (also a CHECK in the schema).
@@ -32,13 +39,55 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/secrets", get(list).post(create))
         .route("/secrets/{name}", get(reveal).delete(remove))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API route") })
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(no_such_method)
         .layer(middleware::from_fn(refuse_declared_oversize))
-        // Catches bodies without a Content-Length (chunked) while they are read.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-/// Refuses a body whose declared length is over the limit before reading any of it.
+/// The answer of a handler's work, carrying the token's name for the log.
+type Authorized = Result<(Result<Response, ApiError>, TokenName), Response>;
+
+fn answer(outcome: Authorized) -> Response {
+    match outcome {
+        Err(refused_or_unavailable) => refused_or_unavailable,
+        Ok((result, name)) => {
+            let mut response = result.unwrap_or_else(IntoResponse::into_response);
+            response.extensions_mut().insert(name);
+            response
+        }
+    }
+}
+
+/// Unknown routes and methods answer only a caller with a valid token:
+/// anyone else gets the same 401 as everywhere.
+async fn no_such_route(
+    State(state): State<AppState>,
+    Extension(token): Extension<Presented>,
+) -> Response {
+    answer(
+        with_db_as(&state, token, |_, _| {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "no such API route"))
+        })
+        .await,
+    )
+}
+
+async fn no_such_method(
+    State(state): State<AppState>,
+    Extension(token): Extension<Presented>,
+) -> Response {
+    answer(
+        with_db_as(&state, token, |_, _| {
+            Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this API route does not take that method",
+            ))
+        })
+        .await,
+    )
+}
+
 async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
     let declared = request
         .headers()
@@ -82,22 +131,27 @@ struct NewSecret {
 }
 
 /// `POST /api/secrets`: 201 with the new secret's name and dates.
+/// Every handler proves the token first (the same 401 for anything it
+/// would find), then checks the request, then works: all on one connection.
 async fn create(
     State(state): State<AppState>,
+    Extension(token): Extension<Presented>,
     body: Result<Json<NewSecret>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(new) = body.map_err(rejected_body)?;
-    let ttl_seconds = validate(&new)?;
-    let name = new.name.clone();
+) -> Response {
     let vault = state.vault();
-    let meta = state
-        .with_db(move |db| db.insert(&vault, &new.name, &new.value, ttl_seconds))
-        .await?
-        .map_err(|e| insert_failed(&name, e))?;
-    Ok((StatusCode::CREATED, Json(meta)).into_response())
+    answer(
+        with_db_as(&state, token, move |db, _| {
+            let Json(new) = body.map_err(rejected_body)?;
+            let ttl_seconds = validate(&new)?;
+            let meta = db
+                .insert(&vault, &new.name, &new.value, ttl_seconds)
+                .map_err(|e| insert_failed(&new.name, e))?;
+            Ok((StatusCode::CREATED, Json(meta)).into_response())
+        })
+        .await,
+    )
 }
 
-/// A duplicate name is the client's to fix (409); anything else is ours.
 fn insert_failed(name: &str, e: StoreError) -> ApiError {
     match e {
         StoreError::Duplicate => ApiError::new(
@@ -111,53 +165,73 @@ fn insert_failed(name: &str, e: StoreError) -> ApiError {
 }
 
 /// `GET /api/secrets`: every live secret's name and dates, never a value.
-async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let secrets = state
-        .with_db(|db| db.list())
-        .await?
-        .map_err(ApiError::internal)?;
-    Ok(Json(json!({ "secrets": secrets })).into_response())
+async fn list(State(state): State<AppState>, Extension(token): Extension<Presented>) -> Response {
+    answer(
+        with_db_as(&state, token, |db, _| {
+            let secrets = db.list().map_err(ApiError::internal)?;
+            Ok(Json(json!({ "secrets": secrets })).into_response())
+        })
+        .await,
+    )
 }
 
-/// `GET /api/secrets/{name}`: the secret with its value (the read, and
-/// the token that made it, are logged).
 async fn reveal(
     State(state): State<AppState>,
-    Extension(TokenName(token)): Extension<TokenName>,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    check_name(&name)?;
-    let lookup = name.clone();
+    Extension(token): Extension<Presented>,
+    name: Result<Path<String>, PathRejection>,
+) -> Response {
     let vault = state.vault();
-    let secret = state
-        .with_db(move |db| db.reveal(&vault, &lookup, &token))
-        .await?
-        .map_err(ApiError::internal)?;
-    match secret {
-        Some(secret) => Ok(Json(secret).into_response()),
-        None => Err(not_found(&name)),
-    }
+    answer(
+        with_db_as(&state, token, move |db, token_name| {
+            let Path(name) = name.map_err(bad_path)?;
+            check_stored_name(&name)?;
+            match db
+                .reveal(&vault, &name, token_name)
+                .map_err(ApiError::internal)?
+            {
+                Some(secret) => Ok(Json(secret).into_response()),
+                None => Err(not_found(&name)),
+            }
+        })
+        .await,
+    )
 }
 
-/// `DELETE /api/secrets/{name}`: 204, or 404 when there was none.
 async fn remove(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    check_name(&name)?;
-    let lookup = name.clone();
-    let deleted = state
-        .with_db(move |db| db.delete(&lookup))
-        .await?
-        .map_err(ApiError::internal)?;
-    if deleted {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(not_found(&name))
-    }
+    Extension(token): Extension<Presented>,
+    name: Result<Path<String>, PathRejection>,
+) -> Response {
+    answer(
+        with_db_as(&state, token, move |db, _| {
+            let Path(name) = name.map_err(bad_path)?;
+            check_stored_name(&name)?;
+            match db.delete(&name).map_err(ApiError::internal)? {
+                true => Ok(StatusCode::NO_CONTENT.into_response()),
+                false => Err(not_found(&name)),
+            }
+        })
+        .await,
+    )
 }
 
-/// Checks a new secret; returns its expiry in seconds, if any.
+fn bad_path(_: PathRejection) -> ApiError {
+    ApiError::bad_request("the secret's name in the path is not valid percent-encoded UTF-8")
+}
+
+/// A name to look up: any name a secret can have been stored under (a
+/// release before the name rules, or an adopted database, may have stored
+/// `a b` or `a/b`, sent as `a%20b`, `a%2Fb`), so it can still be revealed
+/// and deleted. Only what no stored name can be is refused.
+fn check_stored_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        return Err(ApiError::bad_request(format!(
+            "`name` must be 1 to {MAX_NAME_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
 fn validate(new: &NewSecret) -> Result<Option<i64>, ApiError> {
     check_name(&new.name)?;
     check_value(&new.value)?;

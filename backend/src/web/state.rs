@@ -174,22 +174,28 @@ impl AppState {
 fn open_checked(config: &Config, vault: &Vault) -> anyhow::Result<Store> {
     let url = &config.database;
     let mut db = Store::open(url, config.pool_size)?;
-    match db.schema_state().context("reading the migration history")? {
-        SchemaState::Current => {}
+    let state = db.schema_state().context("reading the migration history")?;
+    state.refuse_behind(url)?;
+    match state {
         SchemaState::Ahead { database, expected } => tracing::warn!(
             database,
             expected,
             "database schema is newer than this build (expanded by a newer release); serving anyway"
         ),
-        SchemaState::Behind { database, expected } => anyhow::bail!(
-            "database {url} is at schema version {database} but this build expects {expected}: \
-             run `cargo xtask migrate` first"
+        SchemaState::ContractPending { database, expected } => tracing::warn!(
+            database,
+            expected,
+            "database schema is behind this build by contract migrations only; serving. Once `backend seal` \
+             reports every secret sealed, run `cargo xtask migrate`"
         ),
+        SchemaState::Current | SchemaState::Behind { .. } => {}
     }
     let value_column = db
         .has_value_column()
         .context("reading the columns of table `secrets`")?;
     vault.set_value_column(value_column);
+    let samples = db.with_db(Db::one_row_per_key)??;
+    vault.refuse_keys_that_do_not_open(&samples)?;
     Ok(db)
 }
 

@@ -1,5 +1,5 @@
 //! `cargo xtask bench api [--backend PATH] [--seconds N] [--clients N]
-//! [--database-url URL]`: the API's throughput and latency for a 1 KiB
+//! [--database-url URL] [--to N]`: the API's throughput and latency for a 1 KiB
 //! secret (#14: sealing and authentication may cost at most 10 %).
 //!
 //! Starts the backend binary on a fresh SQLite database migrated with this
@@ -9,7 +9,9 @@
 //! Prints requests/s and p50 / p99 / max latency of each, and the version
 //! the binary reports. A binary with authentication (it has `token`) gets a
 //! key file and a token made with its own commands; an older one needs
-//! neither. Measure "before" and "after" on the same machine, back to back:
+//! neither; `--to N` migrates only as far as an older binary's schema (a
+//! binary from before #14 writes the plaintext column V6 drops: `--to 4`).
+//! Measure "before" and "after" on the same machine, back to back:
 //! on a shared machine the spread between runs is the noise floor.
 
 use std::{
@@ -35,6 +37,8 @@ pub struct Options<'a> {
     pub seconds: u64,
     pub clients: u64,
     pub database_url: Option<&'a str>,
+    /// Migrate only up to this version: the schema an older binary was built for.
+    pub to: Option<i32>,
 }
 
 pub fn run(repo: &Path, options: &Options) -> anyhow::Result<()> {
@@ -56,10 +60,10 @@ pub fn run(repo: &Path, options: &Options) -> anyhow::Result<()> {
     );
     // A database that is not empty is refused before anything is measured.
     if let Some(url) = &postgres {
-        migrate_empty_postgres(repo, url)?;
+        migrate_empty_postgres(repo, url, options.to)?;
     }
     let db = work.path().join("bench.db");
-    migrate_sqlite(repo, &db)?;
+    migrate_sqlite(repo, &db, options.to)?;
     measure(
         &binary,
         &format!("sqlite:///{}", db.display()),
@@ -84,8 +88,24 @@ fn postgres_url(url: &str) -> anyhow::Result<PgUrl> {
     }
 }
 
-fn migrate_sqlite(repo: &Path, db: &Path) -> anyhow::Result<()> {
-    let files = history::load(&crate::paths::migrations_dir(repo))?;
+/// This repository's migrations for `engine`, up to `to` when given.
+fn migrations_to(
+    repo: &Path,
+    engine: Engine,
+    to: Option<i32>,
+) -> anyhow::Result<Vec<history::MigrationFile>> {
+    let mut files = history::load_for(&crate::paths::migrations_dir(repo), engine)?;
+    if let Some(to) = to {
+        if !files.iter().any(|f| f.version == to) {
+            bail!("--to {to}: there is no V{to}__*.sql among this repository's migrations");
+        }
+        files.retain(|f| f.version <= to);
+    }
+    Ok(files)
+}
+
+fn migrate_sqlite(repo: &Path, db: &Path, to: Option<i32>) -> anyhow::Result<()> {
+    let files = migrations_to(repo, Engine::Sqlite, to)?;
     let mut conn = crate::engine::sqlite::open(db, true)?;
     crate::engine::sqlite::apply_pending(&mut conn, &files)?;
     Ok(())
@@ -93,7 +113,7 @@ fn migrate_sqlite(repo: &Path, db: &Path) -> anyhow::Result<()> {
 
 /// Migrates `url`, refusing a database that holds any table: the bench
 /// writes rows and a token, which have no place in a real one.
-fn migrate_empty_postgres(repo: &Path, url: &PgUrl) -> anyhow::Result<()> {
+fn migrate_empty_postgres(repo: &Path, url: &PgUrl, to: Option<i32>) -> anyhow::Result<()> {
     let mut client = pg::connect(url, "bench api")?;
     let tables: i64 = client
         .query_one(
@@ -108,7 +128,7 @@ fn migrate_empty_postgres(repo: &Path, url: &PgUrl) -> anyhow::Result<()> {
              empty database: create one (`createdb NAME`), pass it, and drop it afterwards"
         );
     }
-    let files = history::load_for(&crate::paths::migrations_dir(repo), Engine::Postgres)?;
+    let files = migrations_to(repo, Engine::Postgres, to)?;
     let timeouts = Timeouts {
         lock: Duration::from_secs(5),
         statement: Duration::from_secs(60),

@@ -81,7 +81,7 @@ fn under_writes<T>(
             while !stop.load(Ordering::Relaxed) {
                 let n = commits.fetch_add(1, Ordering::Relaxed);
                 conn.execute(
-                    "INSERT INTO secrets (name, value, created_at) VALUES (?1, 'w', '2026-01-01T00:00:00Z')",
+                    "INSERT INTO secrets (name, sealed_value, key_id, created_at) VALUES (?1, x'77', 'bench', '2026-01-01T00:00:00Z')",
                     [format!("load-{n}")],
                 )?;
                 std::thread::sleep(pause);

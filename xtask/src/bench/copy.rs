@@ -118,7 +118,7 @@ fn generate(path: &Path, migrations: &Path, rows: u64) -> anyhow::Result<(u64, u
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare(
-            "INSERT INTO secrets (id, name, value, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO secrets (id, name, sealed_value, key_id, created_at, expires_at) VALUES (?1, ?2, ?3, 'bench', ?4, ?5)",
         )?;
         for i in 1..=secrets {
             let created = format!(
@@ -133,11 +133,13 @@ fn generate(path: &Path, migrations: &Path, rows: u64) -> anyhow::Result<(u64, u
             insert.execute(rusqlite::params![
                 i as i64,
                 format!("service-{i}.password"),
+                // Stands in for a sealed value (the copy moves bytes, never opens them).
                 format!(
                     "{:016x}{:016x}",
                     i.wrapping_mul(0x9e37_79b9_7f4a_7c15),
                     i ^ 0xdead_beef
-                ),
+                )
+                .into_bytes(),
                 created,
                 expires
             ])?;

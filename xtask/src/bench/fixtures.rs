@@ -44,14 +44,13 @@ pub(super) fn fill_database(db: &Path, migrations: &Path, bytes: u64) -> anyhow:
     let files = crate::history::load(migrations)?;
     let mut conn = crate::engine::sqlite::open(db, true)?;
     crate::engine::sqlite::apply_pending(&mut conn, &files)?;
-    let value: String = (0..16 * 1024)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
+    // Stands in for a sealed value of the same size (nothing opens it here).
+    let value: Vec<u8> = (0..16 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
     let rows = bytes / (16 * 1024 + 200);
     let tx = conn.transaction()?;
     {
         let mut insert =
-            tx.prepare("INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)")?;
+            tx.prepare("INSERT INTO secrets (name, sealed_value, key_id, created_at) VALUES (?1, ?2, 'bench', ?3)")?;
         for i in 0..rows {
             insert.execute(rusqlite::params![
                 format!("secret-{i:09}"),

@@ -75,8 +75,8 @@ fn fill(url: &PgUrl, rows: u64) -> anyhow::Result<()> {
     let mut client = pg::connect(url, "bench migrate-pg")?;
     let rows = i64::try_from(rows).context("--rows is too large")?;
     client.execute(
-        "INSERT INTO secrets (name, value, created_at) \
-         SELECT 'secret-' || lpad(i::text, 9, '0'), repeat(md5(i::text), 3), now() \
+        "INSERT INTO secrets (name, sealed_value, key_id, created_at) \
+         SELECT 'secret-' || lpad(i::text, 9, '0'), convert_to(repeat(md5(i::text), 3), 'UTF8'), 'bench', now() \
          FROM generate_series(1, $1::int8) AS i",
         &[&rows],
     )?;

@@ -70,6 +70,7 @@ pub fn run(repo: &Path, args: &BenchArgs) -> anyhow::Result<()> {
             seconds,
             clients,
             database_url,
+            to,
         } => api::run(
             repo,
             &api::Options {
@@ -77,6 +78,7 @@ pub fn run(repo: &Path, args: &BenchArgs) -> anyhow::Result<()> {
                 seconds: *seconds,
                 clients: *clients,
                 database_url: database_url.as_deref(),
+                to: *to,
             },
         ),
         BenchCommand::Backfill {

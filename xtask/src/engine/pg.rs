@@ -270,6 +270,11 @@ impl refinery::Session for PgSession<'_> {
         self.client.batch_execute(sql).map_err(|e| failure(&e))
     }
 
+    fn count(&mut self, sql: &str) -> Result<i64, String> {
+        let row = self.client.query_one(sql, &[]).map_err(|e| describe(&e))?;
+        row.try_get::<_, i64>(0).map_err(|e| describe(&e))
+    }
+
     /// The timeouts are set for the session (`SET LOCAL` needs a
     /// transaction) and reset after. An INVALID index the statement would
     /// create, or one that is new after it ran (on success, failure, lock

@@ -179,12 +179,16 @@ fn cancel_on_signal(session: Session, received: Arc<AtomicI32>) -> anyhow::Resul
             pid,
             waiting,
         } = session;
-        if waiting.load(Ordering::SeqCst) {
+        // Read once: the run clears the flag as soon as it sees the signal,
+        // which can be while the cancel below is on its way to the server;
+        // a second read would then claim a statement that never ran.
+        let was_waiting = waiting.load(Ordering::SeqCst);
+        if was_waiting {
             eprintln!("{name}: no statement is running (waiting to retry); stopping");
         }
         // Cancelled even while waiting: the wait may have just ended.
         match token.cancel_query(NoTls) {
-            Ok(()) if waiting.load(Ordering::SeqCst) => {}
+            Ok(()) if was_waiting => {}
             Ok(()) => {
                 eprintln!("{name}: cancelling the running statement on the server (pid {pid})")
             }

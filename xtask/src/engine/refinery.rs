@@ -120,6 +120,9 @@ pub trait Session {
     /// Begins the transaction of a grouped run (with the engine's settings).
     fn begin(&mut self) -> Result<(), MigrateError>;
     fn execute(&mut self, sql: &str) -> Result<(), Failure>;
+    /// One integer from `sql`, read inside the transaction (a migration's
+    /// `-- xtask: refuse-unless-zero:` precondition).
+    fn count(&mut self, sql: &str) -> Result<i64, String>;
     /// A `-- xtask: no-transaction` file, alone and outside any transaction
     /// (its history row follows in a transaction of its own).
     fn run_alone(&mut self, file: &MigrationFile) -> Result<(), Failure> {
@@ -155,6 +158,10 @@ impl<S: Session> Session for Nested<S> {
 
     fn execute(&mut self, sql: &str) -> Result<(), Failure> {
         self.0.execute(sql)
+    }
+
+    fn count(&mut self, sql: &str) -> Result<i64, String> {
+        self.0.count(sql)
     }
 
     fn check(&mut self) -> Result<(), MigrateError> {
@@ -205,8 +212,12 @@ impl<S: Session> Driver<'_, S> {
         queries: impl Iterator<Item = &'q str>,
     ) -> Result<usize, MigrateError> {
         let session = &mut self.session;
+        let files = self.files;
         let lock_timeout = &mut self.lock_timeout;
-        let (count, has_migrations) = run_statements(queries, self.files, |q| {
+        let (count, has_migrations) = run_statements(queries, self.files, |q, file| {
+            if let Some(file) = file {
+                refuse_unless_precondition_holds(session, file, files)?;
+            }
             session.execute(q).map_err(|failure| {
                 *lock_timeout = failure.lock_timeout;
                 failure.message
@@ -276,19 +287,47 @@ impl<S: Session> Migrate for Driver<'_, S> {}
 fn run_statements<'q>(
     queries: impl Iterator<Item = &'q str>,
     files: &[MigrationFile],
-    mut execute: impl FnMut(&str) -> Result<(), String>,
+    mut execute: impl FnMut(&str, Option<&MigrationFile>) -> Result<(), String>,
 ) -> Result<(usize, bool), MigrateError> {
     let (mut count, mut has_migrations) = (0, false);
     for query in queries {
         let file = files.iter().find(|f| f.sql == query);
         has_migrations |= file.is_some();
-        execute(query).map_err(|e| match file {
+        execute(query, file).map_err(|e| match file {
             Some(file) => MigrateError::InMigration(file.path.display().to_string(), e),
             None => MigrateError::Database(e),
         })?;
         count += 1;
     }
     Ok((count, has_migrations))
+}
+
+/// A migration's `-- xtask: refuse-unless-zero:` count, taken in its
+/// transaction just before its statements: anything but zero stops the run
+/// (and rolls the transaction back) with the count and the marker's hint.
+fn refuse_unless_precondition_holds<S: Session>(
+    session: &mut S,
+    file: &MigrationFile,
+    files: &[MigrationFile],
+) -> Result<(), String> {
+    let Some(precondition) = history::precondition::of(file).map_err(|e| format!("{e:#}"))? else {
+        return Ok(());
+    };
+    let found = session.count(&precondition.count).map_err(|e| {
+        format!(
+            "its precondition `{}` could not be counted: {e}; it must be one SELECT returning one integer",
+            precondition.count
+        )
+    })?;
+    let before = files
+        .iter()
+        .filter(|f| f.version < file.version)
+        .map(|f| f.version)
+        .max();
+    match found {
+        0 => Ok(()),
+        n => Err(precondition.refusal(file, n, before)),
+    }
 }
 
 /// A run that stopped: what it had committed before, and why it stopped.

@@ -146,8 +146,13 @@ pub fn explain(error: refinery_core::Error, files: &[MigrationFile]) -> anyhow::
             m.version(),
             m.name()
         ),
-        _ => anyhow::Error::new(error)
-            .context("applying migrations (rolled back: nothing was changed)"),
+        // refinery's own words repeat its cause (`error applying migrations`,
+        // then the cause): the cause alone, said once.
+        _ => {
+            let cause = std::error::Error::source(&error)
+                .map_or_else(|| error.to_string(), ToString::to_string);
+            anyhow::anyhow!("applying migrations (rolled back: nothing was changed): {cause}")
+        }
     }
 }
 

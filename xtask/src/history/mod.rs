@@ -7,6 +7,7 @@ mod files;
 mod gaps;
 pub mod lint;
 pub mod no_transaction;
+pub mod precondition;
 pub mod sql_text;
 
 pub use compare::{Comparison, compare, stems};
@@ -20,6 +21,7 @@ pub use gaps::{VersionRange, gap_problems, refuse_gaps};
 pub fn load_for(dir: &std::path::Path, engine: Engine) -> anyhow::Result<Vec<MigrationFile>> {
     let files = load_with_twins(dir, engine)?;
     no_transaction::refuse_unrunnable(&files, engine)?;
+    precondition::refuse_unreadable(&files)?;
     Ok(files)
 }
 
@@ -33,11 +35,13 @@ pub fn name_problems(
     let mut problems = files::lint_folder(dir)?;
     if let Ok(shared) = files::load(dir) {
         problems.extend(gaps::gap_problems(&shared, allowed_gaps));
+        problems.extend(precondition::problems(&shared));
     }
     let twins_dir = dir.join(files::POSTGRES_DIR);
     if twins_dir.is_dir() {
         problems.extend(files::lint_folder(&twins_dir)?);
         if let (Ok(shared), Ok(twins)) = (files::load(dir), files::load(&twins_dir)) {
+            problems.extend(precondition::problems(&twins));
             problems.extend(files::twin_problems(&shared, &twins));
         }
     }

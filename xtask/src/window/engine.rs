@@ -80,6 +80,9 @@ pub trait Engine {
     /// Step 2, beyond the history: the engine's own checks while the service
     /// still runs (it may fill `plan.rehearsal`); their detail line.
     fn check_before_downtime(&mut self, plan: &mut Plan) -> anyhow::Result<String>;
+    /// Step 2: one integer from `sql` (a pending migration's precondition),
+    /// read on the live database without changing it.
+    fn count_live(&mut self, sql: &str) -> anyhow::Result<i64>;
     /// `migrate status`: what is wrong in the database beyond its history
     /// (Postgres: INVALID indexes a failed concurrent build left), with the fix.
     fn leftovers(&mut self) -> anyhow::Result<Vec<String>> {

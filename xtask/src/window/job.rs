@@ -61,6 +61,7 @@ pub fn run(
     let applied = pg::applied_history(&mut client).context("reading the migration history")?;
     let comparison = history::compare(applied, &files)?;
     comparison.refuse_inconsistency()?;
+    settings.refuse_past_target(comparison.current)?;
     let current = comparison.current;
     let pending = comparison.pending_files();
     for warning in pg_indexes::refuse_rebuilding_invalid(&mut client, &pending)? {

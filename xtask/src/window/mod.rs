@@ -3,8 +3,8 @@
 //!     and the one-off release job of a rolling deploy (Postgres)
 //!
 //! SYNOPSIS
-//!     cargo xtask migrate [--database-url URL] [--migrations DIR] [--create] [--dry-run] [--vacuum]
-//!     cargo xtask migrate --job [--allow-contract]
+//!     cargo xtask migrate [--database-url URL] [--migrations DIR] [--create] [--dry-run] [--vacuum] [--to N]
+//!     cargo xtask migrate --job [--allow-contract] [--to N]
 //!     cargo xtask migrate status [--database-url URL] [--migrations DIR] [--json]
 //!     cargo xtask migrate adopt [--version N] [--dry-run]
 //!
@@ -25,6 +25,7 @@ mod journal;
 mod lock;
 mod open;
 mod postgres;
+mod preconditions;
 mod recover;
 pub mod restore;
 mod runbook;
@@ -46,11 +47,18 @@ pub use job::{EXIT_REFUSED, Refused};
 pub use job_apply::Cancelled;
 
 pub fn run(repo: &Path, args: &MigrateArgs) -> anyhow::Result<()> {
-    let settings = Settings::load(
+    let mut settings = Settings::load(
         repo,
         args.database_url.as_deref(),
         args.migrations.as_deref(),
     )?;
+    if let (Some(to), Some(_)) = (args.to, &args.action) {
+        bail!(
+            "--to {to} goes with the window or --job (`cargo xtask migrate --to {to}`), not with `migrate status` \
+             or `migrate adopt`; leave it out"
+        );
+    }
+    settings.target = args.to;
     match (args.action.as_ref(), &settings.url) {
         (Some(MigrateAction::Status(status)), _) => status::run(&settings, status.json),
         (Some(MigrateAction::Adopt { .. }), _) if args.create || args.job => bail!(

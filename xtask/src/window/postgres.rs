@@ -213,6 +213,11 @@ impl Engine for PgWindow {
         pg_backups::database_bytes(&mut self.client)
     }
 
+    fn count_live(&mut self, sql: &str) -> anyhow::Result<i64> {
+        let mut reading = self.client.build_transaction().read_only(true).start()?;
+        Ok(reading.query_one(sql, &[])?.try_get(0)?)
+    }
+
     fn leftovers(&mut self) -> anyhow::Result<Vec<String>> {
         let invalid = pg_indexes::invalid_indexes(&mut self.client)?;
         Ok(invalid

@@ -28,7 +28,7 @@ use super::{
     engine::{Engine, Plan, Verified},
     journal::Journal,
     open::open,
-    recover,
+    preconditions, recover,
     service::{self, take_down_then},
     settings::Settings,
     steps::{Steps, Timed, outcome},
@@ -208,6 +208,7 @@ fn preflight(
     let applied = engine.applied_history(create && !dry_run)?;
     let comparison = history::compare(applied, &files)?;
     comparison.refuse_inconsistency()?;
+    settings.refuse_past_target(comparison.current)?;
     settings.refuse_gaps(&files)?;
     settings.service.refuse_unusable_flag()?;
     let ahead = match comparison.ahead.len() {
@@ -228,7 +229,8 @@ fn preflight(
     if !plan.pending.is_empty() {
         check_backup_room(settings, engine.database_bytes()?, dry_run)?;
     }
-    let checks = engine.check_before_downtime(&mut plan)?;
+    let checks =
+        preconditions::refuse_unmet(engine, &plan)? + &engine.check_before_downtime(&mut plan)?;
     let pending = match plan.pending.len() {
         0 => "none pending".to_owned(),
         n => format!("{n} pending ({})", history::stems(&plan.pending)),

@@ -39,6 +39,8 @@ pub struct Settings {
     pub repo_version: Option<String>,
     /// Migration versions missing on purpose (`allow-gaps`).
     pub allowed_gaps: Vec<history::VersionRange>,
+    /// `migrate --to N`: the files after V{N} are left for a later run.
+    pub target: Option<i32>,
 }
 
 impl Settings {
@@ -110,6 +112,7 @@ impl Settings {
             pg_lock_retry: Duration::from_secs(config.pg_lock_retry_secs.unwrap_or(60)),
             repo_version: repo_version(repo),
             allowed_gaps: config.allow_gaps.unwrap_or_default(),
+            target: None,
             url,
             db,
         })
@@ -122,7 +125,28 @@ impl Settings {
     /// had its say: a file vanished from an applied history is better named
     /// by the history than as a gap.
     pub fn migration_files(&self) -> anyhow::Result<Vec<MigrationFile>> {
-        history::load_for(&self.migrations, self.engine())
+        let mut files = history::load_for(&self.migrations, self.engine())?;
+        if let Some(target) = self.target {
+            if !files.iter().any(|f| f.version == target) {
+                bail!(
+                    "--to {target}: there is no V{target}__*.sql in {} (its versions: {}); pass one of them",
+                    self.migrations.display(),
+                    history::stems(&files)
+                );
+            }
+            files.retain(|f| f.version <= target);
+        }
+        Ok(files)
+    }
+
+    /// `--to N` on a database already past V{N}: migrations only go forward.
+    pub fn refuse_past_target(&self, current: i32) -> anyhow::Result<()> {
+        match self.target {
+            Some(target) if current > target => bail!(
+                "--to {target}: the database is at schema version {current} already, past {target}; migrations                  only go forward (to go back, restore the backup taken before the later migrations: `cargo xtask                  restore`). Nothing was changed"
+            ),
+            _ => Ok(()),
+        }
     }
 
     /// A version missing between 1 and the newest file is an error unless

@@ -89,6 +89,11 @@ impl Engine for SqliteWindow {
         Ok(sqlite::file_bytes(&self.path))
     }
 
+    fn count_live(&mut self, sql: &str) -> anyhow::Result<i64> {
+        let conn = sqlite::open_read_only(&self.path)?;
+        Ok(conn.query_row(sql, [], |row| row.get(0))?)
+    }
+
     fn back_up_online(&mut self, dest: &Path) -> anyhow::Result<Verified> {
         Ok(Verified {
             backup: backups::online(&sqlite::open_keeping_journal(&self.path, false)?, dest)?,

@@ -40,7 +40,11 @@ pub fn test_key_file() -> PathBuf {
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let path = profile_dir.join("test-secrets.key");
     if std::fs::read_to_string(&path).ok().as_deref() != Some(TEST_KEY_LINE) {
-        let temp = profile_dir.join(format!(".test-secrets.key.{}", std::process::id()));
+        // One temp name per writer, threads of one test binary included:
+        // a shared name would be renamed away under another thread.
+        static WRITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let writer = WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = profile_dir.join(format!(".test-secrets.key.{}.{writer}", std::process::id()));
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)

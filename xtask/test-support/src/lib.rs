@@ -4,7 +4,7 @@
 //! process, and a blocking HTTP client.
 //!
 //! Helpers of one tree stay in its own support module
-//! (`backend/tests/common`, `xtask/tests/support`), which re-exports these.
+//! (`backend/tests/it/common`, `xtask/tests/it/support`), which re-exports these.
 //! Running the xtask binary is there too: `env!("CARGO_BIN_EXE_xtask")`
 //! exists only in the xtask's own test crates.
 

@@ -1,0 +1,121 @@
+//! After a release of this very repository (copied into a temp git repo),
+//! the built UI shows the new version and the backend built from the tagged
+//! commit reports it on /health.
+//!
+//! The backend is compiled into `target/release-build-check`, a target folder
+//! of its own: the one running this test is locked by cargo meanwhile.
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
+
+use crate::support;
+
+use std::{fs, path::Path, process::Command};
+
+use support::{
+    Backend, agent, backend_command, git, repo_root as project_root, sqlite_url, xtask_command,
+};
+use tempfile::TempDir;
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The working tree as git sees it (tracked and untracked, not ignored), in a
+/// fresh repository on `main` with one commit.
+fn copy_of_this_repository() -> TempDir {
+    let root = project_root();
+    let copy = TempDir::new().unwrap();
+    let listing = git(
+        &root,
+        &["ls-files", "--cached", "--others", "--exclude-standard"],
+    );
+    for path in listing.lines().filter(|p| root.join(p).is_file()) {
+        let target = copy.path().join(path);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(root.join(path), target).unwrap();
+    }
+    let dir = copy.path();
+    git(dir, &["init", "--quiet", "--initial-branch=main"]);
+    git(dir, &["config", "user.name", "Release Tester"]);
+    git(dir, &["config", "user.email", "tester@example.test"]);
+    git(dir, &["add", "--all"]);
+    git(dir, &["commit", "--quiet", "--no-verify", "-m", "snapshot"]);
+    copy
+}
+
+#[test]
+fn a_release_shows_in_the_ui_bundle_and_on_health() {
+    let copy = copy_of_this_repository();
+    let dir = copy.path();
+    let before = git(dir, &["rev-parse", "HEAD"]);
+    run(xtask_command().args(["--repo", dir.to_str().unwrap(), "release", "minor"]));
+    let tag = git(dir, &["describe", "--tags", "--exact-match"]);
+    let version = tag.trim_start_matches('v').to_owned();
+    assert_ne!(git(dir, &["rev-parse", "HEAD"]), before);
+
+    assert_ui_bundle_shows(dir, &version);
+    assert_backend_reports(dir, &version);
+}
+
+fn assert_ui_bundle_shows(dir: &Path, version: &str) {
+    let modules = project_root().join("frontend/node_modules");
+    assert!(
+        modules.is_dir(),
+        "run `npm --prefix frontend ci` first: {} is missing",
+        modules.display()
+    );
+    std::os::unix::fs::symlink(&modules, dir.join("frontend/node_modules")).unwrap();
+    run(Command::new("npm")
+        .args(["run", "build"])
+        .current_dir(dir.join("frontend")));
+    let assets = dir.join("frontend/dist/assets");
+    let bundle: String = fs::read_dir(&assets)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "js"))
+        .map(|p| fs::read_to_string(p).unwrap())
+        .collect();
+    // The minifier may write the injected string with any JS quote.
+    let literal = ['"', '\'', '`'].map(|q| format!("{q}{version}{q}"));
+    assert!(
+        literal.iter().any(|l| bundle.contains(l.as_str())),
+        "the UI bundle does not carry the string {version}"
+    );
+}
+
+fn assert_backend_reports(dir: &Path, version: &str) {
+    let target = project_root().join("target/release-build-check");
+    run(Command::new("cargo")
+        .args(["build", "--locked", "--offline", "--package", "backend"])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(dir));
+    let db = dir.join("check.db");
+    let url = sqlite_url(&db);
+    run(xtask_command()
+        .args([
+            "migrate",
+            "--create",
+            "--database-url",
+            &url,
+            "--migrations",
+        ])
+        .arg(dir.join("migrations")));
+
+    let backend = Backend::start(backend_command(
+        &target.join("debug/backend"),
+        &url,
+        "127.0.0.1:0",
+    ));
+    let mut health = agent().get(backend.health_url()).call().unwrap();
+    assert_eq!(health.status(), 200);
+    let health: serde_json::Value = health.body_mut().read_json().unwrap();
+    drop(backend);
+    assert_eq!(health["version"], version);
+}
