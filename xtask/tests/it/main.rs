@@ -25,6 +25,7 @@ mod operator_inputs;
 mod paths;
 mod postgres;
 mod postgres_lint;
+mod preconditions;
 mod release;
 mod release_build;
 mod runbook;
