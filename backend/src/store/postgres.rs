@@ -6,7 +6,7 @@
 use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
-use postgres::{Client, NoTls, Row, error::SqlState};
+use postgres::{Client, NoTls, Row, error::SqlState, types::Type};
 use r2d2::ManageConnection;
 use r2d2_postgres::PostgresConnectionManager;
 
@@ -171,23 +171,29 @@ pub fn insert(
     ttl_seconds: Option<i64>,
 ) -> Result<SecretMeta, StoreError> {
     let mut tx = client.transaction()?;
-    tx.execute(
+    // The hot paths use typed queries: one round trip each, no prepare.
+    tx.query_typed(
         &format!("DELETE FROM secrets WHERE name = $1 AND expires_at <= {NOW}"),
-        &[&name],
+        &[(&name, Type::TEXT)],
     )?;
     let (column, placeholder) = if value_column {
         (", value", format!(", '{SEALED_PLACEHOLDER}'"))
     } else {
         ("", String::new())
     };
-    let inserted = tx.query_one(
+    let inserted = tx.query_typed_one(
         &format!(
             "INSERT INTO secrets (name, sealed_value, key_id, created_at, expires_at{column}) \
-             VALUES ($1, $2, $4, {NOW}, {NOW} + $3::int8 * interval '1 second'{placeholder}) \
+             VALUES ($1, $2, $4, {NOW}, {NOW} + $3 * interval '1 second'{placeholder}) \
              RETURNING {}",
             meta_columns()
         ),
-        &[&name, &sealed.bytes, &ttl_seconds, &sealed.key_id],
+        &[
+            (&name, Type::TEXT),
+            (&sealed.bytes, Type::BYTEA),
+            (&ttl_seconds, Type::INT8),
+            (&sealed.key_id, Type::TEXT),
+        ],
     );
     let row = inserted.map_err(insert_error)?;
     tx.commit()?;
@@ -234,26 +240,26 @@ pub fn reveal(
     value_column: bool,
 ) -> anyhow::Result<Option<Secret>> {
     let mut tx = client.transaction()?;
-    let found = tx.query_opt(
+    let found = tx.query_typed_opt(
         &format!(
             "SELECT {}, {} FROM secrets \
              WHERE name = $1 AND (expires_at IS NULL OR expires_at > {NOW})",
             stored_columns(value_column),
             meta_columns()
         ),
-        &[&name],
+        &[(&name, Type::TEXT)],
     )?;
     let Some(row) = found else {
         return Ok(None);
     };
     let stored = stored_from_row(&row);
     let value = stored.reveal(keys)?;
-    tx.execute(
+    tx.query_typed(
         &format!(
             "INSERT INTO secret_access_log (secret_id, action, accessed_at, token_name) \
              VALUES ($1, 'read', {NOW}, $2)"
         ),
-        &[&stored.id, &token_name],
+        &[(&stored.id, Type::INT8), (&token_name, Type::TEXT)],
     )?;
     tx.commit()?;
     Ok(Some(Secret {
@@ -375,5 +381,9 @@ pub fn delete_expired(client: &mut Client) -> anyhow::Result<u64> {
 
 /// Deletes a secret (and, by cascade, its access log); false when there was none.
 pub fn delete(client: &mut Client, name: &str) -> anyhow::Result<bool> {
-    Ok(client.execute("DELETE FROM secrets WHERE name = $1", &[&name])? > 0)
+    let deleted = client.query_typed(
+        "DELETE FROM secrets WHERE name = $1 RETURNING 1",
+        &[(&name, Type::TEXT)],
+    )?;
+    Ok(!deleted.is_empty())
 }

@@ -1,7 +1,7 @@
 //! API tokens on Postgres: the same operations and answers as
 //! `sqlite_tokens`, with `timestamptz` dates shown as RFC 3339 to the second.
 
-use postgres::{Client, Row, error::SqlState};
+use postgres::{Client, Row, error::SqlState, types::Type};
 
 use super::{
     model::{Revocation, StoreError, StoredToken, TokenInfo},
@@ -72,9 +72,11 @@ pub fn revoke(client: &mut Client, name: &str) -> anyhow::Result<Revocation> {
 
 /// The token whose hash is `hash`, revoked or not.
 pub fn find_by_hash(client: &mut Client, hash: &[u8; 32]) -> anyhow::Result<Option<StoredToken>> {
-    let row = client.query_opt(
+    // Typed: one round trip to the server instead of a prepare first;
+    // every API request runs it.
+    let row = client.query_typed_opt(
         "SELECT name, token_hash, revoked_at IS NOT NULL FROM api_tokens WHERE token_hash = $1",
-        &[&&hash[..]],
+        &[(&&hash[..], Type::BYTEA)],
     )?;
     Ok(row.map(|row| StoredToken {
         name: row.get(0),
