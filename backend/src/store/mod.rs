@@ -143,12 +143,15 @@ impl Db {
         ttl_seconds: Option<i64>,
     ) -> Result<SecretMeta, StoreError> {
         let sealed = vault.keys().seal(name, value).map_err(StoreError::Other)?;
-        let value_column = vault.has_value_column();
-        match self {
+        let attempt = |db: &mut Db, value_column| match db {
             Db::Sqlite(conn) => sqlite::insert(conn, name, &sealed, value_column, ttl_seconds),
             Db::Postgres(client) => {
                 postgres::insert(client, name, &sealed, value_column, ttl_seconds)
             }
+        };
+        match attempt(self, vault.has_value_column()) {
+            Err(StoreError::Other(e)) if plaintext_column_gone(vault, &e) => attempt(self, false),
+            done => done,
         }
     }
 
@@ -170,10 +173,14 @@ impl Db {
         name: &str,
         token_name: &str,
     ) -> anyhow::Result<Option<Secret>> {
-        let (keys, value_column) = (vault.keys(), vault.has_value_column());
-        match self {
+        let keys = vault.keys();
+        let attempt = |db: &mut Db, value_column| match db {
             Db::Sqlite(conn) => sqlite::reveal(conn, name, token_name, keys, value_column),
             Db::Postgres(client) => postgres::reveal(client, name, token_name, keys, value_column),
+        };
+        match attempt(self, vault.has_value_column()) {
+            Err(e) if plaintext_column_gone(vault, &e) => attempt(self, false),
+            done => done,
         }
     }
 
@@ -231,6 +238,32 @@ impl Db {
             Db::Postgres(client) => postgres::delete(client, name),
         }
     }
+}
+
+/// Whether `error` says the plaintext `value` column is gone while the
+/// vault still counted on it: the contract migration ran while this process
+/// served (`migrate --job --allow-contract`). The vault then forgets the
+/// column, and the caller tries once more (its transaction rolled back).
+fn plaintext_column_gone(vault: &Vault, error: &anyhow::Error) -> bool {
+    let gone = vault.has_value_column()
+        && error.chain().any(|cause| {
+            let undefined = cause.is::<model::ColumnGone>()
+                || cause.downcast_ref::<::postgres::Error>().is_some_and(|e| {
+                    e.code() == Some(&::postgres::error::SqlState::UNDEFINED_COLUMN)
+                });
+            let missing = cause.downcast_ref::<rusqlite::Error>().is_some_and(|e| {
+                let text = e.to_string();
+                text.contains("no such column: value") || text.contains("has no column named value")
+            });
+            undefined || missing
+        });
+    if gone {
+        tracing::warn!(
+            "the plaintext column `secrets.value` is gone (a contract migration ran): no longer written"
+        );
+        vault.set_value_column(false);
+    }
+    gone
 }
 
 /// How the database's schema compares with the one this binary was built for.

@@ -64,3 +64,17 @@ pub struct KeySample {
     pub name: String,
     pub sealed: Vec<u8>,
 }
+
+/// A statement named a column the table no longer has (Postgres SQLSTATE
+/// 42703), kept under the redacted message so the store can tell a
+/// contract migration ran.
+#[derive(Debug)]
+pub struct ColumnGone;
+
+impl std::fmt::Display for ColumnGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a column the statement names does not exist")
+    }
+}
+
+impl std::error::Error for ColumnGone {}

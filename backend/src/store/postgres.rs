@@ -121,7 +121,13 @@ pub(super) const NOW: &str = "date_trunc('second', now())";
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
-        StoreError::Other(anyhow::anyhow!(crate::db_error::describe_postgres(&e)))
+        let described = crate::db_error::describe_postgres(&e);
+        if e.code() == Some(&SqlState::UNDEFINED_COLUMN) {
+            return StoreError::Other(
+                anyhow::Error::new(super::model::ColumnGone).context(described),
+            );
+        }
+        StoreError::Other(anyhow::anyhow!(described))
     }
 }
 

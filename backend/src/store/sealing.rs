@@ -15,8 +15,9 @@ use crate::seal::{Keyring, OpenError, Sealed};
 pub struct Vault {
     keys: Keyring,
     /// Whether `secrets.value` exists. Read when the database is opened (at
-    /// start and whenever maintenance mode ends, which is when a contract
-    /// migration can have dropped it), not per request.
+    /// start and whenever maintenance mode ends, when the window's contract
+    /// migration has dropped it), and cleared by a request that finds it gone
+    /// (the contract ran while serving), not read per request.
     value_column: AtomicBool,
 }
 

@@ -28,6 +28,7 @@ both!(
     a_ciphertext_moved_to_another_row_does_not_open,
     previous_release_rows_reveal_and_seal_backfills_them,
     reveals_keep_answering_while_seal_commits_batches,
+    a_contract_applied_while_serving_is_picked_up_without_a_restart,
     a_key_file_that_does_not_open_the_rows_is_refused_by_the_service_and_seal,
     seal_killed_midway_completes_when_run_again,
     rotation_reseals_every_row_under_the_new_key,
@@ -522,6 +523,29 @@ fn a_key_file_that_does_not_open_the_rows_is_refused_by_the_service_and_seal(eng
         site.count("SELECT count(*) FROM secrets WHERE sealed_value IS NULL"),
         1
     );
+}
+
+/// V6 applied while the service serves (on Postgres, `migrate --job
+/// --allow-contract`): the next write and read that meet the missing
+/// plaintext column learn it is gone and succeed, without a restart.
+fn a_contract_applied_while_serving_is_picked_up_without_a_restart(engine: Engine) {
+    let site = site_on!(
+        engine,
+        "a_contract_applied_while_serving_is_picked_up_without_a_restart",
+        at V5
+    );
+    let backend = site.serve();
+    store(&backend, "before", "before-value");
+    let out = site.run(&["seal"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let contract = match engine {
+        Engine::Sqlite => "V6__drop_plaintext_values.sql",
+        Engine::Postgres => "postgres/V6__drop_plaintext_values.sql",
+    };
+    site.exec(&fs::read_to_string(common::migrations_dir().join(contract)).unwrap());
+    store(&backend, "after", "after-value");
+    assert_eq!(revealed_value(&backend, "before"), "before-value");
+    assert_eq!(revealed_value(&backend, "after"), "after-value");
 }
 
 /// The backfill commits a batch at a time beside the service: a reveal (a
