@@ -70,13 +70,16 @@ impl ApiToken {
 /// that `token list` shows it on one line and a shell passes it as one word.
 pub fn check_name(name: &str) -> Result<(), String> {
     let count = name.chars().count();
-    let printable = name.chars().all(|c| !c.is_whitespace() && !c.is_control());
-    if (1..=MAX_NAME_CHARS).contains(&count) && printable {
+    // Visible ASCII only: an invisible or direction-changing character
+    // (U+200B, U+00AD, U+202E) would let two names look the same in
+    // `token list`, and an operator revoke the wrong one.
+    let visible = name.chars().all(|c| c.is_ascii_graphic());
+    if (1..=MAX_NAME_CHARS).contains(&count) && visible {
         return Ok(());
     }
     Err(format!(
-        "token name {name:?} is not valid: use 1 to {MAX_NAME_CHARS} printable characters \
-         without spaces, e.g. `ci` or `alice-laptop`"
+        "token name {name:?} is not valid: use 1 to {MAX_NAME_CHARS} visible ASCII characters \
+         (letters, digits, punctuation; no spaces), e.g. `ci` or `alice-laptop`"
     ))
 }
 
@@ -117,8 +120,8 @@ mod tests {
     }
 
     #[test]
-    fn names_are_one_to_64_printable_characters_without_whitespace() {
-        for good in ["ci", "alice-laptop", "ü", &"x".repeat(64)] {
+    fn names_are_one_to_64_visible_ascii_characters() {
+        for good in ["ci", "alice-laptop", "deploy@host:1", &"x".repeat(64)] {
             assert!(check_name(good).is_ok(), "{good}");
         }
         for bad in [
@@ -127,6 +130,10 @@ mod tests {
             "tab\there",
             "new\nline",
             "bell\u{7}",
+            "ü",
+            "o\u{200b}ps",
+            "o\u{ad}ps",
+            "\u{202e}spo",
             &"x".repeat(65),
         ] {
             assert!(check_name(bad).is_err(), "{bad:?}");

@@ -177,7 +177,11 @@ fn token_commands_refuse_bad_names_duplicates_and_unknown_tokens(engine: Engine)
     create_token(url, "gone");
     token_command(url, &["revoke", "gone"]);
     refused(&["create", "gone"], "never reused");
-    refused(&["create", "two words"], "without spaces");
+    refused(&["create", "two words"], "no spaces");
+    // Invisible and direction-changing characters would let two names look
+    // alike in `token list`: visible ASCII only.
+    refused(&["create", "o\u{200b}ps"], "visible ASCII");
+    refused(&["create", "\u{202e}spo"], "visible ASCII");
     refused(&["create", ""], "1 to 64");
     refused(&["create", &"x".repeat(65)], "1 to 64");
     refused(&["revoke", "nobody"], "no token named `nobody`");

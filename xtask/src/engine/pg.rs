@@ -271,8 +271,7 @@ impl refinery::Session for PgSession<'_> {
     }
 
     fn count(&mut self, sql: &str) -> Result<i64, String> {
-        let row = self.client.query_one(sql, &[]).map_err(|e| describe(&e))?;
-        row.try_get::<_, i64>(0).map_err(|e| describe(&e))
+        count_one(self.client, sql)
     }
 
     /// The timeouts are set for the session (`SET LOCAL` needs a
@@ -323,6 +322,29 @@ impl refinery::Session for PgSession<'_> {
 
     fn read_history(&mut self, sql: &str) -> Result<Vec<Migration>, MigrateError> {
         read_history(self.client, sql)
+    }
+}
+
+/// A migration precondition's count: exactly one row of one column holding
+/// a non-negative integer (bigint or integer), or why not.
+pub fn count_one(client: &mut impl postgres::GenericClient, sql: &str) -> Result<i64, String> {
+    let rows = client.query(sql, &[]).map_err(|e| describe(&e))?;
+    let [row] = rows.as_slice() else {
+        return Err(format!("it returns {} rows, not one", rows.len()));
+    };
+    if row.len() != 1 {
+        return Err(format!("it returns {} columns, not one", row.len()));
+    }
+    let value = row
+        .try_get::<_, Option<i64>>(0)
+        .or_else(|_| row.try_get::<_, Option<i32>>(0).map(|v| v.map(i64::from)))
+        .map_err(|_| "its value is not an integer (count with `SELECT count(*) …`)".to_owned())?;
+    match value {
+        None => Err("it returns NULL, not a count".into()),
+        Some(n) if n < 0 => Err(format!(
+            "it counts {n}, and a count of rows is never negative"
+        )),
+        Some(n) => Ok(n),
     }
 }
 

@@ -319,6 +319,35 @@ pub fn foreign_key_violations(conn: &Connection) -> rusqlite::Result<Vec<String>
     rows.collect()
 }
 
+/// A migration precondition's count: exactly one row of one column holding
+/// a non-negative integer, or why not (a second row or column would
+/// otherwise be ignored, and the guard pass on the first value alone).
+pub fn count_one(conn: &Connection, sql: &str) -> Result<i64, String> {
+    let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+    if stmt.column_count() != 1 {
+        return Err(format!(
+            "it returns {} columns, not one",
+            stmt.column_count()
+        ));
+    }
+    let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
+    let value: i64 = match rows.next().map_err(|e| e.to_string())? {
+        None => return Err("it returns no row".into()),
+        Some(row) => row.get(0).map_err(|_| {
+            "its value is not an integer (count with `SELECT count(*) …`)".to_owned()
+        })?,
+    };
+    if rows.next().map_err(|e| e.to_string())?.is_some() {
+        return Err("it returns more than one row".into());
+    }
+    match value {
+        n if n < 0 => Err(format!(
+            "it counts {n}, and a count of rows is never negative"
+        )),
+        n => Ok(n),
+    }
+}
+
 impl From<rusqlite::Error> for MigrateError {
     fn from(e: rusqlite::Error) -> Self {
         MigrateError::Database(e.to_string())
@@ -337,8 +366,7 @@ impl refinery::Session for &mut Connection {
     }
 
     fn count(&mut self, sql: &str) -> Result<i64, String> {
-        self.query_row(sql, [], |row| row.get::<_, i64>(0))
-            .map_err(|e| e.to_string())
+        count_one(self, sql)
     }
 
     fn check(&mut self) -> Result<(), MigrateError> {

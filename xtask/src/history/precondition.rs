@@ -112,9 +112,11 @@ pub fn of(file: &MigrationFile) -> anyhow::Result<Option<Precondition>> {
 }
 
 /// Every file's precondition problems, for `migrations check`: markers
-/// that cannot be read, and a precondition on a no-transaction file (which
-/// runs outside any transaction, so nothing would hold the count).
+/// that cannot be read or are misspelled, and a precondition on a
+/// no-transaction file (which runs outside any transaction, so nothing
+/// would hold the count).
 pub fn problems(files: &[MigrationFile]) -> Vec<String> {
+    let misspelled = files.iter().flat_map(misspelled_markers);
     files
         .iter()
         .filter_map(|f| match of(f) {
@@ -125,6 +127,39 @@ pub fn problems(files: &[MigrationFile]) -> Vec<String> {
                 super::no_transaction::MARKER
             )),
             Ok(_) => None,
+        })
+        .chain(misspelled)
+        .collect()
+}
+
+/// Comments that read as an xtask marker once spaces and case are ignored
+/// but are not spelled as one (`--xtask:hint:…`, `-- XTASK: …`, tabs): a
+/// guard misspelled would be silently ignored, and its migration run
+/// unguarded.
+fn misspelled_markers(file: &MigrationFile) -> Vec<String> {
+    let spelled = |text: &str| {
+        text == super::no_transaction::MARKER
+            || [COUNT, HINT, CHECK_BACKFILL].iter().any(|m| {
+                text.strip_prefix(m)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+            })
+    };
+    sql_text::split(&file.sql)
+        .1
+        .iter()
+        .filter(|c| {
+            let squeezed: String = c.text.chars().filter(|ch| !ch.is_whitespace()).collect();
+            squeezed.to_ascii_lowercase().starts_with("xtask:") && !spelled(&c.text)
+        })
+        .map(|c| {
+            format!(
+                "{}:{}: `-- {}` looks like an xtask marker but is not spelled as one, so it would be \
+                 ignored: write `-- xtask: no-transaction`, `-- {COUNT} SELECT …`, `-- {HINT} …` or \
+                 `-- {CHECK_BACKFILL} …` (lowercase, one space after each colon), or remove it",
+                file.path.display(),
+                c.line,
+                c.text
+            )
         })
         .collect()
 }
@@ -191,5 +226,19 @@ mod tests {
         ] {
             assert!(of(&file(sql)).is_err(), "accepted: {sql}");
         }
+    }
+
+    #[test]
+    fn misspelled_markers_are_problems() {
+        for sql in [
+            "--xtask:refuse-unless-zero:SELECT 7\n--xtask:hint:x\nDROP TABLE u;\n",
+            "-- XTASK: REFUSE-UNLESS-ZERO: SELECT 7\n-- XTASK: HINT: x\nDROP TABLE u;\n",
+            "--\txtask:\trefuse-unless-zero:\tSELECT 7\n--\txtask:\thint:\tx\nDROP TABLE u;\n",
+            "-- xtask: no transaction\nDROP TABLE u;\n",
+        ] {
+            assert!(!problems(&[file(sql)]).is_empty(), "accepted: {sql:?}");
+        }
+        let spelled = "--xtask: refuse-unless-zero: SELECT 0\n-- xtask: hint: x\nDROP TABLE u;\n";
+        assert_eq!(problems(&[file(spelled)]), Vec::<String>::new());
     }
 }

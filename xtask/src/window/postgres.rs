@@ -215,7 +215,7 @@ impl Engine for PgWindow {
 
     fn count_live(&mut self, sql: &str) -> anyhow::Result<i64> {
         let mut reading = self.client.build_transaction().read_only(true).start()?;
-        Ok(reading.query_one(sql, &[])?.try_get(0)?)
+        pg::count_one(&mut reading, sql).map_err(anyhow::Error::msg)
     }
 
     fn leftovers(&mut self) -> anyhow::Result<Vec<String>> {

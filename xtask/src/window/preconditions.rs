@@ -10,7 +10,8 @@ use super::engine::{Engine, Plan};
 use crate::history::precondition;
 
 /// Refuses the window when a pending migration's count is not zero on the
-/// live database; otherwise says what was counted (with a trailing `; `
+/// live database, or cannot be taken there while nothing pending comes
+/// before it; otherwise says what was counted (with a trailing `; `
 /// for the step's detail line, or nothing). A count the live schema cannot answer yet (an earlier
 /// pending migration adds what it reads) is left to the migration's own
 /// transaction, where it is exact (SQLite's rehearsal reaches it too).
@@ -20,12 +21,23 @@ pub fn refuse_unmet(engine: &mut dyn Engine, plan: &Plan) -> anyhow::Result<Stri
         let Some(precondition) = precondition::of(file)? else {
             continue;
         };
-        let Ok(found) = engine.count_live(&precondition.count) else {
-            checked.push(format!(
-                "{}'s precondition counted in its transaction",
-                file.stem()
-            ));
-            continue;
+        let found = match engine.count_live(&precondition.count) {
+            Ok(found) => found,
+            // The first pending migration meets the live schema as it is:
+            // a count that fails here fails in the window too.
+            Err(e) if k == 0 => bail!(
+                "{}'s precondition `{}` cannot be counted: {e:#}; it must be one SELECT returning one \
+                 count. Nothing went down; nothing was changed",
+                file.stem(),
+                precondition.count
+            ),
+            Err(_) => {
+                checked.push(format!(
+                    "{}'s precondition counted in its transaction",
+                    file.stem()
+                ));
+                continue;
+            }
         };
         if found != 0 {
             let before = k.checked_sub(1).map(|i| plan.pending[i].version);

@@ -143,7 +143,9 @@ impl Settings {
     pub fn refuse_past_target(&self, current: i32) -> anyhow::Result<()> {
         match self.target {
             Some(target) if current > target => bail!(
-                "--to {target}: the database is at schema version {current} already, past {target}; migrations                  only go forward (to go back, restore the backup taken before the later migrations: `cargo xtask                  restore`). Nothing was changed"
+                "--to {target}: the database is at schema version {current} already, past {target}; migrations \
+                 only go forward (to go back, restore the backup taken before the later migrations: `cargo xtask \
+                 restore`). Nothing was changed"
             ),
             _ => Ok(()),
         }

@@ -91,7 +91,7 @@ impl Engine for SqliteWindow {
 
     fn count_live(&mut self, sql: &str) -> anyhow::Result<i64> {
         let conn = sqlite::open_read_only(&self.path)?;
-        Ok(conn.query_row(sql, [], |row| row.get(0))?)
+        sqlite::count_one(&conn, sql).map_err(anyhow::Error::msg)
     }
 
     fn back_up_online(&mut self, dest: &Path) -> anyhow::Result<Verified> {

@@ -12,7 +12,11 @@ use crate::support;
 use std::fs;
 
 use rusqlite::Connection;
-use support::{Site, mig, mig_name, next, shipped_latest, text, versions_to};
+use support::{
+    Site, mig, mig_name, next,
+    pg::{PgSite, server},
+    shipped_latest, text, versions_to,
+};
 
 /// A contract migration after the shipped ones that may run only once
 /// `count` (a condition on `secrets`) matches no row.
@@ -98,6 +102,16 @@ fn malformed_markers_are_refused_naming_the_file_before_anything_is_touched() {
             "-- xtask: refuse-unless-zero: SELECT 0\n-- xtask: refuse-unless-zero: SELECT 0\n-- xtask: hint: x\nSELECT 1;\n",
             "appears 2 times",
         ),
+        // Misspelled, both lines alike: read as plain comments, the guard
+        // would be ignored and the migration run unguarded.
+        (
+            "--xtask:refuse-unless-zero:SELECT 7\n--xtask:hint:x\nSELECT 1;\n",
+            "looks like an xtask marker",
+        ),
+        (
+            "-- XTASK: REFUSE-UNLESS-ZERO: SELECT 7\n-- XTASK: HINT: x\nSELECT 1;\n",
+            "looks like an xtask marker",
+        ),
     ];
     for (sql, said) in cases {
         let site = Site::new();
@@ -121,6 +135,69 @@ fn malformed_markers_are_refused_naming_the_file_before_anything_is_touched() {
             "{sql:?} changed the database"
         );
     }
+}
+
+/// What is not one count is refused before anything goes down, on both
+/// engines: a second row or column would otherwise be ignored.
+#[test]
+fn a_count_that_is_not_one_count_is_refused_before_anything_goes_down() {
+    let cases = [
+        ("SELECT 0 UNION ALL SELECT 5", "more than one row"),
+        ("SELECT 0, 5", "2 columns"),
+        ("SELECT count(*) FROM no_such_table", "no_such_table"),
+        ("SELECT NULL", "not an integer"),
+        ("SELECT -1", "never negative"),
+    ];
+    for (count, said) in cases {
+        let site = Site::new();
+        let sql = format!(
+            "-- contract: x\n-- xtask: refuse-unless-zero: {count}\n-- xtask: hint: x\nCREATE INDEX guarded ON secrets (name);\n"
+        );
+        site.add_migration(&mig(next(), "guarded"), &sql);
+        let before = fs::read(&site.db).unwrap();
+        let out = site.xtask(&["migrate"], &[]);
+        let text = text(&out);
+        assert!(!out.status.success(), "{count}: {text}");
+        assert!(
+            text.contains(said) && text.contains("Nothing went down"),
+            "{count}: {text}"
+        );
+        assert_eq!(fs::read(&site.db).unwrap(), before, "{count}");
+    }
+}
+
+#[test]
+fn postgres_a_count_that_cannot_run_is_refused_in_the_preflight_and_an_int4_count_is_one() {
+    let server = server!(
+        "postgres_a_count_that_cannot_run_is_refused_in_the_preflight_and_an_int4_count_is_one"
+    );
+    let site = PgSite::new(&server);
+    let guarded = |count: &str| {
+        format!(
+            "-- contract: x\n-- xtask: refuse-unless-zero: {count}\n-- xtask: hint: x\nCREATE INDEX guarded ON secrets (name);\n"
+        )
+    };
+    let name = mig(next(), "guarded");
+    for (count, said) in [
+        ("SELECT count(*) FROM no_such_table", "no_such_table"),
+        ("SELECT 0 UNION ALL SELECT 5", "2 rows"),
+    ] {
+        site.add_migration(&name, &guarded(count));
+        for args in [&["migrate", "--dry-run"][..], &["migrate"][..]] {
+            let out = site.xtask(args, &[]);
+            let text = text(&out);
+            assert!(!out.status.success(), "{args:?} {count}: {text}");
+            assert!(
+                text.contains(said) && text.contains("Nothing went down"),
+                "{args:?} {count}: {text}"
+            );
+            assert!(!text.contains("[3/7]"), "the service was touched: {text}");
+        }
+    }
+    site.add_migration(&name, &guarded("SELECT 0::int"));
+    let out = site.xtask(&["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(site.db.versions(), versions_to(next()));
 }
 
 #[test]
