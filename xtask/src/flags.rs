@@ -74,7 +74,8 @@ pub enum Command {
         "\n\nExit status: 0 migrated, or already up to date (--dry-run: the plan was printed); ",
         "1 failed (the error says what is true of the database now and what to do next); ",
         "2 usage error (unknown or invalid flags or arguments); ",
-        "3 refused (--job: a contract migration is pending and --allow-contract was not given); ",
+        "3 refused (--job: a contract migration is pending and --allow-contract was not given, or a \
+         pending migration's precondition is not met); ",
         "130/143 cancelled by SIGINT/SIGTERM (--job)."
     ))]
     Migrate(MigrateArgs),
@@ -383,7 +384,8 @@ pub struct MigrateArgs {
     /// SIGINT/SIGTERM cancel the running statement on the server. Exit 0: migrated
     /// or already up to date; 1: failed (rolled back); 3: refused (a contract,
     /// locking or unreadable migration is pending: see `cargo xtask migrations
-    /// rules`); 130/143: cancelled by SIGINT/SIGTERM.
+    /// rules`; or a pending migration's precondition is not met);
+    /// 130/143: cancelled by SIGINT/SIGTERM.
     #[arg(long, conflicts_with = "create")]
     pub job: bool,
 

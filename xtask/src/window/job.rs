@@ -96,6 +96,15 @@ pub fn run(
         ))
         .into());
     }
+    // A contract allowed through still waits for its backfill: refused
+    // (exit 3) before anything runs, as the window refuses it.
+    let mut count_live = |sql: &str| -> anyhow::Result<i64> {
+        let mut reading = client.build_transaction().read_only(true).start()?;
+        pg::count_one(&mut reading, sql).map_err(anyhow::Error::msg)
+    };
+    if let Err(unmet) = super::preconditions::refuse_unmet(&pending, &mut count_live) {
+        return Err(Refused(format!("{unmet:#}")).into());
+    }
     let start = Instant::now();
     let applied = job_apply::apply_with_retries(settings, url, &mut client, &files, current)?;
     println!("job: {}", how_applied(&pending));

@@ -6,8 +6,7 @@
 
 use anyhow::bail;
 
-use super::engine::{Engine, Plan};
-use crate::history::precondition;
+use crate::history::{MigrationFile, precondition};
 
 /// Refuses the window when a pending migration's count is not zero on the
 /// live database, or cannot be taken there while nothing pending comes
@@ -15,13 +14,18 @@ use crate::history::precondition;
 /// for the step's detail line, or nothing). A count the live schema cannot answer yet (an earlier
 /// pending migration adds what it reads) is left to the migration's own
 /// transaction, where it is exact (SQLite's rehearsal reaches it too).
-pub fn refuse_unmet(engine: &mut dyn Engine, plan: &Plan) -> anyhow::Result<String> {
+/// `count_live` reads one count on the live database without changing it
+/// (the window's engine; `--job`'s read-only transaction).
+pub fn refuse_unmet(
+    pending: &[MigrationFile],
+    count_live: &mut dyn FnMut(&str) -> anyhow::Result<i64>,
+) -> anyhow::Result<String> {
     let mut checked = Vec::new();
-    for (k, file) in plan.pending.iter().enumerate() {
+    for (k, file) in pending.iter().enumerate() {
         let Some(precondition) = precondition::of(file)? else {
             continue;
         };
-        let found = match engine.count_live(&precondition.count) {
+        let found = match count_live(&precondition.count) {
             Ok(found) => found,
             // The first pending migration meets the live schema as it is:
             // a count that fails here fails in the window too.
@@ -40,7 +44,7 @@ pub fn refuse_unmet(engine: &mut dyn Engine, plan: &Plan) -> anyhow::Result<Stri
             }
         };
         if found != 0 {
-            let before = k.checked_sub(1).map(|i| plan.pending[i].version);
+            let before = k.checked_sub(1).map(|i| pending[i].version);
             bail!(
                 "{}. Nothing went down; nothing was changed",
                 precondition.refusal(file, found, before)

@@ -229,8 +229,8 @@ fn preflight(
     if !plan.pending.is_empty() {
         check_backup_room(settings, engine.database_bytes()?, dry_run)?;
     }
-    let checks =
-        preconditions::refuse_unmet(engine, &plan)? + &engine.check_before_downtime(&mut plan)?;
+    let checks = preconditions::refuse_unmet(&plan.pending, &mut |sql| engine.count_live(sql))?
+        + &engine.check_before_downtime(&mut plan)?;
     let pending = match plan.pending.len() {
         0 => "none pending".to_owned(),
         n => format!("{n} pending ({})", history::stems(&plan.pending)),
