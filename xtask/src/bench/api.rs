@@ -88,24 +88,8 @@ fn postgres_url(url: &str) -> anyhow::Result<PgUrl> {
     }
 }
 
-/// This repository's migrations for `engine`, up to `to` when given.
-fn migrations_to(
-    repo: &Path,
-    engine: Engine,
-    to: Option<i32>,
-) -> anyhow::Result<Vec<history::MigrationFile>> {
-    let mut files = history::load_for(&crate::paths::migrations_dir(repo), engine)?;
-    if let Some(to) = to {
-        if !files.iter().any(|f| f.version == to) {
-            bail!("--to {to}: there is no V{to}__*.sql among this repository's migrations");
-        }
-        files.retain(|f| f.version <= to);
-    }
-    Ok(files)
-}
-
 fn migrate_sqlite(repo: &Path, db: &Path, to: Option<i32>) -> anyhow::Result<()> {
-    let files = migrations_to(repo, Engine::Sqlite, to)?;
+    let files = history::load_up_to(&crate::paths::migrations_dir(repo), Engine::Sqlite, to)?;
     let mut conn = crate::engine::sqlite::open(db, true)?;
     crate::engine::sqlite::apply_pending(&mut conn, &files)?;
     Ok(())
@@ -128,7 +112,7 @@ fn migrate_empty_postgres(repo: &Path, url: &PgUrl, to: Option<i32>) -> anyhow::
              empty database: create one (`createdb NAME`), pass it, and drop it afterwards"
         );
     }
-    let files = migrations_to(repo, Engine::Postgres, to)?;
+    let files = history::load_up_to(&crate::paths::migrations_dir(repo), Engine::Postgres, to)?;
     let timeouts = Timeouts {
         lock: Duration::from_secs(5),
         statement: Duration::from_secs(60),

@@ -25,6 +25,27 @@ pub fn load_for(dir: &std::path::Path, engine: Engine) -> anyhow::Result<Vec<Mig
     Ok(files)
 }
 
+/// [`load_for`], then only the files up to `to` (`--to N`), which must be
+/// the version of one of them.
+pub fn load_up_to(
+    dir: &std::path::Path,
+    engine: Engine,
+    to: Option<i32>,
+) -> anyhow::Result<Vec<MigrationFile>> {
+    let mut files = load_for(dir, engine)?;
+    if let Some(to) = to {
+        if !files.iter().any(|f| f.version == to) {
+            anyhow::bail!(
+                "--to {to}: there is no V{to}__*.sql in {} (its versions: {}); pass one of them",
+                dir.display(),
+                stems(&files)
+            );
+        }
+        files.retain(|f| f.version <= to);
+    }
+    Ok(files)
+}
+
 /// The `files` check of `migrations check`: every problem of every file,
 /// each naming the file (and line where there is one), and every gap in the
 /// shared versions not in `allowed_gaps` (twins cover only some versions).

@@ -125,18 +125,7 @@ impl Settings {
     /// had its say: a file vanished from an applied history is better named
     /// by the history than as a gap.
     pub fn migration_files(&self) -> anyhow::Result<Vec<MigrationFile>> {
-        let mut files = history::load_for(&self.migrations, self.engine())?;
-        if let Some(target) = self.target {
-            if !files.iter().any(|f| f.version == target) {
-                bail!(
-                    "--to {target}: there is no V{target}__*.sql in {} (its versions: {}); pass one of them",
-                    self.migrations.display(),
-                    history::stems(&files)
-                );
-            }
-            files.retain(|f| f.version <= target);
-        }
-        Ok(files)
+        history::load_up_to(&self.migrations, self.engine(), self.target)
     }
 
     /// `--to N` on a database already past V{N}: migrations only go forward.
