@@ -47,10 +47,9 @@ pub fn run(args: SealArgs) -> anyhow::Result<()> {
 fn open(url: &DatabaseUrl, vault: &Vault) -> anyhow::Result<Store> {
     let mut store = Store::open(url, 1)?;
     store.schema_state()?.refuse_behind(url)?;
-    vault.set_value_column(store.has_value_column()?);
     // A wrong key under the right id would seal the previous release's rows
     // under a key no backup holds: refused before any row is touched.
-    vault.refuse_keys_that_do_not_open(&store.with_db(Db::one_row_per_key)??)?;
+    store.ready_vault(vault)?;
     Ok(store)
 }
 

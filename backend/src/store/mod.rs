@@ -92,16 +92,19 @@ impl Store {
         }
     }
 
-    /// Whether `secrets.value` (the previous release's plaintext) still
-    /// exists: schema version 5 has it, a later contract migration drops it.
-    pub fn has_value_column(&mut self) -> anyhow::Result<bool> {
-        match self {
-            Store::Sqlite(db) => db.has_value_column(),
-            Store::Postgres(pools) => {
-                let mut client = pools.api.get().context("no database connection")?;
-                postgres::has_value_column(&mut client)
-            }
-        }
+    /// Makes `vault` ready for this database, on one connection: whether
+    /// `secrets.value` (the previous release's plaintext) still exists
+    /// (schema version 5 has it, the contract migration drops it), and that
+    /// its keys open the rows they sealed. The service runs it at start and
+    /// after maintenance, `backend seal` before its first batch.
+    pub fn ready_vault(&mut self, vault: &Vault) -> anyhow::Result<()> {
+        self.with_db(|db| {
+            let value_column = db
+                .has_value_column()
+                .context("reading the columns of table `secrets`")?;
+            vault.set_value_column(value_column);
+            vault.refuse_keys_that_do_not_open(&db.one_row_per_key()?)
+        })?
     }
 }
 

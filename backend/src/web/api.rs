@@ -19,11 +19,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    auth::{Presented, TokenName, with_db_as},
+    auth::{Presented, with_db_as},
     error::ApiError,
     state::AppState,
 };
-use crate::store::StoreError;
+use crate::store::{Db, StoreError};
 
 /// Longest accepted secret name, in characters (also a CHECK in the schema).
 pub const MAX_NAME_LEN: usize = 128;
@@ -45,11 +45,14 @@ pub fn routes() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-/// The answer of a handler's work, carrying the token's name for the log.
-type Authorized = Result<(Result<Response, ApiError>, TokenName), Response>;
-
-fn answer(outcome: Authorized) -> Response {
-    match outcome {
+/// `work`'s answer, once the token is proven on the same connection (see
+/// [`with_db_as`]), carrying the token's name for the request's log line;
+/// the 401 (or the 503 of a database that is not there) otherwise.
+async fn as_token<F>(state: &AppState, token: Presented, work: F) -> Response
+where
+    F: FnOnce(&mut Db, &str) -> Result<Response, ApiError> + Send + 'static,
+{
+    match with_db_as(state, token, work).await {
         Err(refused_or_unavailable) => refused_or_unavailable,
         Ok((result, name)) => {
             let mut response = result.unwrap_or_else(IntoResponse::into_response);
@@ -65,27 +68,23 @@ async fn no_such_route(
     State(state): State<AppState>,
     Extension(token): Extension<Presented>,
 ) -> Response {
-    answer(
-        with_db_as(&state, token, |_, _| {
-            Err(ApiError::new(StatusCode::NOT_FOUND, "no such API route"))
-        })
-        .await,
-    )
+    as_token(&state, token, |_, _| {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "no such API route"))
+    })
+    .await
 }
 
 async fn no_such_method(
     State(state): State<AppState>,
     Extension(token): Extension<Presented>,
 ) -> Response {
-    answer(
-        with_db_as(&state, token, |_, _| {
-            Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "this API route does not take that method",
-            ))
-        })
-        .await,
-    )
+    as_token(&state, token, |_, _| {
+        Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this API route does not take that method",
+        ))
+    })
+    .await
 }
 
 async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
@@ -139,17 +138,15 @@ async fn create(
     body: Result<Json<NewSecret>, JsonRejection>,
 ) -> Response {
     let vault = state.vault();
-    answer(
-        with_db_as(&state, token, move |db, _| {
-            let Json(new) = body.map_err(rejected_body)?;
-            let ttl_seconds = validate(&new)?;
-            let meta = db
-                .insert(&vault, &new.name, &new.value, ttl_seconds)
-                .map_err(|e| insert_failed(&new.name, e))?;
-            Ok((StatusCode::CREATED, Json(meta)).into_response())
-        })
-        .await,
-    )
+    as_token(&state, token, move |db, _| {
+        let Json(new) = body.map_err(rejected_body)?;
+        let ttl_seconds = validate(&new)?;
+        let meta = db
+            .insert(&vault, &new.name, &new.value, ttl_seconds)
+            .map_err(|e| insert_failed(&new.name, e))?;
+        Ok((StatusCode::CREATED, Json(meta)).into_response())
+    })
+    .await
 }
 
 fn insert_failed(name: &str, e: StoreError) -> ApiError {
@@ -166,13 +163,11 @@ fn insert_failed(name: &str, e: StoreError) -> ApiError {
 
 /// `GET /api/secrets`: every live secret's name and dates, never a value.
 async fn list(State(state): State<AppState>, Extension(token): Extension<Presented>) -> Response {
-    answer(
-        with_db_as(&state, token, |db, _| {
-            let secrets = db.list().map_err(ApiError::internal)?;
-            Ok(Json(json!({ "secrets": secrets })).into_response())
-        })
-        .await,
-    )
+    as_token(&state, token, |db, _| {
+        let secrets = db.list().map_err(ApiError::internal)?;
+        Ok(Json(json!({ "secrets": secrets })).into_response())
+    })
+    .await
 }
 
 async fn reveal(
@@ -181,20 +176,18 @@ async fn reveal(
     name: Result<Path<String>, PathRejection>,
 ) -> Response {
     let vault = state.vault();
-    answer(
-        with_db_as(&state, token, move |db, token_name| {
-            let Path(name) = name.map_err(bad_path)?;
-            check_stored_name(&name)?;
-            match db
-                .reveal(&vault, &name, token_name)
-                .map_err(ApiError::internal)?
-            {
-                Some(secret) => Ok(Json(secret).into_response()),
-                None => Err(not_found(&name)),
-            }
-        })
-        .await,
-    )
+    as_token(&state, token, move |db, token_name| {
+        let Path(name) = name.map_err(bad_path)?;
+        check_stored_name(&name)?;
+        match db
+            .reveal(&vault, &name, token_name)
+            .map_err(ApiError::internal)?
+        {
+            Some(secret) => Ok(Json(secret).into_response()),
+            None => Err(not_found(&name)),
+        }
+    })
+    .await
 }
 
 async fn remove(
@@ -202,17 +195,15 @@ async fn remove(
     Extension(token): Extension<Presented>,
     name: Result<Path<String>, PathRejection>,
 ) -> Response {
-    answer(
-        with_db_as(&state, token, move |db, _| {
-            let Path(name) = name.map_err(bad_path)?;
-            check_stored_name(&name)?;
-            match db.delete(&name).map_err(ApiError::internal)? {
-                true => Ok(StatusCode::NO_CONTENT.into_response()),
-                false => Err(not_found(&name)),
-            }
-        })
-        .await,
-    )
+    as_token(&state, token, move |db, _| {
+        let Path(name) = name.map_err(bad_path)?;
+        check_stored_name(&name)?;
+        match db.delete(&name).map_err(ApiError::internal)? {
+            true => Ok(StatusCode::NO_CONTENT.into_response()),
+            false => Err(not_found(&name)),
+        }
+    })
+    .await
 }
 
 fn bad_path(_: PathRejection) -> ApiError {

@@ -167,10 +167,10 @@ impl AppState {
     }
 }
 
-/// Opens the database and refuses a schema older than this build expects;
-/// records in `vault` whether the plaintext column still exists (this runs
-/// at start and each time maintenance mode ends, the only time a contract
-/// migration can have dropped it).
+/// Opens the database and refuses a schema older than this build expects,
+/// then readies `vault` for it (whether the plaintext column still exists,
+/// and that its keys open the stored rows); runs at start and each time
+/// maintenance mode ends.
 fn open_checked(config: &Config, vault: &Vault) -> anyhow::Result<Store> {
     let url = &config.database;
     let mut db = Store::open(url, config.pool_size)?;
@@ -190,12 +190,7 @@ fn open_checked(config: &Config, vault: &Vault) -> anyhow::Result<Store> {
         ),
         SchemaState::Current | SchemaState::Behind { .. } => {}
     }
-    let value_column = db
-        .has_value_column()
-        .context("reading the columns of table `secrets`")?;
-    vault.set_value_column(value_column);
-    let samples = db.with_db(Db::one_row_per_key)??;
-    vault.refuse_keys_that_do_not_open(&samples)?;
+    db.ready_vault(vault)?;
     Ok(db)
 }
 

@@ -313,12 +313,9 @@ fn refuse_unless_precondition_holds<S: Session>(
     let Some(precondition) = history::precondition::of(file).map_err(|e| format!("{e:#}"))? else {
         return Ok(());
     };
-    let found = session.count(&precondition.count).map_err(|e| {
-        format!(
-            "its precondition `{}` could not be counted: {e}; it must be one SELECT returning one integer",
-            precondition.count
-        )
-    })?;
+    let found = session
+        .count(&precondition.count)
+        .map_err(|e| precondition.uncountable(file, &e))?;
     let before = files
         .iter()
         .filter(|f| f.version < file.version)

@@ -35,6 +35,17 @@ pub struct Precondition {
 }
 
 impl Precondition {
+    /// Why the count could not be taken (`why`), naming the migration and
+    /// the query, and what a count must be.
+    pub fn uncountable(&self, file: &MigrationFile, why: &str) -> String {
+        format!(
+            "{}'s precondition `{}` cannot be counted: {why}; it must be one SELECT returning one \
+             count of rows",
+            file.stem(),
+            self.count
+        )
+    }
+
     /// The refusal, naming the migration, what was counted and what to do;
     /// `before` is the version of the migration before it, which `--to`
     /// can apply alone.

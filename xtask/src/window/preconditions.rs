@@ -30,10 +30,8 @@ pub fn refuse_unmet(
             // The first pending migration meets the live schema as it is:
             // a count that fails here fails in the window too.
             Err(e) if k == 0 => bail!(
-                "{}'s precondition `{}` cannot be counted: {e:#}; it must be one SELECT returning one \
-                 count. Nothing went down; nothing was changed",
-                file.stem(),
-                precondition.count
+                "{}. Nothing went down; nothing was changed",
+                precondition.uncountable(file, &format!("{e:#}"))
             ),
             Err(_) => {
                 checked.push(format!(
