@@ -1,10 +1,10 @@
 //! The secrets service.
 //!
-//! `dburl`, `db_error`, `maintenance` and `schema` are plain std (with the
-//! `pg` feature, `db_error` also describes Postgres client errors): they are the contract the
-//! operator tooling (`cargo xtask`) shares with the service, and compile without
-//! the `server` feature. Everything else is the HTTP service itself, layered so
-//! that imports only point down:
+//! `dburl`, `db_error`, `maintenance` and `schema` are the `secrets-contract`
+//! crate, re-exported: plain std, the contract the operations tool
+//! (`secrets-ops`) shares with the service without compiling its web stack.
+//! Everything else is the HTTP service itself, layered so that imports only
+//! point down:
 //!
 //! - `app`: the router and server loop, the one module that wires the rest;
 //! - `web`: the HTTP handlers, their shared state and their error answer;
@@ -14,10 +14,7 @@
 //! - `seal`: the key file and the AEAD that seals values at rest;
 //! - `config`, then the std contract at the bottom.
 
-pub mod db_error;
-pub mod dburl;
-pub mod maintenance;
-pub mod schema;
+pub use secrets_contract::{db_error, dburl, maintenance, schema};
 
 #[cfg(feature = "server")]
 pub mod api_token;

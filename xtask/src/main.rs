@@ -1,50 +1,40 @@
-//! `cargo xtask`: release and schema-change automation for the secrets service.
+//! `cargo xtask`: repository automation for the secrets service.
 //!
 //! This file is the table of contents: the CLI lives in `flags`, each command
-//! in its own module with a `run`, shared mechanics in small modules named for
-//! what they are.
+//! in its own module with a `run`. `version` and `release` live here; the
+//! operations tool (`migrate`, `backup`, `restore`, `migrations`, `db`) and
+//! the benchmarks are programs of their own that `ops` runs, so this crate
+//! stays light.
 
-// Commands, each a folder with its mechanics below it.
-mod bench;
-mod copy;
-mod migrations;
+// Commands.
 mod release;
-mod window;
 
-// Mechanics the commands share.
-mod engine;
-mod history;
-mod schema;
-
-// Small modules everyone uses.
-mod closed_stdout;
+// Mechanics.
 mod config;
-mod failpoint;
 mod flags;
-mod fsutil;
-mod git;
+mod ops;
 mod paths;
-mod process;
-mod progress;
-mod quote;
-mod redact;
-mod run_lock;
-mod stamp;
 
-use std::process::ExitCode;
+// Shared with the operations tool.
+use xtask_common::{closed_stdout, failpoint, fsutil, git, process, quote, run_lock};
+
+use std::{ffi::OsString, path::Path, process::ExitCode};
 
 use clap::Parser;
 use flags::Command;
+use ops::Program;
 
 fn main() -> ExitCode {
     let cli = flags::Cli::parse();
-    // Absolute once, here: every relative path is later taken from it.
-    let repo = cli.repo.unwrap_or_else(paths::project_root);
-    let repo = std::path::absolute(&repo).unwrap_or(repo);
     let Some(command) = cli.command else {
         // A bare `cargo xtask`: the help, on stdout, and success (as cargo).
         let _ = <flags::Cli as clap::CommandFactory>::command().print_help();
         return ExitCode::SUCCESS;
+    };
+    let repo = match cli.repo.map_or_else(paths::project_root, Ok) {
+        // Absolute once, here: every relative path is later taken from it.
+        Ok(repo) => std::path::absolute(&repo).unwrap_or(repo),
+        Err(error) => return fail(&error),
     };
     match closed_stdout::run_quietly(|| dispatch(&repo, command)) {
         Some(code) => code,
@@ -52,31 +42,33 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(repo: &std::path::Path, command: Command) -> ExitCode {
+fn dispatch(repo: &Path, command: Command) -> ExitCode {
     let result = match command {
-        Command::Migrate(args) => window::run(repo, &args),
-        Command::Backup(args) => window::backup::run(repo, &args),
-        Command::Restore(args) => window::restore::run(repo, &args),
         Command::Version(args) => release::version::run(repo, &args),
         Command::Release(args) => release::run(repo, &args),
-        Command::Migrations(args) => migrations::run(repo, &args),
-        Command::Bench(args) => bench::run(repo, &args),
-        Command::Db(flags::DbArgs {
-            command: flags::DbCommand::Copy(args),
-        }) => copy::run(repo, &args),
+        Command::Migrate(p) => Err(ops::exec(Program::Ops, repo, &named("migrate", p.args))),
+        Command::Backup(p) => Err(ops::exec(Program::Ops, repo, &named("backup", p.args))),
+        Command::Restore(p) => Err(ops::exec(Program::Ops, repo, &named("restore", p.args))),
+        Command::Migrations(p) => Err(ops::exec(Program::Ops, repo, &named("migrations", p.args))),
+        Command::Db(p) => Err(ops::exec(Program::Ops, repo, &named("db", p.args))),
+        Command::Bench(p) => Err(ops::exec(Program::Bench, repo, &p.args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // A URL's credentials never reach the terminal or a CI log.
-            eprintln!("error: {}", redact::redact(&format!("{error:#}")));
-            if error.downcast_ref::<window::Refused>().is_some() {
-                ExitCode::from(window::EXIT_REFUSED)
-            } else if let Some(cancelled) = error.downcast_ref::<window::Cancelled>() {
-                ExitCode::from(cancelled.exit_code)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Err(error) => fail(&error),
     }
+}
+
+/// The subcommand's name, then its arguments as given.
+fn named(name: &str, args: Vec<OsString>) -> Vec<OsString> {
+    std::iter::once(OsString::from(name)).chain(args).collect()
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    // A URL's credentials never reach the terminal or a CI log.
+    eprintln!(
+        "error: {}",
+        secrets_contract::dburl::redact(&format!("{error:#}"))
+    );
+    ExitCode::FAILURE
 }

@@ -2,35 +2,36 @@
 
 use std::path::{Path, PathBuf};
 
-/// The repository root: the folder above this crate.
-pub fn project_root() -> PathBuf {
-    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+/// The checkout this command works on, found at run time, never where the
+/// binary was compiled: `cargo xtask` (cargo run) sets `CARGO_MANIFEST_DIR`
+/// to this crate's folder in the checkout it runs in; a binary run directly
+/// looks up from the working directory for the folder holding
+/// `xtask/Cargo.toml` beside a `Cargo.toml`.
+pub fn project_root() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from)
+        && dir.join("Cargo.toml").is_file()
+        && let Some(root) = dir.parent().filter(|root| is_checkout(root))
+    {
+        return Ok(root.to_path_buf());
+    }
+    let here = std::env::current_dir()?;
+    here.ancestors()
+        .find(|dir| is_checkout(dir))
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} is not inside a checkout of this repository (no Cargo.toml beside xtask/Cargo.toml above it): \
+                 cd into the checkout, or pass --repo DIR",
+                here.display()
+            )
+        })
+}
+
+fn is_checkout(dir: &Path) -> bool {
+    dir.join("Cargo.toml").is_file() && dir.join("xtask/Cargo.toml").is_file()
 }
 
 /// `migrations/`: the single source of schema changes.
 pub fn migrations_dir(repo: &Path) -> PathBuf {
     repo.join("migrations")
-}
-
-/// The one rule for a relative path the xtask is given — in `DATABASE_URL`
-/// (`sqlite:///data/secrets.db`), `--migrations`, `backup-dir`,
-/// `maintenance-flag`, `restore BACKUP` — it is taken from the repository
-/// root, not the current folder, so `cargo xtask` means the same from any
-/// folder of the checkout (and `make run`, run from the root, finds the
-/// same `data/secrets.db` as the backend).
-pub fn from_root(repo: &Path, path: &Path) -> PathBuf {
-    if path.is_relative() {
-        repo.join(path)
-    } else {
-        path.to_path_buf()
-    }
-}
-
-/// Said once, where a relative path was resolved.
-pub fn relative_rule(repo: &Path) -> String {
-    format!(
-        "relative paths are taken from the repository root {}",
-        repo.display()
-    )
 }

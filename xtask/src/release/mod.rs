@@ -343,7 +343,9 @@ fn today_utc() -> String {
     )
 }
 
-/// A release never ships migrations that fail `migrations check`.
+/// A release never ships migrations that fail `migrations check`, which
+/// the operations tool runs (its seventh check on `MIGRATIONS_POSTGRES_URL`,
+/// or `DATABASE_URL` when that is a postgres:// URL, as `migrations check` reads them).
 fn check_migrations(repo: &Path) -> anyhow::Result<()> {
     let dir = crate::paths::migrations_dir(repo);
     if !dir.is_dir() {
@@ -353,19 +355,47 @@ fn check_migrations(repo: &Path) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let report = crate::migrations::check::check(
+    let out = crate::ops::output(
+        crate::ops::Program::Ops,
         repo,
-        &dir,
-        false,
-        crate::migrations::parity::postgres_server(None).as_deref(),
-    );
-    if report.failed() {
+        &["migrations", "check", "--json"],
+    )?;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "`cargo xtask migrations check` did not finish ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })?;
+    let problems = failed_checks(&report);
+    if !out.status.success() || !problems.is_empty() {
         bail!(
             "`cargo xtask migrations check` fails, and a release never ships such migrations:\n     {}",
-            report.problems().join("\n     ")
+            problems.join("\n     ")
         );
     }
     Ok(())
+}
+
+/// `check: problem` for every problem of every failed check of the report.
+fn failed_checks(report: &serde_json::Value) -> Vec<String> {
+    let checks = report["checks"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    checks
+        .iter()
+        .flat_map(|check| {
+            let name = check["name"].as_str().unwrap_or("?");
+            let problems = check["problems"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            problems
+                .iter()
+                .map(move |p| format!("{name}: {}", p.as_str().unwrap_or_default()))
+        })
+        .collect()
 }
 
 fn print_dry_run(plan: &Plan) {
