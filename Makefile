@@ -22,7 +22,7 @@ check: frontend-deps ## Everything CI checks: format, version drift, migrations,
 	cargo xtask version
 	cargo xtask migrations check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --package xtask --all-targets --features failpoints -- -D warnings
+	cargo clippy --package secrets-ops --package xtask --all-targets --features secrets-ops/failpoints,xtask/failpoints -- -D warnings
 	cargo test --workspace
 	$(MAKE) test-faults
 	$(NPM) run typecheck
@@ -30,10 +30,11 @@ check: frontend-deps ## Everything CI checks: format, version drift, migrations,
 	$(NPM) run build
 
 test-faults: ## Fault injection: SIGKILL and errors at every failpoint of migrate, restore and release
-	cargo test --package xtask --features failpoints --test faults
+	cargo build --package xtask --features xtask/failpoints
+	cargo test --package secrets-ops --features failpoints --test faults
 
 e2e: frontend ## Real-browser check in headless Chromium (needs Debian's chromium)
-	cargo build --package backend --package xtask
+	cargo build --package backend --package secrets-ops
 	node $(FRONTEND)/e2e/e2e.mjs
 
 migrate: ## Bring the local database (DATABASE_URL, default data/secrets.db) to the latest schema
@@ -43,8 +44,8 @@ release: ## Cut a release: make release VERSION=x.y.z (or major, minor, patch, p
 	@if [ -z "$(VERSION)" ]; then echo "make release: say which version, e.g. make release VERSION=0.2.0 (or VERSION=patch)" >&2; exit 2; fi
 	cargo xtask release "$(VERSION)"
 
-bench: ## Speed benchmarks of the xtask (see README, "Benchmarks")
-	cargo build --package backend --package xtask
+bench: ## Speed benchmarks of the xtask and the operations tool (see README, "Benchmarks")
+	cargo build --package backend --package secrets-ops
 	cargo xtask bench release
 	cargo xtask bench migrations
 	cargo xtask bench migrate --size 1GiB

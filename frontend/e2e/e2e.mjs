@@ -4,9 +4,9 @@
 // stores, reveals, copies, hides, deletes with confirmation and signs out, as
 // a user would; a wrong token and a revoked one are refused in the page.
 //
-// Usage (from the repo root, after `cargo build -p backend -p xtask` and
+// Usage (from the repo root, after `cargo build -p backend -p secrets-ops` and
 // `npm --prefix frontend run build`): `make e2e`, or
-//   BACKEND_BIN=target/debug/backend XTASK_BIN=target/debug/xtask node frontend/e2e/e2e.mjs
+//   BACKEND_BIN=target/debug/backend OPS_BIN=target/debug/secrets-ops node frontend/e2e/e2e.mjs
 // CHROMIUM_PATH overrides /usr/bin/chromium. Screenshots land in target/e2e/.
 
 import { mkdirSync } from "node:fs";

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 export const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const pkg = JSON.parse(readFileSync(join(repo, "frontend/package.json"), "utf8"));
 export const backendBin = resolve(repo, process.env.BACKEND_BIN ?? "target/debug/backend");
-export const xtaskBin = resolve(repo, process.env.XTASK_BIN ?? "target/debug/xtask");
+export const opsBin = resolve(repo, process.env.OPS_BIN ?? "target/debug/secrets-ops");
 export const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const dist = join(repo, "frontend/dist");
 export const shotDir = join(repo, "target/e2e");
@@ -28,7 +28,7 @@ export function fail(message) {
 function requireInputs() {
   for (const [what, path, fix] of [
     ["backend binary", backendBin, "cargo build -p backend"],
-    ["xtask binary", xtaskBin, "cargo build -p xtask"],
+    ["operations binary", opsBin, "cargo build -p secrets-ops"],
     ["built UI", join(dist, "index.html"), "npm --prefix frontend run build"],
     ["Chromium", chromiumPath, "apt-get install -y chromium (or set CHROMIUM_PATH)"],
   ]) {
@@ -61,10 +61,10 @@ export function setUp() {
 }
 
 export function migrate() {
-  const run = spawnSync(xtaskBin, ["migrate", "--create", "--database-url", databaseUrl], {
+  const run = spawnSync(opsBin, ["migrate", "--create", "--database-url", databaseUrl], {
     encoding: "utf8",
   });
-  if (run.status !== 0) fail(`cargo xtask migrate failed:\n${run.stdout}${run.stderr}`);
+  if (run.status !== 0) fail(`secrets-ops migrate failed:\n${run.stdout}${run.stderr}`);
 }
 
 const COMMAND_TIMEOUT_MS = 30_000;

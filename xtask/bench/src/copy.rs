@@ -27,8 +27,8 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use secrets_contract::dburl::PgUrl;
 use rusqlite::Connection;
+use secrets_contract::dburl::PgUrl;
 
 use secrets_ops::{
     engine::{pg, sqlite},

@@ -13,7 +13,12 @@ macro_rules! exit_plain {
 
 /// Measure the speed targets of the xtask and the operations tool.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask bench", bin_name = "cargo xtask bench", version, about)]
+#[command(
+    name = "cargo xtask bench",
+    bin_name = "cargo xtask bench",
+    version,
+    about
+)]
 pub struct Cli {
     /// The checkout to measure (`cargo xtask bench` passes its own)
     #[arg(long, global = true, value_name = "DIR")]
@@ -35,6 +40,13 @@ pub enum BenchCommand {
     #[command(after_long_help = concat!("Environment: none.\n\n", exit_plain!()))]
     Release {
         /// Timed runs per command (after one warm-up run)
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// Cold and warm `cargo xtask version` in a fresh clone, beside a crate with no dependency.
+    #[command(after_long_help = concat!("Environment: none (builds offline, from cargo's cache).\n\n", exit_plain!()))]
+    Build {
+        /// Timed warm runs per command (after one warm-up run)
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
@@ -137,4 +149,3 @@ pub enum BenchCommand {
         runs: usize,
     },
 }
-

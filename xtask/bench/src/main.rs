@@ -36,11 +36,12 @@
 //!     1.3 x (cp + SQL). It also reports the xtask's peak memory (GNU time).
 
 mod api;
-mod flags;
 mod backfill;
 mod backup;
+mod cold_build;
 mod copy;
 mod fixtures;
+mod flags;
 mod load;
 mod migrate_pg;
 mod service;
@@ -64,14 +65,19 @@ fn main() -> std::process::ExitCode {
     let repo = match cli.repo {
         Some(repo) => std::path::absolute(&repo).unwrap_or(repo),
         None => {
-            eprintln!("error: give the checkout to measure with --repo DIR (`cargo xtask bench` does)");
+            eprintln!(
+                "error: give the checkout to measure with --repo DIR (`cargo xtask bench` does)"
+            );
             return std::process::ExitCode::from(2);
         }
     };
     match run(&repo, &cli.bench) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", secrets_contract::dburl::redact(&format!("{error:#}")));
+            eprintln!(
+                "error: {}",
+                secrets_contract::dburl::redact(&format!("{error:#}"))
+            );
             std::process::ExitCode::FAILURE
         }
     }
@@ -93,12 +99,11 @@ pub(crate) fn ops_binary() -> anyhow::Result<std::path::PathBuf> {
 pub fn run(repo: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     match &args.command {
         BenchCommand::Release { runs } => release(repo, *runs),
+        BenchCommand::Build { runs } => cold_build::run(repo, *runs),
         BenchCommand::Migrations { count, runs } => migrations(repo, *count, *runs),
         BenchCommand::Migrate { size } => migrate_window(repo, size),
         BenchCommand::Backup { size, rate } => backup::run(repo, size, *rate),
-        BenchCommand::Copy { rows, postgres } => {
-            copy::run(repo, *rows, postgres.as_deref())
-        }
+        BenchCommand::Copy { rows, postgres } => copy::run(repo, *rows, postgres.as_deref()),
         BenchCommand::MigratePg { rows, postgres } => {
             migrate_pg::run(repo, *rows, postgres.as_deref())
         }

@@ -326,4 +326,35 @@ mod tests {
         }
         Ok(())
     }
+
+    /// A settings file holds the keys at its top level; a misspelled key or
+    /// an out-of-range timeout is refused naming the file.
+    #[test]
+    fn a_settings_file_is_read_strictly() -> anyhow::Result<()> {
+        let dir = tempfile::TempDir::new()?;
+        let file = dir.path().join("secrets-ops.toml");
+        std::fs::write(&file, "keep-backups = 7\nbackup-dir = \"b\"\n")?;
+        let config = migrate_file(&file)?;
+        assert_eq!(config.keep_backups, Some(7));
+        assert_eq!(config.backup_dir.as_deref(), Some("b"));
+        std::fs::write(&file, "keep-backup = 7\n")?;
+        let message = format!(
+            "{:#}",
+            migrate_file(&file)
+                .err()
+                .context("a misspelled key was taken")?
+        );
+        assert!(
+            message.contains("secrets-ops.toml is not a valid settings file")
+                && message.contains("keep-backup"),
+            "{message}"
+        );
+        std::fs::write(&file, "pg-lock-timeout-secs = 0\n")?;
+        let message = format!("{:#}", migrate_file(&file).err().context("0 s was taken")?);
+        assert!(
+            message.contains("secrets-ops.toml: pg-lock-timeout-secs=0 is out of range"),
+            "{message}"
+        );
+        Ok(())
+    }
 }

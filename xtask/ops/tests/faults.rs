@@ -2,7 +2,7 @@
 //! killed with SIGKILL at every named step boundary of `migrate` and
 //! `restore`, or made to fail there; then the end state must be valid before
 //! or valid after, and a plain re-run must finish the job and clean up.
-//! Run with `make test-faults` (cargo test -p xtask --features failpoints --test faults).
+//! Run with `make test-faults` (make test-faults).
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test with its cause
 

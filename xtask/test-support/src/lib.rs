@@ -4,9 +4,9 @@
 //! process, and a blocking HTTP client.
 //!
 //! Helpers of one tree stay in its own support module
-//! (`backend/tests/it/common`, `xtask/tests/it/support`), which re-exports these.
-//! Running the xtask binary is there too: `env!("CARGO_BIN_EXE_xtask")`
-//! exists only in the xtask's own test crates.
+//! (`backend/tests/it/common`, `xtask/ops/tests/it/support`), which re-exports these.
+//! Running the operations binary is there too: `env!("CARGO_BIN_EXE_secrets-ops")`
+//! exists only in the operations crate's tests.
 
 #![allow(clippy::unwrap_used)] // a panic in a fixture is a failed test with its cause
 

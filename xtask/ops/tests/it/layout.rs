@@ -45,7 +45,11 @@ fn xtask_modules_form_no_cycle_and_commands_are_leaves() {
 
 fn commands_are_leaves(krate: &str, commands: &[&str]) {
     let graph = Graph::read(&src(krate));
-    assert_eq!(graph.cycles(), Vec::<Vec<String>>::new(), "import cycles in {krate}");
+    assert_eq!(
+        graph.cycles(),
+        Vec::<Vec<String>>::new(),
+        "import cycles in {krate}"
+    );
     let mut upward = Vec::new();
     for (from, tos) in &graph.edges {
         for to in tos.iter().filter(|t| commands.contains(&t.as_str())) {

@@ -16,6 +16,7 @@ mod concurrency;
 mod expand_contract;
 mod free_pages;
 mod gaps;
+mod installed;
 mod job;
 mod layout;
 mod migrate;

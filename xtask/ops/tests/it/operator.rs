@@ -383,6 +383,7 @@ fn readers(variable: &str) -> Option<Vec<&'static [&'static str]>> {
         "DATABASE_URL" => [WINDOW, &[&["migrations", "check"][..], &["release"]]].concat(),
         v if v.starts_with("MIGRATE_") || v == "SECRETS_MAINTENANCE_FLAG" => WINDOW.to_vec(),
         "RELEASE_HOOK_TIMEOUT_SECS" => vec![&["release"]],
+        "SECRETS_OPS_CONFIG" => [WINDOW, &[&["migrations", "check"][..], &["db", "copy"]]].concat(),
         // `release` through its preflight's migrations check.
         "MIGRATIONS_POSTGRES_URL" => {
             vec![
@@ -406,6 +407,15 @@ const NOT_SETTINGS: &[&str] = &[
     "SECRETS_ADDR",
     "SECRETS_FRONTEND_DIR",
     "SECRETS_KEY_FILE",
+    // Which binary `cargo xtask` runs (tests and CI set them to built ones),
+    // the program name it gives the operations tool for its advice, and
+    // what cargo sets for the programs it runs.
+    "SECRETS_OPS",
+    "SECRETS_BENCH",
+    "SECRETS_OPS_AS",
+    "CARGO",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_PKG_VERSION",
 ];
 
 /// Every environment variable the xtask's code reads (a string literal in a
@@ -413,7 +423,14 @@ const NOT_SETTINGS: &[&str] = &[
 fn variables_read() -> Vec<String> {
     let literal = regex::Regex::new(r#""([A-Z][A-Z0-9_]{2,})""#).unwrap();
     let mut files = Vec::new();
-    let mut todo = vec![repo_root().join("xtask/src")];
+    let mut todo = [
+        "xtask/src",
+        "xtask/ops/src",
+        "xtask/common/src",
+        "xtask/bench/src",
+    ]
+    .map(|dir| repo_root().join(dir))
+    .to_vec();
     while let Some(dir) = todo.pop() {
         for path in fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
             if path.is_dir() {
@@ -423,8 +440,8 @@ fn variables_read() -> Vec<String> {
             }
         }
     }
-    files.push(repo_root().join("backend/src/dburl.rs"));
-    files.push(repo_root().join("backend/src/maintenance.rs"));
+    files.push(repo_root().join("backend/contract/src/dburl.rs"));
+    files.push(repo_root().join("backend/contract/src/maintenance.rs"));
     let mut found: Vec<String> = files
         .iter()
         .map(|path| fs::read_to_string(path).unwrap())

@@ -62,7 +62,9 @@ fn seed_with_this_build(target: &Path) {
     if debug.exists() {
         return;
     }
-    let this_build = Path::new(env!("CARGO_BIN_EXE_secrets-ops")).parent().unwrap();
+    let this_build = Path::new(env!("CARGO_BIN_EXE_secrets-ops"))
+        .parent()
+        .unwrap();
     for dir in ["deps", "build", ".fingerprint"] {
         link_dependencies(&this_build.join(dir), &debug.join(dir));
     }

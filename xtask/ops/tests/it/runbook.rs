@@ -1105,7 +1105,8 @@ fn the_printed_restore_command_is_quoted_and_works_when_pasted() {
         .arg("-c")
         .arg(&pasted)
         .env("SECRETS_OPS", env!("CARGO_BIN_EXE_secrets-ops"))
-        .current_dir(site.dir.path())
+        // Pasted where `cargo xtask` works: in the checkout.
+        .current_dir(support::repo_root())
         .output()
         .unwrap();
     assert!(restored.status.success(), "{pasted}\n{}", text(&restored));

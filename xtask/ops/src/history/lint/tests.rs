@@ -26,7 +26,7 @@ fn rules(sql: &str) -> Vec<&'static str> {
 fn docs_carry_the_rule_table() {
     let docs = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../docs/migrations.md"
+        "/../../docs/migrations.md"
     ))
     .unwrap_or_default();
     assert!(

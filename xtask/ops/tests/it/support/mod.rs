@@ -95,6 +95,10 @@ pub fn shipped() -> Versions {
 /// runs the xtask through this.
 pub fn xtask_command() -> Command {
     let mut cmd = Command::new(workspace_binary("xtask"));
+    let bench = Path::new(env!("CARGO_BIN_EXE_secrets-ops")).with_file_name("secrets-bench");
+    if bench.is_file() {
+        cmd.env("SECRETS_BENCH", bench);
+    }
     cmd.env("SECRETS_OPS", env!("CARGO_BIN_EXE_secrets-ops"))
         .env_remove("XTASK_FAILPOINT")
         .env_remove("DATABASE_URL")
