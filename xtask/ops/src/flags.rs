@@ -329,6 +329,24 @@ pub struct RestoreArgs {
     pub database_url: Option<String>,
 }
 
+/// The command line, named as the operator typed it (`secrets-ops`, or
+/// `cargo xtask` in a checkout).
+pub fn command() -> clap::Command {
+    let name = crate::paths::program_name();
+    <Cli as clap::CommandFactory>::command()
+        .name(name)
+        .bin_name(name)
+}
+
+/// Parses the process's arguments; on a usage error clap prints it and exits 2.
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -386,23 +404,5 @@ mod tests {
             todo.extend(command.get_subcommands().map(|c| (name.clone(), c.clone())));
         }
         assert_eq!(missing, Vec::<String>::new());
-    }
-}
-
-/// The command line, named as the operator typed it (`secrets-ops`, or
-/// `cargo xtask` in a checkout).
-pub fn command() -> clap::Command {
-    let name = crate::paths::program_name();
-    <Cli as clap::CommandFactory>::command()
-        .name(name)
-        .bin_name(name)
-}
-
-/// Parses the process's arguments; on a usage error clap prints it and exits 2.
-pub fn parse() -> Cli {
-    let matches = command().get_matches();
-    match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(error) => error.exit(),
     }
 }
