@@ -7,7 +7,7 @@ use std::{
     io::Read,
     os::unix::process::CommandExt,
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{Context, bail};
@@ -36,22 +36,25 @@ pub fn run_with_timeout(
             text
         })
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if start.elapsed() > timeout {
-            kill_group(child.id());
-            let _ = child.kill();
-            let _ = child.wait();
+    // The wait runs on a thread of its own, so the deadline is a channel's
+    // timeout, not a poll.
+    let pgid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait());
+    });
+    let status = match finished.recv_timeout(timeout) {
+        Ok(status) => status.with_context(|| format!("waiting for `{shown}`"))?,
+        Err(_) => {
+            kill_group(pgid);
+            // The waiter reaps it: the group is dead, so this is quick.
+            let _ = finished.recv_timeout(Duration::from_secs(5));
             bail!(
                 "`{shown}` did not finish within {} s and was killed with its process group (a process it \
                  detached into a session of its own may still run): check it, or raise {raise}",
                 timeout.as_secs()
             );
         }
-        std::thread::sleep(Duration::from_millis(20));
     };
     let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     if !status.success() {
@@ -85,11 +88,12 @@ pub fn holder_of(path: &std::path::Path) -> Option<String> {
 
 /// SIGKILL to the process group `pgid` (the child's own, see above).
 fn kill_group(pgid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let pgid = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pgid) = pgid {
+        let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+    }
 }
 
 #[cfg(test)]

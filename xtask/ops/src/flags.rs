@@ -332,7 +332,7 @@ pub struct RestoreArgs {
 /// The command line, named as the operator typed it (`secrets-ops`, or
 /// `cargo xtask` in a checkout).
 pub fn command() -> clap::Command {
-    let name = crate::paths::program_name();
+    let name = crate::program::program_name();
     <Cli as clap::CommandFactory>::command()
         .name(name)
         .bin_name(name)

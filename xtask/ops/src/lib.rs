@@ -19,6 +19,7 @@ pub mod config;
 pub mod embedded;
 pub mod flags;
 pub mod paths;
+pub mod program;
 pub mod progress;
 pub mod redact;
 

@@ -4,7 +4,6 @@
 
 use std::{
     cell::OnceCell,
-    fmt,
     path::{Path, PathBuf},
 };
 
@@ -14,31 +13,6 @@ use crate::{config::MigrateConfig, embedded};
 
 /// Environment variable naming the settings file, when `--config` is not given.
 pub const CONFIG_ENV: &str = "SECRETS_OPS_CONFIG";
-
-/// Environment variable the repository automation sets when it runs this
-/// program for `cargo xtask migrate` (and the rest), so that printed advice
-/// names the command the operator typed.
-pub const AS_ENV: &str = "SECRETS_OPS_AS";
-
-/// The program as the operator types it: `secrets-ops`, or `cargo xtask`
-/// in a checkout. Shown in advice: `{OPS} restore …`.
-pub struct Program;
-
-pub const OPS: Program = Program;
-
-impl fmt::Display for Program {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(program_name())
-    }
-}
-
-/// `cargo xtask` when run by it, else `secrets-ops`.
-pub fn program_name() -> &'static str {
-    match std::env::var(AS_ENV) {
-        Ok(v) if v == "cargo xtask" => "cargo xtask",
-        _ => "secrets-ops",
-    }
-}
 
 /// Where the tool runs.
 pub struct Site {

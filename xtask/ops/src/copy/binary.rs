@@ -3,9 +3,10 @@
 use std::io::{Read, Write};
 
 use anyhow::{Context, bail};
+use bytes::BytesMut;
 use postgres::{
     CopyInWriter, CopyOutReader,
-    types::{IsNull, ToSql, Type, private::BytesMut},
+    types::{IsNull, ToSql, Type},
 };
 
 use super::cells::Cell;

@@ -1,6 +1,6 @@
 //! The target's columns, and the source's checked against them.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::collections::BTreeSet;
 
 use anyhow::{Context, bail};

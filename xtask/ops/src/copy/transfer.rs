@@ -3,7 +3,7 @@
 //! sequences moved past the copied ids, and each table verified.
 //! `bench copy` runs it too.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::{
     collections::{BTreeMap, BTreeSet},
     time::{Duration, Instant},

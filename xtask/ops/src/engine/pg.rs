@@ -4,7 +4,7 @@
 //! migrations through refinery in one transaction with lock and statement
 //! timeouts.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::{
     str::FromStr,
     thread,

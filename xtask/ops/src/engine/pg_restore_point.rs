@@ -9,7 +9,7 @@
 //! A copy left by a run that died is found by its name on the next run,
 //! saved to a backup file and dropped.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::path::Path;
 
 use anyhow::Context;

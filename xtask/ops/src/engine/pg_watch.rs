@@ -4,12 +4,10 @@
 //! the process goes, so a killed job leaves nothing running for minutes.
 
 use std::{
-    future::poll_fn,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicI32, Ordering},
     },
-    task::Poll,
     thread,
     time::{Duration, Instant},
 };
@@ -17,7 +15,10 @@ use std::{
 use anyhow::Context;
 use postgres::{CancelToken, Client, NoTls};
 use secrets_contract::dburl::PgUrl;
-use tokio::signal::unix::{SignalKind, signal};
+use signal_hook::{
+    consts::{SIGINT, SIGTERM},
+    iterator::Signals,
+};
 
 /// How often the watcher asks who blocks the session.
 const POLL: Duration = Duration::from_millis(200);
@@ -151,29 +152,19 @@ struct Session {
 /// for one on a thread of its own: records it, cancels the session's
 /// statement, and exits the process if the run has not ended in [`GRACE`].
 fn cancel_on_signal(session: Session, received: Arc<AtomicI32>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .context("starting the signal handler")?;
-    let (mut term, mut int) = {
-        let _inside = runtime.enter();
-        (
-            signal(SignalKind::terminate()).context("catching SIGTERM")?,
-            signal(SignalKind::interrupt()).context("catching SIGINT")?,
-        )
-    };
+    // signal-hook, as the scratch databases' handler (`pg_scratch`): both
+    // are called on a signal, each on its own thread.
+    let mut signals = Signals::new([SIGTERM, SIGINT]).context("catching SIGTERM and SIGINT")?;
     thread::spawn(move || {
-        let number = runtime.block_on(poll_fn(|cx| {
-            if term.poll_recv(cx).is_ready() {
-                Poll::Ready(15)
-            } else if int.poll_recv(cx).is_ready() {
-                Poll::Ready(2)
-            } else {
-                Poll::Pending
-            }
-        }));
+        let Some(number) = signals.forever().next() else {
+            return;
+        };
         received.store(number, Ordering::SeqCst);
-        let name = if number == 15 { "SIGTERM" } else { "SIGINT" };
+        let name = if number == SIGTERM {
+            "SIGTERM"
+        } else {
+            "SIGINT"
+        };
         let Session {
             token,
             pid,

@@ -2,7 +2,7 @@
 //! with one set of pragmas, reading the migration history without trusting it,
 //! and applying migrations through refinery in one checked transaction.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::{path::Path, time::Duration};
 
 use anyhow::{Context, bail};

@@ -15,7 +15,7 @@
 //! the application's backfill, so on its sample rows it runs the stand-in
 //! `check-backfill` statement instead, and says so.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use anyhow::bail;
 
 use super::{files::MigrationFile, sql_text};

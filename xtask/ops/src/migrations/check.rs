@@ -1,7 +1,7 @@
 //! `migrations check`: every check of the history, in order, into one
 //! [`Report`]. `release` runs it before tagging, the benchmark times it.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::path::Path;
 
 use anyhow::Context;

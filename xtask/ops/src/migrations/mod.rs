@@ -35,7 +35,7 @@ mod report;
 mod shipped;
 mod upgrade;
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};

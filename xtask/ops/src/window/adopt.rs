@@ -23,7 +23,7 @@
 //!     written, and read back. A refusal changes nothing; `--dry-run` stops
 //!     after the proof and prints what would be recorded.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::path::Path;
 
 use anyhow::{Context, bail};

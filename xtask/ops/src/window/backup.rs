@@ -17,7 +17,7 @@
 //!     `--list` shows the backup folder instead (`engine/inventory.rs`):
 //!     no lock, nothing written.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::{path::Path, time::Instant};
 
 use serde::Serialize;

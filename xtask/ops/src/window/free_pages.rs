@@ -3,7 +3,7 @@
 //! otherwise reported after it, read from the live database, with how to
 //! reclaim them and what it would cost (measured on the rehearsal snapshot).
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::path::Path;
 
 use rusqlite::Connection;

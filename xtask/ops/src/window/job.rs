@@ -4,7 +4,7 @@
 //! maintenance, exactly once however many instances run it together, and a
 //! refusal (exit 3) when a pending migration is a contract change.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::time::Instant;
 
 use anyhow::Context;

@@ -35,7 +35,7 @@ mod sqlite;
 mod status;
 mod steps;
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use anyhow::bail;
 use secrets_contract::dburl::DatabaseUrl;
 

@@ -7,7 +7,7 @@
 //! migration runs in one transaction with `lock_timeout` and
 //! `statement_timeout` set, so a blocked table lock fails fast and rolls back.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::time::Duration;
 
 use anyhow::{Context, bail};

@@ -20,7 +20,7 @@
 //!     replaced with the archive's in one transaction (`pg_restore | psql`):
 //!     any error leaves the database as it was.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::{
     path::{Path, PathBuf},
     time::Instant,

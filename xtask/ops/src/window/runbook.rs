@@ -22,7 +22,7 @@
 //! restored automatically: it may have taken writes already; the restore
 //! command is printed instead.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::{path::Path, time::Instant};
 
 use super::{

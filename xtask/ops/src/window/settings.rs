@@ -1,7 +1,7 @@
 //! Everything the runbook and its companion commands need to know about a
 //! database and its service, resolved once: flag > environment > config.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::{
     path::{Path, PathBuf},
     time::Duration,

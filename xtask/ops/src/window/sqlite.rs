@@ -3,7 +3,7 @@
 //! migration (see [`SqliteWindow::back_up_and_migrate`]). A failed window
 //! puts the verified backup back.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},

@@ -2,7 +2,7 @@
 //! one line per migration (or one JSON document with `--json`); exit 0 only
 //! when up to date and consistent.
 
-use crate::paths::OPS;
+use crate::program::OPS;
 use anyhow::bail;
 use serde::Serialize;
 

@@ -142,6 +142,18 @@ impl Graph {
         Graph { edges }
     }
 
+    /// The same imports between the top-level rooms: a folder (`window`)
+    /// or a file beside them (`config.rs`).
+    fn rooms(&self) -> Graph {
+        let room = |file: &str| file.split('/').next().unwrap_or(file).to_owned();
+        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (from, tos) in &self.edges {
+            let entry = edges.entry(room(from)).or_default();
+            entry.extend(tos.iter().map(|to| room(to)).filter(|to| *to != room(from)));
+        }
+        Graph { edges }
+    }
+
     /// Strongly connected components of more than one file.
     fn cycles(&self) -> Vec<Vec<String>> {
         let mut cycles = Vec::new();
