@@ -28,8 +28,8 @@ use super::{
     service::{Binary, resolve_binary},
 };
 use secrets_ops::{
-    engine::pg::{self, Timeouts},
     history::{self, Engine},
+    pg::{self, Timeouts},
 };
 
 pub struct Options<'a> {
@@ -90,8 +90,8 @@ fn postgres_url(url: &str) -> anyhow::Result<PgUrl> {
 
 fn migrate_sqlite(repo: &Path, db: &Path, to: Option<i32>) -> anyhow::Result<()> {
     let files = history::load_up_to(&repo.join("migrations"), Engine::Sqlite, to)?;
-    let mut conn = secrets_ops::engine::sqlite::open(db, true)?;
-    secrets_ops::engine::sqlite::apply_pending(&mut conn, &files)?;
+    let mut conn = secrets_ops::sqlite::open(db, true)?;
+    secrets_ops::sqlite::apply_pending(&mut conn, &files)?;
     Ok(())
 }
 

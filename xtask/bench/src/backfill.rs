@@ -83,8 +83,8 @@ fn fill_unsealed(repo: &Path, db: &Path, rows: u64) -> anyhow::Result<()> {
     if files.last().map(|f| f.version) != Some(EXPAND_VERSION) {
         bail!("the repository's migrations stop before V{EXPAND_VERSION} (the expand of #14)");
     }
-    let mut conn = secrets_ops::engine::sqlite::open(db, true)?;
-    secrets_ops::engine::sqlite::apply_pending(&mut conn, &files)?;
+    let mut conn = secrets_ops::sqlite::open(db, true)?;
+    secrets_ops::sqlite::apply_pending(&mut conn, &files)?;
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare(
@@ -221,7 +221,7 @@ fn report(samples: &[Sample], (start, end): (Instant, Instant)) -> anyhow::Resul
 }
 
 fn unsealed(db: &Path) -> anyhow::Result<i64> {
-    let conn = secrets_ops::engine::sqlite::open_read_only(db)?;
+    let conn = secrets_ops::sqlite::open_read_only(db)?;
     Ok(conn.query_row(
         "SELECT count(*) FROM secrets WHERE sealed_value IS NULL",
         [],

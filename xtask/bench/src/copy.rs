@@ -31,8 +31,8 @@ use rusqlite::Connection;
 use secrets_contract::dburl::PgUrl;
 
 use secrets_ops::{
-    engine::{pg, sqlite},
     history::{self, Engine},
+    pg, sqlite,
 };
 
 pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()> {

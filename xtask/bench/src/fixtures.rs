@@ -12,11 +12,8 @@ use anyhow::{Context, bail};
 use secrets_contract::dburl::{DatabaseUrl, PgUrl};
 
 use secrets_ops::{
-    engine::{
-        pg::{self, Timeouts},
-        pg_scratch::ScratchDatabase,
-    },
     history::{self, Engine},
+    pg::{self, Timeouts, scratch::ScratchDatabase},
 };
 
 pub(super) fn parse_size(size: &str) -> anyhow::Result<u64> {
@@ -42,8 +39,8 @@ pub(super) fn parse_size(size: &str) -> anyhow::Result<u64> {
 /// This repository's schema, `secrets` filled with 16 KiB values to `bytes`.
 pub(super) fn fill_database(db: &Path, migrations: &Path, bytes: u64) -> anyhow::Result<()> {
     let files = secrets_ops::history::load(migrations)?;
-    let mut conn = secrets_ops::engine::sqlite::open(db, true)?;
-    secrets_ops::engine::sqlite::apply_pending(&mut conn, &files)?;
+    let mut conn = secrets_ops::sqlite::open(db, true)?;
+    secrets_ops::sqlite::apply_pending(&mut conn, &files)?;
     // Stands in for a sealed value of the same size (nothing opens it here).
     let value: Vec<u8> = (0..16 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
     let rows = bytes / (16 * 1024 + 200);

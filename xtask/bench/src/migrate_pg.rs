@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use secrets_contract::dburl::PgUrl;
 
 use super::fixtures::{migrated_scratch, server_url, time_window};
-use secrets_ops::engine::pg;
+use secrets_ops::pg;
 
 pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()> {
     let server = server_url(postgres, "bench migrate-pg")?;
@@ -30,7 +30,7 @@ pub fn run(repo: &Path, rows: u64, postgres: Option<&str>) -> anyhow::Result<()>
     let start = Instant::now();
     fill(&scratch.url, rows)?;
     let mut client = pg::connect(&scratch.url, "bench migrate-pg")?;
-    let bytes = secrets_ops::engine::pg_backups::database_bytes(&mut client)?;
+    let bytes = secrets_ops::pg::backups::database_bytes(&mut client)?;
     drop(client);
     println!(
         "bench migrate-pg: {rows} rows in secrets, database {} MiB, filled in {:.1} s",

@@ -9,7 +9,13 @@ pub mod copy;
 pub mod migrations;
 pub mod window;
 
-// Mechanics the commands share.
+// One folder per engine: everything that differs between them (opening,
+// locks, history, backups and restores, the window's steps, the schema
+// reader, adoption, the rolling-deploy job).
+pub mod pg;
+pub mod sqlite;
+
+// What the engines share, and the interface the commands call them through.
 pub mod engine;
 pub mod history;
 pub mod schema;

@@ -10,7 +10,7 @@ use postgres::{
 };
 
 use super::cells::Cell;
-use crate::engine::pg;
+use crate::pg;
 
 /// PostgreSQL's binary COPY format: this signature, then flags and header
 /// extension length (both 0).

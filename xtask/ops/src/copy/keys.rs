@@ -5,7 +5,7 @@ use anyhow::Context;
 use postgres::Transaction;
 
 use super::columns::{Column, quote};
-use crate::engine::pg;
+use crate::pg;
 
 /// What was dropped before the load, to be recreated in this order.
 pub(super) struct Deferred {

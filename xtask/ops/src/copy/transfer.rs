@@ -23,10 +23,10 @@ use super::{
     verify::{Checksum, hex, row_digest, target_checksum},
 };
 use crate::{
-    engine::pg,
-    engine::sqlite,
     history::{self, Engine},
+    pg,
     schema::model as schema_model,
+    sqlite,
 };
 
 /// Per-table outcome, for the report and the benchmark.
@@ -57,7 +57,7 @@ pub fn copy(
         .context("starting the target's transaction")?;
     refuse_non_empty(&mut tx, &tables)?;
     let schema_before =
-        crate::schema::pg_model::postgres(&mut tx).context("reading the target's schema")?;
+        crate::pg::schema::postgres(&mut tx).context("reading the target's schema")?;
     // Keys and indexes are built once after the load instead of row by
     // row, and foreign keys checked in one pass: what makes a bulk load fast.
     let deferred = defer_keys_and_indexes(&mut tx, &tables)?;
@@ -74,7 +74,7 @@ pub fn copy(
     }
     recreate(&mut tx, &deferred)?;
     let schema_after =
-        crate::schema::pg_model::postgres(&mut tx).context("reading the target's schema")?;
+        crate::pg::schema::postgres(&mut tx).context("reading the target's schema")?;
     if schema_after != schema_before {
         bail!(
             "the target's keys and indexes did not come back as they were ({}); the target was rolled back",

@@ -1,19 +1,17 @@
-//! The two database engines' mechanics: opening, the migration history,
-//! applying migrations, backups and restores. Nothing here knows about the
-//! maintenance window or the service; the commands compose these.
+//! What the two engines (`sqlite/`, `postgres/`) share, and the interface
+//! the commands call them through: the roles an engine plays (`roles.rs`:
+//! the window's runner, backups, adoption), the options it is built with,
+//! the window's status lines and journal (`steps.rs`, `journal.rs`), one
+//! refinery driver (`refinery.rs`), and what every backup has (names,
+//! rotation, space, atomic publication: `backups.rs`, `backup_names.rs`).
+//! Nothing here knows about one engine; nothing here is a command.
 
 mod backup_names;
 pub mod backups;
-pub mod free_space;
-pub mod inventory;
-pub mod pg;
-pub mod pg_backups;
-pub mod pg_indexes;
-pub mod pg_restore_point;
-pub mod pg_scratch;
-pub mod pg_watch;
-mod refinery;
-pub mod sqlite;
+pub mod journal;
+pub mod refinery;
+pub mod roles;
+pub mod steps;
 
 /// A history table that cannot be read as refinery's (`migrate adopt` meets
 /// databases other tools built): the table, the cause, and the fix.

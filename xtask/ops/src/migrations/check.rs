@@ -13,11 +13,11 @@ use super::{
     upgrade::{database_problems, upgrade_path},
 };
 use crate::{
-    engine::sqlite,
     fsutil,
     history::{self, Engine, MigrationFile, lint},
     paths::Site,
     schema::dump as schema_dump,
+    sqlite,
 };
 
 pub use super::report::Report;

@@ -7,10 +7,10 @@ use secrets_contract::dburl::DatabaseUrl;
 
 use super::report::Outcome;
 use crate::{
-    engine::sqlite,
-    engine::{pg, pg_scratch},
     history::{self, Engine, MigrationFile},
+    pg::{self, scratch as pg_scratch},
     schema::model as schema_model,
+    sqlite,
 };
 
 /// Check 7: the Postgres history (with its twins) applies to a fresh
@@ -62,13 +62,13 @@ pub(super) fn postgres_equivalent(
             again.len()
         )]);
     }
-    let pg_schema = crate::schema::pg_model::postgres(&mut client).map_err(fail)?;
+    let pg_schema = crate::pg::schema::postgres(&mut client).map_err(fail)?;
     let temp = tempfile::TempDir::new()
         .context("creating a temp folder")
         .map_err(fail)?;
     let mut conn = sqlite::open(&temp.path().join("fresh.db"), true).map_err(fail)?;
     sqlite::apply_pending(&mut conn, sqlite_files).map_err(fail)?;
-    let sqlite_schema = crate::schema::sqlite_model::sqlite(&conn).map_err(fail)?;
+    let sqlite_schema = crate::sqlite::schema::sqlite(&conn).map_err(fail)?;
     let differences = schema_model::differences("SQLite", &sqlite_schema, "Postgres", &pg_schema);
     if !differences.is_empty() {
         return Err(differences

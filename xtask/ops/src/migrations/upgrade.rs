@@ -11,10 +11,10 @@ use rusqlite::Connection;
 
 use super::{report::Outcome, shipped::Shipped};
 use crate::{
-    engine::sqlite,
     history::{MigrationFile, precondition},
     schema::dump as schema_dump,
     schema::sample_rows,
+    sqlite,
 };
 
 pub(super) fn upgrade_path(

@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 
-use crate::engine::sqlite::HISTORY_TABLE;
+use secrets_contract::schema::HISTORY_TABLE;
 
 const HEADER: &str = "-- The schema after every migration, written by `cargo xtask migrations check --bless`.\n\
                       -- Do not edit: change the schema with a new migration, then bless.\n";

@@ -1,10 +1,8 @@
 //! A database's schema as a comparable model, its dump, and sample rows for
-//! the upgrade-path checks.
+//! the upgrade-path checks. Each engine's reader lives in its folder
+//! (`sqlite/schema.rs`, `postgres/schema.rs`).
 
-mod checks;
-mod clauses;
+pub mod checks;
 pub mod dump;
 pub mod model;
-pub mod pg_model;
 pub mod sample_rows;
-pub mod sqlite_model;

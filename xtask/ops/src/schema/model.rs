@@ -51,7 +51,7 @@ pub struct Shape {
     pub objects: Objects,
 }
 
-pub(super) fn foreign_key(
+pub(crate) fn foreign_key(
     from: &[String],
     table: &str,
     to: &[String],
@@ -70,7 +70,7 @@ pub(super) fn foreign_key(
 }
 
 /// `[UNIQUE ](cols) WHERE predicate`, the predicate normalised.
-pub(super) fn partial_index(unique: bool, columns: &[String], predicate: &str) -> String {
+pub(crate) fn partial_index(unique: bool, columns: &[String], predicate: &str) -> String {
     format!(
         "{}({}) WHERE {}",
         if unique { "UNIQUE " } else { "" },
@@ -207,7 +207,7 @@ pub fn same_engine_differences(a_name: &str, a: &Schema, b_name: &str, b: &Schem
 }
 
 /// A column's type as compared: the declared type in upper case, and its default.
-pub(super) fn column_type(declared: &str, default: Option<&str>) -> String {
+pub(crate) fn column_type(declared: &str, default: Option<&str>) -> String {
     let declared = declared.split_whitespace().collect::<Vec<_>>().join(" ");
     let declared = if declared.is_empty() {
         "(no type)".to_owned()

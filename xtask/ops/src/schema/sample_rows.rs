@@ -13,7 +13,7 @@ use std::{
 use regex::Regex;
 use rusqlite::{Connection, types::Value};
 
-use crate::engine::sqlite::HISTORY_TABLE;
+use secrets_contract::schema::HISTORY_TABLE;
 
 /// Rows inserted per table.
 pub const ROWS: usize = 3;

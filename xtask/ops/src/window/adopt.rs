@@ -28,9 +28,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::{engine::Engine, journal::Journal, lock, open::open, settings::Settings, steps::Steps};
+use super::{lock, open::open, settings::Settings};
 use crate::{
-    engine::backups,
+    engine::{backups, journal::Journal, roles::Engine, steps::Steps},
     failpoint,
     history::{self, MigrationFile},
     quote,
@@ -103,9 +103,7 @@ pub fn run(settings: &Settings, version: Option<i32>, dry_run: bool) -> anyhow::
     let backup = steps.run("back up", || back_up(settings, engine))?;
     steps.run("record the history", || {
         failpoint::hit("adopt-before-record")?;
-        engine.record_applied(settings, &files, target, &mut |schema| {
-            still_proven(schema, &live)
-        })?;
+        engine.record_applied(&files, target, &mut |schema| still_proven(schema, &live))?;
         Ok((
             (),
             format!("{} recorded as applied", history::stems(&adopted)),
@@ -189,7 +187,7 @@ fn prove(
     version: Option<i32>,
 ) -> anyhow::Result<(i32, String)> {
     let schemas = engine
-        .schema_at_each_version(settings, files)
+        .schema_at_each_version(files)
         .context("building the schema of each version from the migrations")?;
     let diffs: Vec<(i32, Vec<String>)> = schemas
         .iter()
@@ -365,7 +363,7 @@ fn read_back(
 
 fn print_plan(settings: &Settings, engine: &dyn Engine, adopted: &[MigrationFile], target: i32) {
     println!("dry run: adopt would");
-    println!("  lock      {}", engine.describe_lock(settings));
+    println!("  lock      {}", engine.describe_lock());
     println!(
         "  back up   {}to {} (keep {})",
         engine.describe_backup(),

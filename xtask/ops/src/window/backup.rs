@@ -22,12 +22,14 @@ use std::{path::Path, time::Instant};
 
 use serde::Serialize;
 
-use super::{engine::Verified, journal::Journal, lock, open::open, settings::Settings};
+use super::{
+    inventory::{self, Entry, Kind},
+    lock,
+    open::open,
+    settings::Settings,
+};
 use crate::{
-    engine::{
-        backups,
-        inventory::{self, Entry, Kind},
-    },
+    engine::{backups, journal::Journal, roles::Verified},
     flags::BackupArgs,
 };
 

@@ -10,10 +10,10 @@ use std::time::Instant;
 use anyhow::Context;
 use secrets_contract::dburl::PgUrl;
 
-use super::{job_apply, settings::Settings};
+use super::settings::Settings;
 use crate::{
-    engine::{pg, pg_indexes},
     history::{self, MigrationFile, lint, no_transaction::is_no_transaction},
+    pg::{self, indexes as pg_indexes, job_apply},
 };
 
 /// Exit status of `migrate --job` when it refuses a contract migration.
@@ -107,7 +107,14 @@ pub fn run(
         return Err(Refused(format!("{unmet:#}")).into());
     }
     let start = Instant::now();
-    let applied = job_apply::apply_with_retries(settings, url, &mut client, &files, current)?;
+    let applied = job_apply::apply_with_retries(
+        settings.pg_timeouts,
+        settings.pg_lock_retry,
+        url,
+        &mut client,
+        &files,
+        current,
+    )?;
     println!("job: {}", how_applied(&pending));
     println!(
         "job: applied {} migration(s) ({}) to {} in {:.2} s; schema version {current} -> {}",

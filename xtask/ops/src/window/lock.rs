@@ -4,15 +4,18 @@
 //! So a rotation never deletes a backup a restore is reading, and a backup
 //! never copies a database a window is changing.
 
-use super::{engine::Engine, settings::Settings};
-use crate::{engine::backups, run_lock::MigrationLock};
+use super::settings::Settings;
+use crate::{
+    engine::{backups, roles::Engine},
+    run_lock::MigrationLock,
+};
 
 pub fn take(
     settings: &Settings,
     engine: &mut dyn Engine,
     purpose: &str,
 ) -> anyhow::Result<MigrationLock> {
-    engine.prepare_lock(settings, false)?;
+    engine.prepare_lock(false)?;
     let lock = MigrationLock::acquire(&settings.lock_path(), purpose)?;
     if let Some(holder) = &lock.stale {
         eprintln!("warning: took over a lock left by a run that is gone ({holder})");
@@ -27,6 +30,6 @@ pub fn take(
     for line in backups::remove_dead_temps(&dirs, &settings.db) {
         eprintln!("recovered: {line}");
     }
-    engine.hold_server(settings)?;
+    engine.hold_server()?;
     Ok(lock)
 }

@@ -17,23 +17,17 @@
 
 mod adopt;
 pub mod backup;
-mod engine;
-mod free_pages;
+pub mod inventory;
 mod job;
-mod job_apply;
-mod journal;
 mod lock;
 mod open;
-mod postgres;
 mod preconditions;
 mod recover;
 pub mod restore;
 mod runbook;
-mod service;
-mod settings;
-mod sqlite;
+pub mod service;
+pub mod settings;
 mod status;
-mod steps;
 
 use crate::program::OPS;
 use anyhow::bail;
@@ -42,8 +36,8 @@ use secrets_contract::dburl::DatabaseUrl;
 use crate::flags::{MigrateAction, MigrateArgs};
 use settings::Settings;
 
+pub use crate::pg::job_apply::Cancelled;
 pub use job::{EXIT_REFUSED, Refused};
-pub use job_apply::Cancelled;
 
 pub fn run(site: &crate::paths::Site, args: &MigrateArgs) -> anyhow::Result<()> {
     let mut settings = Settings::load(

@@ -28,8 +28,12 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use super::{engine::Engine, journal::Journal, lock, open::open, settings::Settings};
-use crate::{engine::backups, failpoint, flags::RestoreArgs};
+use super::{lock, open::open, settings::Settings};
+use crate::{
+    engine::{backups, journal::Journal, roles::Engine},
+    failpoint,
+    flags::RestoreArgs,
+};
 
 pub fn run(site: &crate::paths::Site, args: &RestoreArgs) -> anyhow::Result<()> {
     let settings = Settings::load(site, args.database_url.as_deref(), None)?;

@@ -22,24 +22,14 @@
 //! restored automatically: it may have taken writes already; the restore
 //! command is printed instead.
 
-use crate::program::OPS;
 use std::{path::Path, time::Instant};
 
-use super::{
-    engine::{Engine, Plan, Verified},
-    journal::Journal,
-    open::open,
-    preconditions, recover,
-    service::{self, take_down_then},
-    settings::Settings,
-    steps::{Steps, Timed, outcome},
-};
-use crate::{
-    engine::backups::{self, Backup},
-    failpoint, history, quote,
-    redact::redact,
-    run_lock::MigrationLock,
-};
+use super::settings::Settings;
+use super::{open::open, preconditions, recover, service, service::take_down_then};
+use crate::engine::roles::{Engine, Plan, Verified};
+use crate::engine::steps::{self, Steps, Timed, outcome};
+use crate::engine::{backups, backups::Backup, journal::Journal};
+use crate::{failpoint, history, program::OPS, quote, redact::redact, run_lock::MigrationLock};
 
 /// What the operator asked of this window.
 pub struct Options {
@@ -115,7 +105,7 @@ pub fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
     steps.run("take the service down", || {
         take_service_down(settings, engine)
     })?;
-    let (backed_up, migrated) = engine.back_up_and_migrate(settings, &plan);
+    let (backed_up, migrated) = engine.back_up_and_migrate(&plan);
     let backup = match steps.report("back up", rotated(settings, backed_up)) {
         Ok(backup) => backup,
         Err(error) => return fail_before_traffic(settings, engine, &mut steps, &plan, None, error),
@@ -153,7 +143,7 @@ fn vacuum_after(engine: &mut dyn Engine, migrated: Timed<((), String)>) -> Timed
     let (Ok(((), detail)), elapsed) = migrated else {
         return migrated;
     };
-    let (vacuumed, took) = super::steps::timed(|| engine.vacuum());
+    let (vacuumed, took) = steps::timed(|| engine.vacuum());
     let detail = match vacuumed {
         Ok(line) => format!("{detail}; {line}"),
         Err(error) => {
@@ -177,7 +167,7 @@ fn take_lock(
     engine: &mut dyn Engine,
     create: bool,
 ) -> anyhow::Result<(MigrationLock, String)> {
-    engine.prepare_lock(settings, create)?;
+    engine.prepare_lock(create)?;
     let lock = MigrationLock::acquire(&settings.lock_path(), &format!("{OPS} migrate"))?;
     failpoint::hit("after-lock")?;
     let mut detail = quote::path(&lock.path);
@@ -192,7 +182,7 @@ fn take_lock(
             recovered.join("; ")
         ));
     }
-    if let Some(server) = engine.hold_server(settings)? {
+    if let Some(server) = engine.hold_server()? {
         detail = format!("{server}, {detail}");
     }
     Ok((lock, detail))
@@ -272,7 +262,7 @@ fn check_backup_room(settings: &Settings, bytes: u64, dry_run: bool) -> anyhow::
 fn print_plan(settings: &Settings, engine: &dyn Engine, plan: &Plan, vacuum: bool) {
     println!("dry run: the window would");
     print_hold_and_backup(settings, engine, "");
-    for line in engine.describe_apply(settings, plan) {
+    for line in engine.describe_apply(plan) {
         println!("  apply     {line}");
     }
     if vacuum {
@@ -301,7 +291,7 @@ fn print_first_deploy(settings: &Settings, engine: &dyn Engine) -> anyhow::Resul
 
 /// The plan's lock, take-down and backup lines (steps 1, 3 and 4).
 fn print_hold_and_backup(settings: &Settings, engine: &dyn Engine, what: &str) {
-    println!("  lock      {}", engine.describe_lock(settings));
+    println!("  lock      {}", engine.describe_lock());
     println!("  take down {}", redact(&settings.service.describe()));
     println!(
         "  back up   {what}{}to {} (keep {})",
@@ -327,7 +317,7 @@ fn print_bring_up(settings: &Settings, schema_version: i32) {
 fn take_service_down(settings: &Settings, engine: &mut dyn Engine) -> anyhow::Result<((), String)> {
     take_down_then(&settings.service, || {
         failpoint::hit("after-service-down")?;
-        Ok(((), engine.prove_quiet(settings)?))
+        Ok(((), engine.prove_quiet()?))
     })
 }
 
@@ -340,7 +330,7 @@ fn finish_backup(
     steps: &Steps,
     backup: &Backup,
 ) -> anyhow::Result<()> {
-    let (result, elapsed) = super::steps::timed(|| engine.finish_backup(backup).transpose());
+    let (result, elapsed) = steps::timed(|| engine.finish_backup(backup).transpose());
     let detail = match result {
         Ok(None) => return Ok(()),
         Ok(Some(saved)) => Ok(format!(
@@ -427,7 +417,7 @@ fn fail_before_traffic(
             database.said
         )));
     }
-    let back = super::steps::timed(|| settings.service.bring_up());
+    let back = steps::timed(|| settings.service.bring_up());
     steps.record_outcome("bring the service back", &back);
     Err(error.context(format!(
         "the maintenance window failed; {}; service: {}",

@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use super::steps::outcome;
+use crate::engine::steps::outcome;
 use crate::redact::redact;
 
 /// How a maintenance flag set by the runbook begins: recovery removes only

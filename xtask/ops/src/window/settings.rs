@@ -11,7 +11,7 @@ use anyhow::bail;
 use secrets_contract::dburl::DatabaseUrl;
 
 use crate::{
-    engine::pg::Timeouts,
+    engine::roles::Timeouts,
     history::{self, Engine, MigrationFile},
     paths::Site,
     window::service::{Mode, Service},

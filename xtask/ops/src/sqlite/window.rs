@@ -13,27 +13,24 @@ use anyhow::{Context, bail};
 use refinery_core::Migration;
 use rusqlite::Connection;
 
-use super::{
-    engine::{Engine, Plan, Undone, Verified},
-    free_pages,
-    settings::Settings,
-    steps::{Steps, Timed, timed},
-};
+use super::free_pages;
 use crate::{
     engine::{
-        backups::{self, Backup},
-        free_space::VacuumEstimate,
-        sqlite,
+        backups::Backup,
+        roles::{Access, Adoption, Backups, Options, Plan, Runner, Undone, Verified},
+        steps::{Steps, Timed, timed},
     },
     failpoint, fsutil,
     history::MigrationFile,
     progress,
-    schema::{model::Shape, sqlite_model},
+    schema::model::Shape,
+    sqlite::schema as sqlite_model,
+    sqlite::{self, backups, free_space::VacuumEstimate},
 };
 
 pub struct SqliteWindow {
     path: PathBuf,
-    lock_timeout: Duration,
+    options: Options,
     /// From step 3 to step 5: the connection holding the file exclusively.
     exclusive: Option<Connection>,
     /// The WAL the rehearsal's migrations wrote: the real run's progress total.
@@ -44,10 +41,10 @@ pub struct SqliteWindow {
 }
 
 impl SqliteWindow {
-    pub fn new(path: &Path, lock_timeout: Duration) -> SqliteWindow {
+    pub fn new(path: &Path, options: Options) -> SqliteWindow {
         SqliteWindow {
             path: path.to_path_buf(),
-            lock_timeout,
+            options,
             exclusive: None,
             wal_estimate: 0,
             rehearsed_vacuum: None,
@@ -59,8 +56,8 @@ impl SqliteWindow {
     }
 }
 
-impl Engine for SqliteWindow {
-    fn prepare_lock(&mut self, _: &Settings, create: bool) -> anyhow::Result<()> {
+impl Access for SqliteWindow {
+    fn prepare_lock(&mut self, create: bool) -> anyhow::Result<()> {
         let folder = self.path.parent().filter(|p| !p.as_os_str().is_empty());
         if let (true, Some(folder)) = (create, folder) {
             fsutil::create_private_dirs(folder)?;
@@ -68,7 +65,7 @@ impl Engine for SqliteWindow {
         Ok(())
     }
 
-    fn hold_server(&mut self, _: &Settings) -> anyhow::Result<Option<String>> {
+    fn hold_server(&mut self) -> anyhow::Result<Option<String>> {
         Ok(None)
     }
 
@@ -94,14 +91,9 @@ impl Engine for SqliteWindow {
         let conn = sqlite::open_read_only(&self.path)?;
         sqlite::count_one(&conn, sql).map_err(anyhow::Error::msg)
     }
+}
 
-    fn back_up_online(&mut self, dest: &Path) -> anyhow::Result<Verified> {
-        Ok(Verified {
-            backup: backups::online(&sqlite::open_keeping_journal(&self.path, false)?, dest)?,
-            how: "quick_check ok".into(),
-        })
-    }
-
+impl Runner for SqliteWindow {
     fn check_before_downtime(&mut self, plan: &mut Plan) -> anyhow::Result<String> {
         if let Some(mode) = sqlite::readable_by_others(&self.path) {
             eprintln!(
@@ -131,8 +123,11 @@ impl Engine for SqliteWindow {
         ))
     }
 
-    fn prove_quiet(&mut self, _: &Settings) -> anyhow::Result<&'static str> {
-        self.exclusive = Some(sqlite::lock_exclusively(&self.path, self.lock_timeout)?);
+    fn prove_quiet(&mut self) -> anyhow::Result<&'static str> {
+        self.exclusive = Some(sqlite::lock_exclusively(
+            &self.path,
+            self.options.lock_timeout,
+        )?);
         Ok("database locked exclusively")
     }
 
@@ -142,18 +137,14 @@ impl Engine for SqliteWindow {
     /// main file, so the main file can be copied while the migration runs.
     /// The migration's transaction commits only once `quick_check` passes
     /// and the backup is verified: a failed backup means an unchanged database.
-    fn back_up_and_migrate(
-        &mut self,
-        settings: &Settings,
-        plan: &Plan,
-    ) -> (Timed<Verified>, Timed<((), String)>) {
+    fn back_up_and_migrate(&mut self, plan: &Plan) -> (Timed<Verified>, Timed<((), String)>) {
         let Some(mut db) = self.exclusive.take() else {
             return not_started(anyhow::anyhow!("the database is not held exclusively"));
         };
         if let Err(error) = sqlite::freeze_main_file(&db) {
             return not_started(error);
         }
-        let dest = settings.new_backup_path();
+        let dest = self.options.new_backup_path();
         let size = sqlite::file_bytes(&self.path);
         let _backup_bar = progress::watch_file("back up", &fsutil::temp_path(&dest), size);
         let wal = PathBuf::from(format!("{}-wal", self.path.display()));
@@ -197,6 +188,42 @@ impl Engine for SqliteWindow {
         }
     }
 
+    fn migrate_step(&self) -> &'static str {
+        "migrate (beside the backup)"
+    }
+
+    fn describe_lock(&self) -> String {
+        crate::quote::path(&self.options.lock_path)
+    }
+
+    fn describe_backup(&self) -> &'static str {
+        ""
+    }
+
+    fn describe_apply(&self, plan: &Plan) -> Vec<String> {
+        plan.rehearsal
+            .iter()
+            .map(|(m, t)| format!("{m} (rehearsal {:.1} ms)", t.as_secs_f64() * 1000.0))
+            .collect()
+    }
+
+    fn vacuum(&mut self) -> anyhow::Result<String> {
+        free_pages::vacuum(&self.open()?)
+    }
+
+    fn free_space_advice(&self) -> Option<String> {
+        free_pages::advice(&self.path, self.rehearsed_vacuum.as_ref())
+    }
+}
+
+impl Backups for SqliteWindow {
+    fn back_up_online(&mut self, dest: &Path) -> anyhow::Result<Verified> {
+        Ok(Verified {
+            backup: backups::online(&sqlite::open_keeping_journal(&self.path, false)?, dest)?,
+            how: "quick_check ok".into(),
+        })
+    }
+
     fn verify_backup(&self, backup: &Path) -> anyhow::Result<()> {
         backups::check_restorable(backup)
     }
@@ -212,7 +239,7 @@ impl Engine for SqliteWindow {
                 crate::fsutil::what_it_is(&metadata)
             );
         }
-        let db = sqlite::lock_exclusively(&self.path, self.lock_timeout).context(
+        let db = sqlite::lock_exclusively(&self.path, self.options.lock_timeout).context(
             "refusing to restore a database in use: stop the service (or set its maintenance flag) first",
         )?;
         db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -236,7 +263,9 @@ impl Engine for SqliteWindow {
         backups::restore_file(backup, &self.path)?;
         Ok("verified byte for byte")
     }
+}
 
+impl Adoption for SqliteWindow {
     fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Shape)> {
         let conn = sqlite::open_read_only(&self.path)?;
         let history = sqlite::applied_history_explained(&conn, &crate::quote::path(&self.path))?;
@@ -245,7 +274,6 @@ impl Engine for SqliteWindow {
 
     fn schema_at_each_version(
         &mut self,
-        _: &Settings,
         files: &[MigrationFile],
     ) -> anyhow::Result<Vec<(i32, Shape)>> {
         let mut conn = Connection::open_in_memory()?;
@@ -273,7 +301,6 @@ impl Engine for SqliteWindow {
 
     fn record_applied(
         &mut self,
-        _: &Settings,
         files: &[MigrationFile],
         version: i32,
         still_proven: &mut dyn FnMut(Shape) -> anyhow::Result<()>,
@@ -283,33 +310,6 @@ impl Engine for SqliteWindow {
         sqlite::record_applied(&mut conn, files, version, &mut |conn| {
             still_proven(sqlite_model::sqlite_shape(conn)?)
         })
-    }
-
-    fn migrate_step(&self) -> &'static str {
-        "migrate (beside the backup)"
-    }
-
-    fn describe_lock(&self, settings: &Settings) -> String {
-        crate::quote::path(&settings.lock_path())
-    }
-
-    fn describe_backup(&self) -> &'static str {
-        ""
-    }
-
-    fn describe_apply(&self, _: &Settings, plan: &Plan) -> Vec<String> {
-        plan.rehearsal
-            .iter()
-            .map(|(m, t)| format!("{m} (rehearsal {:.1} ms)", t.as_secs_f64() * 1000.0))
-            .collect()
-    }
-
-    fn vacuum(&mut self) -> anyhow::Result<String> {
-        free_pages::vacuum(&self.open()?)
-    }
-
-    fn free_space_advice(&self) -> Option<String> {
-        free_pages::advice(&self.path, self.rehearsed_vacuum.as_ref())
     }
 }
 
@@ -322,7 +322,7 @@ impl SqliteWindow {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        if let Some((available, needed)) = backups::room_short(dir, wal_bytes)? {
+        if let Some((available, needed)) = crate::engine::backups::room_short(dir, wal_bytes)? {
             bail!(
                 "the database's filesystem ({}) has {} MiB free, the migration will write about {} MiB of WAL \
                  beside it (measured in the rehearsal): free space there first; nothing went down",

@@ -1,7 +1,7 @@
 //! The window on Postgres: the server's advisory lock is the hold (held by
 //! this run's session, so runs on several hosts serialize), "no other
 //! sessions" proves the service let go, the restore point is a server-side
-//! copy of the database (`engine::pg_restore_point`), dumped to the backup
+//! copy of the database (`restore_point.rs`), dumped to the backup
 //! file once the service is back — or, when the user may not copy the
 //! database, `pg_dump --format=custom` inside the window as before — and the
 //! migration runs in one transaction with `lock_timeout` and
@@ -15,21 +15,22 @@ use postgres::Client;
 use refinery_core::Migration;
 use secrets_contract::dburl::PgUrl;
 
-use super::{
-    engine::{Engine, Plan, Undone, Verified},
-    settings::Settings,
-    steps::{Steps, Timed, timed},
-};
 use crate::{
-    engine::{backups::Backup, pg, pg_backups, pg_indexes, pg_restore_point, pg_scratch},
+    engine::{
+        backups::Backup,
+        roles::{Access, Adoption, Backups, Options, Plan, Runner, Undone, Verified},
+        steps::{Steps, Timed, timed},
+    },
     failpoint,
     history::{self, no_transaction::is_no_transaction},
+    pg::{
+        self, backups as pg_backups, indexes as pg_indexes, restore_point as pg_restore_point,
+        scratch as pg_scratch,
+    },
     schema::model::Shape,
 };
 
-mod server;
-
-use server::{
+use super::server::{
     create_database, current_schema, reconnect, restore_point_how, save_leftovers,
     wait_for_sessions_to_leave,
 };
@@ -41,11 +42,17 @@ pub struct PgWindow {
     no_restore_point: Option<String>,
     /// The restore point this run made and has not saved yet.
     copy: Option<String>,
+    options: Options,
 }
 
 impl PgWindow {
     /// Connects; with `create`, creates the database first if it does not exist.
-    pub fn connect(url: &PgUrl, create: bool, purpose: &str) -> anyhow::Result<PgWindow> {
+    pub fn connect(
+        url: &PgUrl,
+        create: bool,
+        purpose: &str,
+        options: Options,
+    ) -> anyhow::Result<PgWindow> {
         if create {
             create_database(url)?;
         }
@@ -54,12 +61,13 @@ impl PgWindow {
             client: pg::connect(url, purpose)?,
             no_restore_point: Some("not checked".into()),
             copy: None,
+            options,
         })
     }
 
     /// Step 4: the restore point, or (when it cannot be made) the dump.
-    fn back_up(&mut self, settings: &Settings) -> anyhow::Result<Verified> {
-        let dest = settings.new_backup_path();
+    fn back_up(&mut self) -> anyhow::Result<Verified> {
+        let dest = self.options.new_backup_path();
         let reason = match self.no_restore_point.clone() {
             None => match self.make_restore_point() {
                 Ok(name) => {
@@ -168,8 +176,8 @@ impl PgWindow {
     }
 
     /// Step 5 on Postgres.
-    fn apply(&mut self, settings: &Settings, plan: &Plan) -> anyhow::Result<((), String)> {
-        let timeouts = settings.pg_timeouts;
+    fn apply(&mut self, plan: &Plan) -> anyhow::Result<((), String)> {
+        let timeouts = self.options.pg_timeouts;
         let applied = pg::apply_pending(&mut self.client, &plan.files, timeouts, &mut || {
             failpoint::hit("mid-migration").map_err(|e| e.to_string())
         })?;
@@ -187,19 +195,19 @@ impl PgWindow {
     }
 }
 
-impl Engine for PgWindow {
-    fn prepare_lock(&mut self, settings: &Settings, _: bool) -> anyhow::Result<()> {
-        crate::engine::backups::ensure_dir(&settings.backup_dir)
+impl Access for PgWindow {
+    fn prepare_lock(&mut self, _: bool) -> anyhow::Result<()> {
+        crate::engine::backups::ensure_dir(&self.options.backup_dir)
     }
 
-    fn hold_server(&mut self, settings: &Settings) -> anyhow::Result<Option<String>> {
+    fn hold_server(&mut self) -> anyhow::Result<Option<String>> {
         pg::lock(
             &mut self.client,
-            settings.lock_timeout,
+            self.options.lock_timeout,
             "MIGRATE_LOCK_TIMEOUT_SECS",
         )?;
         let mut held = format!("advisory lock {:#x}", pg::MIGRATION_LOCK_KEY);
-        for line in save_leftovers(&mut self.client, &self.url, settings)? {
+        for line in save_leftovers(&mut self.client, &self.url, &self.options)? {
             eprintln!("recovered: {line}");
             held.push_str(&format!("; {line}"));
         }
@@ -226,7 +234,9 @@ impl Engine for PgWindow {
             .map(pg_indexes::InvalidIndex::describe)
             .collect())
     }
+}
 
+impl Runner for PgWindow {
     /// A pending migration that would rebuild an INVALID index is refused
     /// before the service goes down; other invalid indexes are named. Then
     /// the tools, and whether a server-side restore point can be made.
@@ -253,25 +263,13 @@ impl Engine for PgWindow {
         Ok(format!("{tools}; {restore_point}"))
     }
 
-    fn back_up_online(&mut self, dest: &std::path::Path) -> anyhow::Result<Verified> {
-        pg_backups::check_tools(&mut self.client)?;
-        Ok(Verified {
-            backup: pg_backups::dump(&self.url, dest)?,
-            how: "pg_dump custom format, contents listed back".into(),
-        })
-    }
-
-    fn prove_quiet(&mut self, settings: &Settings) -> anyhow::Result<&'static str> {
-        wait_for_sessions_to_leave(&mut self.client, settings.lock_timeout)?;
+    fn prove_quiet(&mut self) -> anyhow::Result<&'static str> {
+        wait_for_sessions_to_leave(&mut self.client, self.options.lock_timeout)?;
         Ok("no other sessions on the database")
     }
 
-    fn back_up_and_migrate(
-        &mut self,
-        settings: &Settings,
-        plan: &Plan,
-    ) -> (Timed<Verified>, Timed<((), String)>) {
-        let (dumped, dump_time) = timed(|| self.back_up(settings));
+    fn back_up_and_migrate(&mut self, plan: &Plan) -> (Timed<Verified>, Timed<((), String)>) {
+        let (dumped, dump_time) = timed(|| self.back_up());
         let backup = match dumped {
             Ok(backup) => backup,
             Err(error) => {
@@ -279,7 +277,7 @@ impl Engine for PgWindow {
                 return ((Err(error), dump_time), (Err(not_started), Duration::ZERO));
             }
         };
-        let migrated = timed(|| self.apply(settings, plan));
+        let migrated = timed(|| self.apply(plan));
         ((Ok(backup), dump_time), migrated)
     }
 
@@ -322,6 +320,38 @@ impl Engine for PgWindow {
         }))
     }
 
+    fn migrate_step(&self) -> &'static str {
+        "migrate"
+    }
+
+    fn describe_lock(&self) -> String {
+        format!("advisory lock {:#x} on the server", pg::MIGRATION_LOCK_KEY)
+    }
+
+    fn describe_backup(&self) -> &'static str {
+        "with pg_dump --format=custom "
+    }
+
+    fn describe_apply(&self, plan: &Plan) -> Vec<String> {
+        vec![format!(
+            "{} {} (lock_timeout {} s, statement_timeout {} s)",
+            history::stems(&plan.pending),
+            grouping(&plan.pending),
+            self.options.pg_timeouts.lock.as_secs(),
+            self.options.pg_timeouts.statement.as_secs()
+        )]
+    }
+}
+
+impl Backups for PgWindow {
+    fn back_up_online(&mut self, dest: &std::path::Path) -> anyhow::Result<Verified> {
+        pg_backups::check_tools(&mut self.client)?;
+        Ok(Verified {
+            backup: pg_backups::dump(&self.url, dest)?,
+            how: "pg_dump custom format, contents listed back".into(),
+        })
+    }
+
     fn verify_backup(&self, backup: &std::path::Path) -> anyhow::Result<()> {
         pg_backups::verify(backup).map(drop)
     }
@@ -345,7 +375,9 @@ impl Engine for PgWindow {
         pg_backups::restore(&self.url, backup)?;
         Ok("in one transaction")
     }
+}
 
+impl Adoption for PgWindow {
     fn read_for_adoption(&mut self) -> anyhow::Result<(Vec<Migration>, Shape)> {
         current_schema(&mut self.client, &self.url)?;
         let history =
@@ -356,7 +388,7 @@ impl Engine for PgWindow {
                 }
                 _ => e,
             })?;
-        let schema = crate::schema::pg_model::postgres_shape(&mut self.client)
+        let schema = crate::pg::schema::postgres_shape(&mut self.client)
             .context("reading the live schema")?;
         Ok((history, schema))
     }
@@ -365,7 +397,6 @@ impl Engine for PgWindow {
     /// dropped when done.
     fn schema_at_each_version(
         &mut self,
-        settings: &Settings,
         files: &[history::MigrationFile],
     ) -> anyhow::Result<Vec<(i32, Shape)>> {
         let schema = current_schema(&mut self.client, &self.url)?;
@@ -385,12 +416,15 @@ impl Engine for PgWindow {
         }
         let mut schemas = Vec::new();
         for (k, file) in files.iter().enumerate() {
-            pg::apply_pending(&mut client, &files[..=k], settings.pg_timeouts, &mut || {
-                Ok(())
-            })?;
+            pg::apply_pending(
+                &mut client,
+                &files[..=k],
+                self.options.pg_timeouts,
+                &mut || Ok(()),
+            )?;
             schemas.push((
                 file.version,
-                crate::schema::pg_model::postgres_shape(&mut client)?,
+                crate::pg::schema::postgres_shape(&mut client)?,
             ));
         }
         Ok(schemas)
@@ -413,7 +447,6 @@ impl Engine for PgWindow {
 
     fn record_applied(
         &mut self,
-        settings: &Settings,
         files: &[history::MigrationFile],
         version: i32,
         still_proven: &mut dyn FnMut(Shape) -> anyhow::Result<()>,
@@ -422,31 +455,9 @@ impl Engine for PgWindow {
             &mut self.client,
             files,
             version,
-            settings.pg_timeouts,
-            &mut |client| still_proven(crate::schema::pg_model::postgres_shape(client)?),
+            self.options.pg_timeouts,
+            &mut |client| still_proven(crate::pg::schema::postgres_shape(client)?),
         )
-    }
-
-    fn migrate_step(&self) -> &'static str {
-        "migrate"
-    }
-
-    fn describe_lock(&self, _: &Settings) -> String {
-        format!("advisory lock {:#x} on the server", pg::MIGRATION_LOCK_KEY)
-    }
-
-    fn describe_backup(&self) -> &'static str {
-        "with pg_dump --format=custom "
-    }
-
-    fn describe_apply(&self, settings: &Settings, plan: &Plan) -> Vec<String> {
-        vec![format!(
-            "{} {} (lock_timeout {} s, statement_timeout {} s)",
-            history::stems(&plan.pending),
-            grouping(&plan.pending),
-            settings.pg_timeouts.lock.as_secs(),
-            settings.pg_timeouts.statement.as_secs()
-        )]
     }
 }
 

@@ -1,6 +1,16 @@
-//! SQLite mechanics shared by every command that touches a database: opening
-//! with one set of pragmas, reading the migration history without trusting it,
-//! and applying migrations through refinery in one checked transaction.
+//! Everything SQLite does its own way, in one folder: opening with one set
+//! of pragmas, the exclusive lock, reading the migration history without
+//! trusting it, applying migrations through refinery in one checked
+//! transaction (here); backups and restores of the file (`backups.rs`);
+//! free pages and VACUUM (`free_space.rs`, `free_pages.rs`); the schema
+//! reader (`schema.rs`, `clauses.rs`); the window's roles (`window.rs`).
+
+pub mod backups;
+mod clauses;
+pub mod free_pages;
+pub mod free_space;
+pub mod schema;
+pub mod window;
 
 use crate::program::OPS;
 use std::{path::Path, time::Duration};
@@ -9,7 +19,7 @@ use anyhow::{Context, bail};
 use refinery_core::Migration;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::refinery::{self, MigrateError};
+use crate::engine::refinery::{self, MigrateError};
 use crate::{fsutil, history::MigrationFile};
 
 pub use secrets_contract::schema::HISTORY_TABLE;
@@ -284,7 +294,7 @@ pub fn applied_history_of(conn: &Connection, path: &Path) -> anyhow::Result<Vec<
 /// whose SQL fails (not refinery's columns) is named with the fix.
 pub fn applied_history_explained(conn: &Connection, shown: &str) -> anyhow::Result<Vec<Migration>> {
     match applied_history(conn) {
-        Err(MigrateError::Database(cause)) => Err(super::unreadable_history(shown, cause)),
+        Err(MigrateError::Database(cause)) => Err(crate::engine::unreadable_history(shown, cause)),
         other => Ok(other?),
     }
 }

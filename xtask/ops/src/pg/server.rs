@@ -10,8 +10,8 @@ use postgres::Client;
 use secrets_contract::dburl::PgUrl;
 
 use crate::{
-    engine::{pg, pg_backups, pg_restore_point},
-    window::settings::Settings,
+    engine::roles::Options,
+    pg::{self, backups as pg_backups, restore_point as pg_restore_point},
 };
 
 /// The schema unqualified names resolve to; an error naming the fix when
@@ -92,11 +92,11 @@ pub(super) fn restore_point_how(name: &str) -> std::borrow::Cow<'static, str> {
 pub(super) fn save_leftovers(
     client: &mut Client,
     url: &PgUrl,
-    settings: &Settings,
+    options: &Options,
 ) -> anyhow::Result<Vec<String>> {
     let mut said = Vec::new();
     for copy in pg_restore_point::leftovers(client, url.database())? {
-        let dest = settings.new_backup_path();
+        let dest = options.new_backup_path();
         said.push(match pg_restore_point::save(client, url, &copy, &dest) {
             Ok(backup) => format!(
                 "restore point {copy} left by a run that died: saved to {} and dropped",

@@ -19,7 +19,7 @@ use signal_hook::{
 };
 use time::OffsetDateTime;
 
-use super::pg::connect;
+use super::connect;
 
 /// A scratch database on the server `url` points at, dropped when this
 /// value goes.

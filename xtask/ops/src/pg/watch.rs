@@ -54,7 +54,7 @@ impl Watch {
         let stop = Arc::new(AtomicBool::new(false));
         // Naming the blocker is a courtesy: a server out of connections
         // still gets its migration, with a warning.
-        let watcher = match super::pg::connect(url, &format!("{purpose} (watching for blockers)")) {
+        let watcher = match super::connect(url, &format!("{purpose} (watching for blockers)")) {
             Ok(observer) => Some(watch_blockers(observer, pid, &blockers, &stop)),
             Err(e) => {
                 eprintln!(

@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use rusqlite::Connection;
 
-use super::{
-    checks, clauses,
+use super::clauses;
+use crate::schema::{
+    checks,
     model::{Objects, Schema, Shape, Table, column_type, foreign_key, partial_index},
 };
-use crate::engine::sqlite::HISTORY_TABLE;
+use secrets_contract::schema::HISTORY_TABLE;
 
 pub fn sqlite(conn: &Connection) -> anyhow::Result<Schema> {
     let strings = |sql: &str, arg: &str| -> rusqlite::Result<Vec<String>> {

@@ -9,12 +9,12 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use crate::{
-    engine::{
-        backups::human_size,
-        free_space::{self, FreeSpace, VacuumEstimate},
-        sqlite,
-    },
+    engine::backups::human_size,
     quote,
+    sqlite::{
+        self,
+        free_space::{self, FreeSpace, VacuumEstimate},
+    },
 };
 
 /// `migrate --vacuum`: VACUUM the migrated database; says what it reclaimed.

@@ -16,10 +16,12 @@ use anyhow::Context;
 use postgres::Client;
 use secrets_contract::dburl::PgUrl;
 
-use crate::engine::{
-    backups::Backup,
-    pg,
-    pg_backups::{self, database_bytes},
+use crate::{
+    engine::backups::Backup,
+    pg::{
+        self,
+        backups::{self as pg_backups, database_bytes},
+    },
 };
 
 /// What every restore point's name holds after (a prefix of) the database's.

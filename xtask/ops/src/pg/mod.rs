@@ -1,8 +1,22 @@
-//! Postgres mechanics shared by every command that touches a Postgres
-//! database: connecting under a name other sessions can see, the migration
-//! advisory lock, reading the history without trusting it, and applying
-//! migrations through refinery in one transaction with lock and statement
-//! timeouts.
+//! Everything Postgres does its own way, in one folder: connecting under a
+//! name other sessions can see, the migration advisory lock, reading the
+//! history without trusting it, applying migrations through refinery in one
+//! transaction with lock and statement timeouts (here); pg_dump and
+//! pg_restore (`backups.rs`), the server-side restore point
+//! (`restore_point.rs`), INVALID indexes (`indexes.rs`), scratch databases
+//! (`scratch.rs`), who blocks a migration and signals (`watch.rs`), the
+//! schema reader (`schema.rs`), the window's roles (`window.rs`,
+//! `server.rs`) and the rolling-deploy job's retries (`job_apply.rs`).
+
+pub mod backups;
+pub mod indexes;
+pub mod job_apply;
+pub mod restore_point;
+pub mod schema;
+pub mod scratch;
+mod server;
+pub mod watch;
+pub mod window;
 
 use crate::program::OPS;
 use std::{
@@ -16,10 +30,7 @@ use postgres::{Client, NoTls};
 use refinery_core::Migration;
 use secrets_contract::dburl::PgUrl;
 
-use super::{
-    pg_indexes,
-    refinery::{self, Failure, MigrateError},
-};
+use crate::engine::refinery::{self, Failure, MigrateError};
 use crate::history::MigrationFile;
 
 pub use secrets_contract::schema::HISTORY_TABLE;
@@ -28,14 +39,7 @@ pub use secrets_contract::schema::HISTORY_TABLE;
 /// integer, so it is unlikely to collide with an application's own locks.
 pub const MIGRATION_LOCK_KEY: i64 = 0x7365_6372_6574_7321;
 
-/// How long one statement of a migration may wait for a table lock, and
-/// run, before the migration fails and rolls back (so a migration blocked
-/// behind a long transaction never stalls the traffic queued behind it).
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    pub lock: Duration,
-    pub statement: Duration,
-}
+pub use crate::engine::roles::Timeouts;
 
 /// Connects, naming the session after the command and this process so a
 /// blocked run can say who holds the lock.
@@ -281,7 +285,7 @@ impl refinery::Session for PgSession<'_> {
     /// timeout or cancel), fails the file: it is not recorded, nor retried.
     fn run_alone(&mut self, file: &MigrationFile) -> Result<(), Failure> {
         refuse_invalid_index(self.client, file)?;
-        let before = pg_indexes::invalid_indexes(self.client).map_err(|e| failure(&e))?;
+        let before = indexes::invalid_indexes(self.client).map_err(|e| failure(&e))?;
         self.client
             .batch_execute(&format!(
                 "SET lock_timeout = {}; SET statement_timeout = {}",
@@ -293,7 +297,7 @@ impl refinery::Session for PgSession<'_> {
         let reset = self
             .client
             .batch_execute("RESET lock_timeout; RESET statement_timeout");
-        let left = pg_indexes::invalid_since(self.client, &before);
+        let left = indexes::invalid_since(self.client, &before);
         match (ran, left) {
             (ran, Ok(left)) if !left.is_empty() => Err(left_behind(ran.err(), &left)),
             (Err(e), Ok(_)) => Err(failure_alone(&e)),
@@ -352,8 +356,8 @@ pub fn count_one(client: &mut impl postgres::GenericClient, sql: &str) -> Result
 /// Fails `file` when an index it creates exists INVALID already (a run
 /// that failed before), naming the index and the fix.
 fn refuse_invalid_index(client: &mut Client, file: &MigrationFile) -> Result<(), Failure> {
-    let invalid = pg_indexes::invalid_indexes(client).map_err(|e| failure(&e))?;
-    let named: Vec<String> = pg_indexes::created_by(&invalid, file)
+    let invalid = indexes::invalid_indexes(client).map_err(|e| failure(&e))?;
+    let named: Vec<String> = indexes::created_by(&invalid, file)
         .iter()
         .map(|index| index.describe())
         .collect();
@@ -373,7 +377,7 @@ fn refuse_invalid_index(client: &mut Client, file: &MigrationFile) -> Result<(),
 /// A no-transaction statement that left INVALID indexes (`error`: why it
 /// stopped, if it failed): never retried, never recorded. The server's
 /// words only, without the "nothing was changed" of a lock timeout.
-fn left_behind(error: Option<postgres::Error>, left: &[pg_indexes::InvalidIndex]) -> Failure {
+fn left_behind(error: Option<postgres::Error>, left: &[indexes::InvalidIndex]) -> Failure {
     let why = error.map_or_else(
         || "the statement succeeded but".to_owned(),
         |e| format!("{};", secrets_contract::db_error::describe_postgres(&e)),
@@ -398,7 +402,7 @@ fn failure_alone(e: &postgres::Error) -> Failure {
     let Some(name) = existing.and_then(|db| db.message().split('"').nth(1)) else {
         return failure(e);
     };
-    let index = pg_indexes::identifier(name);
+    let index = indexes::identifier(name);
     format!(
         "{}. It exists but no migration recorded it: a run killed during its build may have \
          finished it without writing the history row. Either drop it (`DROP INDEX CONCURRENTLY \

@@ -14,8 +14,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::{
-    engine::{backups, pg_backups},
-    history::Engine,
+    engine::backups, history::Engine, pg::backups as pg_backups, sqlite::backups as sqlite_backups,
     stamp,
 };
 
@@ -259,7 +258,7 @@ fn unfinished_entry(path: &Path) -> Option<Entry> {
 /// open; for Postgres, `pg_restore --list` reading the archive's contents.
 fn verify(path: &Path, engine: Engine) -> anyhow::Result<()> {
     match engine {
-        Engine::Sqlite => backups::check_restorable(path),
+        Engine::Sqlite => sqlite_backups::check_restorable(path),
         Engine::Postgres => pg_backups::verify(path).map(drop),
     }
 }
@@ -267,7 +266,7 @@ fn verify(path: &Path, engine: Engine) -> anyhow::Result<()> {
 /// The highest version in the backup's own `refinery_schema_history`.
 fn schema_version(path: &Path, engine: Engine) -> anyhow::Result<Option<i32>> {
     match engine {
-        Engine::Sqlite => backups::schema_version(path),
+        Engine::Sqlite => sqlite_backups::schema_version(path),
         Engine::Postgres => pg_backups::schema_version(path),
     }
 }

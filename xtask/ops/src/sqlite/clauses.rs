@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use super::checks::normalise;
+use crate::schema::checks::normalise;
 
 /// Top-level pieces of SQL text.
 #[derive(Debug, PartialEq)]

@@ -13,11 +13,11 @@
 use anyhow::Context;
 use postgres::{GenericClient, types::Oid};
 
-use super::{
+use crate::schema::{
     checks,
     model::{Objects, Schema, Shape, Table, column_type, foreign_key, partial_index},
 };
-use crate::engine::sqlite::HISTORY_TABLE;
+use secrets_contract::schema::HISTORY_TABLE;
 
 /// Relations of the database's own schemas (system schemas, what
 /// extensions own and sequences a column owns left out), with the name the

@@ -10,14 +10,10 @@ use postgres::Client;
 use refinery_core::Migration;
 use secrets_contract::dburl::PgUrl;
 
-use super::settings::Settings;
 use crate::{
-    engine::{
-        pg::{self, Stopped},
-        pg_watch::Watch,
-    },
     failpoint,
     history::MigrationFile,
+    pg::{self, Stopped, Timeouts, watch::Watch},
 };
 
 /// The longest single wait between two attempts.
@@ -39,9 +35,10 @@ impl std::fmt::Display for Cancelled {
 impl std::error::Error for Cancelled {}
 
 /// Applies the pending migrations of `files`, retrying lock timeouts
-/// within `settings.pg_lock_retry`; the migrations applied, in order.
+/// within `retry`, each run with `timeouts`; the migrations applied, in order.
 pub fn apply_with_retries(
-    settings: &Settings,
+    timeouts: Timeouts,
+    retry: Duration,
     url: &PgUrl,
     client: &mut Client,
     files: &[MigrationFile],
@@ -52,7 +49,7 @@ pub fn apply_with_retries(
     let mut applied = Vec::new();
     let mut wait = Duration::from_secs(1);
     loop {
-        let stopped = match pg::apply_pending(client, files, settings.pg_timeouts, &mut || {
+        let stopped = match pg::apply_pending(client, files, timeouts, &mut || {
             failpoint::hit("mid-migration").map_err(|e| e.to_string())
         }) {
             Ok(more) => {
@@ -84,7 +81,7 @@ pub fn apply_with_retries(
         let blockers = watch
             .take_blockers()
             .unwrap_or_else(|| "a session the watcher did not catch in time".to_owned());
-        let left = settings.pg_lock_retry.saturating_sub(started.elapsed());
+        let left = retry.saturating_sub(started.elapsed());
         if left.is_zero() {
             anyhow::bail!(
                 "{}\nthe job gave up after {:.1} s of retries: a table lock was not granted within lock_timeout ({} s), \
@@ -95,8 +92,8 @@ pub fn apply_with_retries(
                     .statement
                     .unwrap_or_else(|| stopped.error.to_string()),
                 started.elapsed().as_secs_f64(),
-                settings.pg_timeouts.lock.as_secs(),
-                settings.pg_lock_retry.as_secs()
+                timeouts.lock.as_secs(),
+                retry.as_secs()
             );
         }
         let this_wait = wait.min(left);
@@ -104,10 +101,10 @@ pub fn apply_with_retries(
             println!(
                 "job: lock_timeout ({} s) hit, blocked by {blockers}; that migration rolled back; retrying in {:.1} s \
                  ({:.1} s of the {} s retry budget left)",
-                settings.pg_timeouts.lock.as_secs(),
+                timeouts.lock.as_secs(),
                 this_wait.as_secs_f64(),
                 left.as_secs_f64(),
-                settings.pg_lock_retry.as_secs()
+                retry.as_secs()
             );
         };
         if !watch.sleep(this_wait, announce) {
