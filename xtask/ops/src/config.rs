@@ -91,14 +91,18 @@ impl MigrateConfig {
         }
         self.health_timeout_secs =
             number("MIGRATE_HEALTH_TIMEOUT_SECS")?.or(self.health_timeout_secs);
-        self.lock_timeout_secs = number("MIGRATE_LOCK_TIMEOUT_SECS")?.or(self.lock_timeout_secs);
-        self.command_timeout_secs =
-            number("MIGRATE_COMMAND_TIMEOUT_SECS")?.or(self.command_timeout_secs);
         let pg_timeout = |name: &str| -> anyhow::Result<Option<u64>> {
             env_var(name)?
                 .map(|v| pg_timeout_secs(name, &v))
                 .transpose()
         };
+        // SQLite's busy timeout counts milliseconds in an int too.
+        self.lock_timeout_secs =
+            pg_timeout("MIGRATE_LOCK_TIMEOUT_SECS")?.or(self.lock_timeout_secs);
+        self.command_timeout_secs = number("MIGRATE_COMMAND_TIMEOUT_SECS")?
+            .map(|secs| at_least_one_second("MIGRATE_COMMAND_TIMEOUT_SECS", secs))
+            .transpose()?
+            .or(self.command_timeout_secs);
         self.pg_lock_timeout_secs =
             pg_timeout("MIGRATE_PG_LOCK_TIMEOUT_SECS")?.or(self.pg_lock_timeout_secs);
         self.pg_statement_timeout_secs =
@@ -126,23 +130,44 @@ fn pg_timeout_secs(name: &str, value: &str) -> anyhow::Result<u64> {
     pg_timeout_in_range(name, secs)
 }
 
-/// 0 would mean "no limit" to Postgres, and more than the maximum is
-/// refused by the server only once the migration starts.
+/// 0 would mean "no limit" to Postgres and "no wait" to SQLite; more than
+/// the maximum is refused by the server only once the migration starts, and
+/// by SQLite's client with a panic after the service went down.
 fn pg_timeout_in_range(name: &str, secs: u64) -> anyhow::Result<u64> {
     if !(1..=PG_TIMEOUT_MAX_SECS).contains(&secs) {
         bail!(
             "{name}={secs} is out of range: give a whole number of seconds from 1 to \
-             {PG_TIMEOUT_MAX_SECS} (Postgres reads 0 as no limit at all, and takes no more than \
-             {PG_TIMEOUT_MAX_SECS} s)"
+             {PG_TIMEOUT_MAX_SECS} (Postgres reads 0 as no limit at all, SQLite as no wait, and both \
+             take no more than {PG_TIMEOUT_MAX_SECS} s)"
         );
     }
     Ok(secs)
 }
 
-/// The Postgres timeouts of `[workspace.metadata.migrate]` that no
-/// environment variable overrides (those are checked as they are read).
+/// A stop or start command given 0 s is killed before it starts.
+fn at_least_one_second(name: &str, secs: u64) -> anyhow::Result<u64> {
+    if secs == 0 {
+        bail!("{name}=0: a stop or start command needs time to run: give at least 1 (seconds)");
+    }
+    Ok(secs)
+}
+
+/// The timeouts of the settings that no environment variable overrides
+/// (those are checked as they are read).
 fn check_pg_timeouts(config: &MigrateConfig, place: &str) -> anyhow::Result<()> {
+    let overridden = |env: &str| std::env::var(env).is_ok_and(|v| !v.trim().is_empty());
+    if let Some(secs) = config
+        .command_timeout_secs
+        .filter(|_| !overridden("MIGRATE_COMMAND_TIMEOUT_SECS"))
+    {
+        at_least_one_second(&format!("{place} command-timeout-secs"), secs)?;
+    }
     let keys = [
+        (
+            "lock-timeout-secs",
+            "MIGRATE_LOCK_TIMEOUT_SECS",
+            config.lock_timeout_secs,
+        ),
         (
             "pg-lock-timeout-secs",
             "MIGRATE_PG_LOCK_TIMEOUT_SECS",
@@ -155,8 +180,7 @@ fn check_pg_timeouts(config: &MigrateConfig, place: &str) -> anyhow::Result<()> 
         ),
     ];
     for (key, env, secs) in keys {
-        let overridden = std::env::var(env).is_ok_and(|v| !v.trim().is_empty());
-        if let Some(secs) = secs.filter(|_| !overridden) {
+        if let Some(secs) = secs.filter(|_| !overridden(env)) {
             pg_timeout_in_range(&format!("{place} {key}"), secs)?;
         }
     }

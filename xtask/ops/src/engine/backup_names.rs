@@ -23,20 +23,31 @@ pub fn db_file_name(db: &Path) -> String {
 /// by fact: a clock that jumped cannot make an old backup look new. It has
 /// at least six digits and grows wider past 999999. `<owner>` ties the
 /// backup to its database ([`owner_tag`]).
-pub fn new_path(dir: &Path, db: &Path) -> PathBuf {
+/// A backup already numbered at the highest sequence is refused: the next
+/// one would wrap to the oldest place, and rotation could remove it.
+pub fn new_path(dir: &Path, db: &Path) -> anyhow::Result<PathBuf> {
     let last = named_entries(dir, db)
         .iter()
-        .filter_map(|(name, _)| parse_any(name, db))
-        .map(|named| named.sequence)
-        .max()
-        .unwrap_or(0);
+        .filter_map(|(name, _)| parse_any(name, db).map(|named| (named.sequence, name.clone())))
+        .max();
+    let next = match &last {
+        None => 1,
+        Some((sequence, name)) => sequence.checked_add(1).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: the backup {name} carries the highest number a backup can have ({sequence}), so no \
+                 backup can follow it: move it out of the folder (or rename it with a lower number) and run \
+                 again; nothing was changed",
+                dir.display()
+            )
+        })?,
+    };
     let owner = owner_tag(db).map_or(String::new(), |tag| format!(".of-{tag}"));
-    dir.join(format!(
+    Ok(dir.join(format!(
         "{}.{:06}.{}{owner}.bak",
         db_file_name(db),
-        last + 1,
+        next,
         timestamp()
-    ))
+    )))
 }
 
 /// Whose backup a name says it is.

@@ -298,7 +298,7 @@ mod tests {
                 "s.db.000002.20200101T000000.000Z.bak"
             ]
         );
-        let next = new_path(dir.path(), &db);
+        let next = new_path(dir.path(), &db).unwrap();
         assert!(
             next.to_string_lossy().contains("s.db.000003."),
             "{}",

@@ -43,7 +43,7 @@ pub struct Options {
 
 impl Options {
     /// Where a backup taken now goes.
-    pub fn new_backup_path(&self) -> PathBuf {
+    pub fn new_backup_path(&self) -> anyhow::Result<PathBuf> {
         backups::new_path(&self.backup_dir, &self.backup_name)
     }
 }

@@ -96,7 +96,7 @@ pub(super) fn save_leftovers(
 ) -> anyhow::Result<Vec<String>> {
     let mut said = Vec::new();
     for copy in pg_restore_point::leftovers(client, url.database())? {
-        let dest = options.new_backup_path();
+        let dest = options.new_backup_path()?;
         said.push(match pg_restore_point::save(client, url, &copy, &dest) {
             Ok(backup) => format!(
                 "restore point {copy} left by a run that died: saved to {} and dropped",

@@ -67,7 +67,7 @@ impl PgWindow {
 
     /// Step 4: the restore point, or (when it cannot be made) the dump.
     fn back_up(&mut self) -> anyhow::Result<Verified> {
-        let dest = self.options.new_backup_path();
+        let dest = self.options.new_backup_path()?;
         let reason = match self.no_restore_point.clone() {
             None => match self.make_restore_point() {
                 Ok(name) => {

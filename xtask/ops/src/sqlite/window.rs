@@ -144,7 +144,10 @@ impl Runner for SqliteWindow {
         if let Err(error) = sqlite::freeze_main_file(&db) {
             return not_started(error);
         }
-        let dest = self.options.new_backup_path();
+        let dest = match self.options.new_backup_path() {
+            Ok(dest) => dest,
+            Err(error) => return not_started(error),
+        };
         let size = sqlite::file_bytes(&self.path);
         let _backup_bar = progress::watch_file("back up", &fsutil::temp_path(&dest), size);
         let wal = PathBuf::from(format!("{}-wal", self.path.display()));

@@ -290,7 +290,7 @@ fn back_up(
 ) -> anyhow::Result<(std::path::PathBuf, String)> {
     backups::ensure_dir(&settings.backup_dir)?;
     backups::ensure_space(&settings.backup_dir, engine.database_bytes()?)?;
-    let verified = engine.back_up_online(&settings.new_backup_path())?;
+    let verified = engine.back_up_online(&settings.new_backup_path()?)?;
     let rotation = settings.rotate_backups(&verified.backup.path);
     let detail = format!(
         "{} ({}, {}); {rotation}",

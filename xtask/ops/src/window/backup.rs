@@ -65,7 +65,7 @@ fn back_up(settings: &Settings) -> anyhow::Result<String> {
     let bytes = engine.database_bytes()?;
     backups::ensure_dir(&settings.backup_dir)?;
     backups::ensure_space(&settings.backup_dir, bytes)?;
-    let Verified { backup, how } = engine.back_up_online(&settings.new_backup_path())?;
+    let Verified { backup, how } = engine.back_up_online(&settings.new_backup_path()?)?;
     let rotation = settings.rotate_backups(&backup.path);
     Ok(format!(
         "{} ({} bytes, {how}); {rotation}",

@@ -69,7 +69,9 @@ fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String>
     engine.hold_for_restore()?;
     // Not named like a backup: a plain re-run of `restore` must still pick
     // the backup it was asked for, not the file it replaced.
-    let keep_at = settings.new_backup_path().with_extension("pre-restore.bak");
+    let keep_at = settings
+        .new_backup_path()?
+        .with_extension("pre-restore.bak");
     backups::ensure_dir(&settings.backup_dir)?;
     let kept = match engine
         .keep_current(&keep_at)

@@ -256,6 +256,8 @@ fn check_backup_room(settings: &Settings, bytes: u64, dry_run: bool) -> anyhow::
     if !dry_run {
         backups::ensure_dir(dir)?;
     }
+    // Step 4's name can be had, before anything goes down.
+    settings.new_backup_path()?;
     backups::ensure_space(dir, bytes)
 }
 

@@ -194,7 +194,7 @@ impl Settings {
     }
 
     /// Where a backup taken now goes.
-    pub fn new_backup_path(&self) -> PathBuf {
+    pub fn new_backup_path(&self) -> anyhow::Result<PathBuf> {
         crate::engine::backups::new_path(&self.backup_dir, &self.db)
     }
 

@@ -19,6 +19,7 @@ mod gaps;
 mod installed;
 mod job;
 mod layout;
+mod limits;
 mod migrate;
 mod migrations_check;
 mod operator;
