@@ -298,7 +298,7 @@ impl SchemaState {
         match self {
             SchemaState::Behind { database, expected } => anyhow::bail!(
                 "database {url} is at schema version {database} but this build expects {expected} (and serves \
-                 {} or later): run `cargo xtask migrate` first",
+                 {} or later): run the migrations first (`secrets-ops migrate`; `cargo xtask migrate` in a checkout)",
                 schema::OLDEST_SERVED_VERSION
             ),
             _ => Ok(()),

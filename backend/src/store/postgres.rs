@@ -84,7 +84,7 @@ fn manager(url: &PgUrl) -> anyhow::Result<Manager> {
 fn connect_failed(url: &PgUrl) -> String {
     format!(
         "connecting to {url}: check that the server runs and that the database exists \
-         (create and migrate it with `cargo xtask migrate --create`)"
+         (create and migrate it with `secrets-ops migrate --create`, `cargo xtask migrate --create` in a checkout)"
     )
 }
 

@@ -39,7 +39,7 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
     if !path.is_file() {
         anyhow::bail!(
             "database file {} does not exist: create and migrate it with \
-             `cargo xtask migrate --create` (or point DATABASE_URL at the right file)",
+             `secrets-ops migrate --create` (`cargo xtask migrate --create` in a checkout; or point DATABASE_URL at the right file)",
             path.display()
         );
     }

@@ -186,7 +186,7 @@ fn open_checked(config: &Config, vault: &Vault) -> anyhow::Result<Store> {
             database,
             expected,
             "database schema is behind this build by contract migrations only; serving. Once `backend seal` \
-             reports every secret sealed, run `cargo xtask migrate`"
+             reports every secret sealed, run the migrations (`secrets-ops migrate`; `cargo xtask migrate` in a checkout)"
         ),
         SchemaState::Current | SchemaState::Behind { .. } => {}
     }

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
 use anyhow::Context;
 
 mod files {
@@ -15,9 +17,68 @@ pub fn files() -> &'static [(&'static str, &'static str)] {
     files::FILES
 }
 
-/// Writes the embedded migrations into `dir` (an empty private folder), so
-/// that every command reads them as it reads a checkout's `migrations/`.
-pub fn write_to(dir: &Path) -> anyhow::Result<()> {
+/// The embedded migrations written into a new private folder (0700) of the
+/// temp folder, so that every command reads them as it reads a checkout's
+/// `migrations/`; removed when the run ends. Folders that killed runs left
+/// (their process is gone) are removed first.
+pub fn private_folder() -> anyhow::Result<tempfile::TempDir> {
+    let pid = std::process::id();
+    remove_dead_runs_folders();
+    let temp = std::env::temp_dir();
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{PREFIX}{pid}."))
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .with_context(|| {
+            format!(
+                "creating a private folder in {} for the migrations built into this binary: make it writable \
+                 (or set TMPDIR to a writable folder), or give the migrations with --migrations DIR",
+                temp.display()
+            )
+        })?;
+    write_to(dir.path()).with_context(|| {
+        format!(
+            "writing the built-in migrations to {}: free space there (or set TMPDIR to another folder), or \
+             give the migrations with --migrations DIR",
+            temp.display()
+        )
+    })?;
+    Ok(dir)
+}
+
+const PREFIX: &str = "secrets-ops-migrations.";
+
+/// `secrets-ops-migrations.<pid>.*` folders whose process no longer runs.
+fn remove_dead_runs_folders() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ours = entry
+            .metadata()
+            .is_ok_and(|m| m.is_dir() && m.uid() == own_uid());
+        if ours && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn own_uid() -> u32 {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
+
+/// Writes the embedded migrations into `dir`.
+fn write_to(dir: &Path) -> anyhow::Result<()> {
     for (name, text) in files() {
         let path = dir.join(name);
         if let Some(parent) = path.parent() {

@@ -129,14 +129,31 @@ impl Site {
         if let Some(dir) = self.embedded.get() {
             return Ok(dir.path().to_path_buf());
         }
-        let dir = tempfile::Builder::new()
-            .prefix("secrets-ops-migrations.")
-            .tempdir()
-            .context("creating a private folder for the embedded migrations: is the temp folder ($TMPDIR) writable?")?;
-        embedded::write_to(dir.path())?;
+        let dir = embedded::private_folder()?;
         let path = dir.path().to_path_buf();
         let _ = self.embedded.set(dir);
         Ok(path)
+    }
+
+    /// Whether `dir` is where the built-in migrations were written out.
+    pub fn is_built_in(&self, dir: &Path) -> bool {
+        self.embedded
+            .get()
+            .is_some_and(|built_in| built_in.path() == dir)
+    }
+
+    /// The migrations folder as messages name it: the built-in ones by
+    /// what they are, not by the private folder they were written to.
+    pub fn describe(&self, dir: &Path) -> String {
+        if self.is_built_in(dir) {
+            format!(
+                "the migrations built into {} {}",
+                crate::program::program_name(),
+                env!("CARGO_PKG_VERSION")
+            )
+        } else {
+            dir.display().to_string()
+        }
     }
 
     /// The settings: the settings file when given, else the checkout's

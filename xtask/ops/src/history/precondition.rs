@@ -61,7 +61,9 @@ impl Precondition {
             "{} refuses to run: {found} row(s) still in the way (`{}` must count 0): {}{alone}",
             file.stem(),
             self.count,
-            self.hint
+            // A migration's hint is written for a checkout: say it the way
+            // the operator runs the tool here.
+            self.hint.replace("cargo xtask ", &format!("{OPS} "))
         )
     }
 }

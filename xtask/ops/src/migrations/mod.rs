@@ -50,13 +50,19 @@ use parity::postgres_server;
 pub fn run(site: &crate::paths::Site, args: &MigrationsArgs) -> anyhow::Result<()> {
     match &args.command {
         MigrationsCommand::Check(check_args) => {
+            if check_args.bless {
+                refuse_built_in(site, check_args.migrations.as_deref(), "check --bless")?;
+            }
             let dir = folder(site, check_args.migrations.as_deref())?;
             let postgres = postgres_server(check_args.postgres.as_deref());
             let report = check(site, &dir, check_args.bless, postgres.as_deref());
             if check_args.json {
-                println!("{}", serde_json::to_string_pretty(&report.to_json(&dir))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.to_json(&site.describe(&dir)))?
+                );
             } else {
-                report.print(&dir);
+                report.print(&site.describe(&dir));
             }
             if report.failed() {
                 bail!(
@@ -67,6 +73,7 @@ pub fn run(site: &crate::paths::Site, args: &MigrationsArgs) -> anyhow::Result<(
             Ok(())
         }
         MigrationsCommand::New { name, migrations } => {
+            refuse_built_in(site, migrations.as_deref(), "new")?;
             let allowed = site.migrate_config()?.allow_gaps.unwrap_or_default();
             new(&folder(site, migrations.as_deref())?, name, &allowed)
         }
@@ -75,6 +82,22 @@ pub fn run(site: &crate::paths::Site, args: &MigrationsArgs) -> anyhow::Result<(
             Ok(())
         }
     }
+}
+
+/// The migrations built into the binary are read, never written: a command
+/// that writes files needs a folder of them.
+fn refuse_built_in(
+    site: &crate::paths::Site,
+    flag: Option<&Path>,
+    what: &str,
+) -> anyhow::Result<()> {
+    if flag.is_none() && site.repo().is_none() {
+        bail!(
+            "`migrations {what}` writes migration files, and this binary's migrations are built into it: run it \
+             in a checkout (`cargo xtask migrations {what}`), or give the folder with --migrations DIR"
+        );
+    }
+    Ok(())
 }
 
 fn folder(site: &crate::paths::Site, flag: Option<&Path>) -> anyhow::Result<PathBuf> {

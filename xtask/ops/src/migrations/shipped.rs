@@ -22,6 +22,12 @@ pub(super) fn latest_release(
     site: &crate::paths::Site,
     dir: &Path,
 ) -> Result<Option<Shipped>, String> {
+    if site.is_built_in(dir) {
+        return Err(format!(
+            "{} have no git history beside them, so the release history cannot be read",
+            site.describe(dir)
+        ));
+    }
     let git = Git::new(dir).map_err(|e| format!("{e:#}"))?;
     if !git.is_work_tree() {
         return Err(format!(

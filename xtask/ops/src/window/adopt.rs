@@ -67,10 +67,10 @@ pub fn run(settings: &Settings, version: Option<i32>, dry_run: bool) -> anyhow::
         &format!("or, for a new database, run `{OPS} migrate --create` (adopt records the history of an existing one)"),
         false,
     )?;
-    let files = history::load_for(&settings.migrations, settings.engine())?;
+    let files = history::load_for(settings.migrations()?, settings.engine())?;
     settings.refuse_gaps(&files)?;
     if let Some(n) = version {
-        version_exists(&files, n, &settings.migrations);
+        version_exists(&files, n, settings.migrations()?);
     }
     let journal = Journal::new(&settings.backup_dir, "migrate adopt");
     let mut steps = Steps::new(&journal, dry_run);
@@ -216,7 +216,7 @@ fn prove(
     let Some((n, differences)) = chosen else {
         bail!(
             "the migrations folder {} holds no migration",
-            quote::path(&settings.migrations)
+            quote::path(settings.migrations()?)
         );
     };
     if differences.is_empty() {

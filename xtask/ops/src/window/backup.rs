@@ -26,7 +26,7 @@ use super::{
     inventory::{self, Entry, Kind},
     lock,
     open::open,
-    settings::Settings,
+    settings::{Migrations, Settings},
 };
 use crate::{
     engine::{backups, journal::Journal, roles::Verified},
@@ -34,7 +34,7 @@ use crate::{
 };
 
 pub fn run(site: &crate::paths::Site, args: &BackupArgs) -> anyhow::Result<()> {
-    let settings = Settings::load(site, args.database_url.as_deref(), None)?;
+    let settings = Settings::load(site, args.database_url.as_deref(), Migrations::NotRead)?;
     if args.list {
         return list(&settings, args.json);
     }

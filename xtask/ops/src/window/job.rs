@@ -176,7 +176,7 @@ fn contract_migrations(
     settings: &Settings,
     pending: &[MigrationFile],
 ) -> anyhow::Result<Vec<String>> {
-    let shared = history::load(&settings.migrations)?;
+    let shared = history::load(settings.migrations()?)?;
     let mut refused = Vec::new();
     for file in pending {
         let (shared, twin) = if file.is_postgres_twin() {

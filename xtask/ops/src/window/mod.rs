@@ -34,7 +34,7 @@ use anyhow::bail;
 use secrets_contract::dburl::DatabaseUrl;
 
 use crate::flags::{MigrateAction, MigrateArgs};
-use settings::Settings;
+use settings::{Migrations, Settings};
 
 pub use crate::pg::job_apply::Cancelled;
 pub use job::{EXIT_REFUSED, Refused};
@@ -43,7 +43,7 @@ pub fn run(site: &crate::paths::Site, args: &MigrateArgs) -> anyhow::Result<()> 
     let mut settings = Settings::load(
         site,
         args.database_url.as_deref(),
-        args.migrations.as_deref(),
+        Migrations::Read(args.migrations.as_deref()),
     )?;
     if let (Some(to), Some(_)) = (args.to, &args.action) {
         bail!(

@@ -28,7 +28,11 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use super::{lock, open::open, settings::Settings};
+use super::{
+    lock,
+    open::open,
+    settings::{Migrations, Settings},
+};
 use crate::{
     engine::{backups, journal::Journal, roles::Engine},
     failpoint,
@@ -36,7 +40,7 @@ use crate::{
 };
 
 pub fn run(site: &crate::paths::Site, args: &RestoreArgs) -> anyhow::Result<()> {
-    let settings = Settings::load(site, args.database_url.as_deref(), None)?;
+    let settings = Settings::load(site, args.database_url.as_deref(), Migrations::NotRead)?;
     settings.require_database(
         "or create the folder (mkdir -m 700) to restore a backup into it",
         true,

@@ -21,7 +21,9 @@ pub struct Settings {
     pub url: DatabaseUrl,
     /// The SQLite file; for Postgres, `<dbname>.pg`, which only names backups and the lock file.
     pub db: PathBuf,
-    pub migrations: PathBuf,
+    /// The migrations folder; None for the commands that read none
+    /// (`backup`, `restore`), which so never write out the embedded ones.
+    pub migrations: Option<PathBuf>,
     pub backup_dir: PathBuf,
     pub keep_backups: usize,
     pub service: Service,
@@ -42,11 +44,27 @@ pub struct Settings {
     pub target: Option<i32>,
 }
 
+/// Whether a command reads the migration files.
+pub enum Migrations<'a> {
+    /// From `--migrations DIR` when given, else the checkout's or the built-in ones.
+    Read(Option<&'a Path>),
+    NotRead,
+}
+
 impl Settings {
+    /// The migrations folder of a command that reads them.
+    pub fn migrations(&self) -> anyhow::Result<&Path> {
+        self.migrations.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "this command reads no migrations (a bug: report it with the command you ran)"
+            )
+        })
+    }
+
     pub fn load(
         site: &Site,
         database_url: Option<&str>,
-        migrations: Option<&Path>,
+        migrations: Migrations,
     ) -> anyhow::Result<Settings> {
         let url = resolve_url(site, database_url)?;
         let config = site.migrate_config()?;
@@ -90,7 +108,10 @@ impl Settings {
         };
         check_health(config.health_url.as_deref(), config.health_timeout_secs)?;
         Ok(Settings {
-            migrations: site.migrations_dir(migrations)?,
+            migrations: match migrations {
+                Migrations::Read(flag) => Some(site.migrations_dir(flag)?),
+                Migrations::NotRead => None,
+            },
             backup_dir: config.backup_dir.map_or(beside_db, in_repo),
             keep_backups: config.keep_backups.unwrap_or(5),
             service: Service {
@@ -121,7 +142,7 @@ impl Settings {
     /// had its say: a file vanished from an applied history is better named
     /// by the history than as a gap.
     pub fn migration_files(&self) -> anyhow::Result<Vec<MigrationFile>> {
-        history::load_up_to(&self.migrations, self.engine(), self.target)
+        history::load_up_to(self.migrations()?, self.engine(), self.target)
     }
 
     /// `--to N` on a database already past V{N}: migrations only go forward.

@@ -228,3 +228,128 @@ fn an_xtask_built_in_one_checkout_and_run_in_another_never_touches_the_first() {
 
     assert_eq!(listing(&a_data), before, "checkout A's data/ changed");
 }
+
+/// The built-in migrations are read, never written: `migrations new` and
+/// `--bless` are refused; `migrations check` names them for what they are.
+#[test]
+fn the_built_in_migrations_are_named_for_what_they_are_and_never_written() {
+    let host = Host::new();
+    fs::write(host.path("etc/secrets-ops.toml"), "").unwrap();
+    for args in [
+        &["migrations", "new", "add_owner"][..],
+        &["migrations", "check", "--bless"],
+    ] {
+        let out = host.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let said = text(&out);
+        assert!(
+            said.contains("built into it") && said.contains("--migrations DIR"),
+            "{said}"
+        );
+    }
+    let out = host.run(&["migrations", "check"]);
+    let said = text(&out);
+    assert!(
+        said.contains("migrations check: the migrations built into secrets-ops"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("secrets-ops-migrations."),
+        "a temp folder named:\n{said}"
+    );
+}
+
+/// `backup` and `restore` read no migrations: a temp folder that cannot be
+/// written does not stop the recovery commands.
+#[test]
+fn backup_and_restore_need_no_temp_folder() {
+    let host = Host::new();
+    fs::write(
+        host.path("etc/secrets-ops.toml"),
+        "backup-dir = \"backups\"\n",
+    )
+    .unwrap();
+    host.ok(&["migrate", "--create"]);
+    let run = |args: &[&str]| {
+        Command::new(&host.binary)
+            .args(args)
+            .current_dir(host.path("work"))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("TMPDIR", host.path("no-such-folder"))
+            .env("SECRETS_OPS_CONFIG", host.path("etc/secrets-ops.toml"))
+            .env("DATABASE_URL", "sqlite:///data/secrets.db")
+            .output()
+            .unwrap()
+    };
+    for args in [&["backup"][..], &["backup", "--list"], &["restore"]] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let out = run(&["migrate", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out);
+    assert!(
+        said.contains("no-such-folder") && said.contains("TMPDIR"),
+        "{said}"
+    );
+}
+
+/// A run that was killed leaves its private folder; the next run removes
+/// the folders of processes that are gone, and only those.
+#[test]
+fn the_folders_of_killed_runs_are_removed() {
+    let host = Host::new();
+    fs::write(host.path("etc/secrets-ops.toml"), "").unwrap();
+    let tmp = host.path("tmp");
+    let dead = tmp.join("secrets-ops-migrations.999999999.abc");
+    let alive = tmp.join(format!("secrets-ops-migrations.{}.abc", std::process::id()));
+    let stranger = tmp.join("secrets-ops-migrations-notes");
+    for dir in [&dead, &alive, &stranger] {
+        fs::create_dir_all(dir).unwrap();
+    }
+    let out = Command::new(&host.binary)
+        .args(["migrations", "check"])
+        .current_dir(host.path("work"))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("TMPDIR", &tmp)
+        .env("SECRETS_OPS_CONFIG", host.path("etc/secrets-ops.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!dead.exists(), "a dead run's folder is still there");
+    assert!(
+        alive.exists() && stranger.exists(),
+        "a folder that is not a dead run's was removed"
+    );
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "this run's own folder outlived it: {left:?}");
+}
+
+/// A migration's precondition hint is written for a checkout; the installed
+/// binary says it with its own name.
+#[test]
+fn a_precondition_hint_names_the_installed_binary() {
+    let host = Host::new();
+    fs::write(host.path("etc/secrets-ops.toml"), "").unwrap();
+    host.ok(&["migrate", "--create", "--to", "5"]);
+    let conn = Connection::open(host.path("etc/data/secrets.db")).unwrap();
+    conn.execute(
+        "INSERT INTO secrets (name, value, created_at) VALUES ('a', 'p', '2024-01-01T00:00:00Z')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = host.run(&["migrate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("refuses to run") && said.contains("`secrets-ops migrate`"),
+        "{said}"
+    );
+    assert!(!said.contains("cargo xtask"), "{said}");
+}

@@ -50,6 +50,13 @@ fn commands_are_leaves(krate: &str, commands: &[&str]) {
         Vec::<Vec<String>>::new(),
         "import cycles in {krate}"
     );
+    // Folders too: a file of one folder importing a file of another that
+    // (through any file) imports back runs up the layers.
+    assert_eq!(
+        graph.rooms().cycles(),
+        Vec::<Vec<String>>::new(),
+        "folders of {krate} that import each other: an arrow runs back up"
+    );
     let mut upward = Vec::new();
     for (from, tos) in &graph.edges {
         for to in tos.iter().filter(|t| commands.contains(&t.as_str())) {
