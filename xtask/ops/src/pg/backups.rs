@@ -59,6 +59,13 @@ fn finish(child: Child, program: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a Postgres database's backups are named after, `<dbname>.pg`
+/// (`<dbname>.pg.<sequence>.<stamp>.bak`); the same name keys the local
+/// lock file in the backup folder. A name, not a file.
+pub fn backup_name(url: &PgUrl) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{}.pg", url.database()))
+}
+
 /// Fails unless `pg_dump` is installed and not older than the server (an
 /// older pg_dump refuses to dump a newer server).
 pub fn check_tools(client: &mut Client) -> anyhow::Result<String> {

@@ -28,7 +28,12 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::{lock, open::open, settings::Settings};
+use super::{
+    lock,
+    open::open,
+    rotation::{new_backup_path, rotate_backups},
+    settings::Settings,
+};
 use crate::{
     engine::{backups, journal::Journal, roles::Engine, steps::Steps},
     failpoint,
@@ -290,8 +295,8 @@ fn back_up(
 ) -> anyhow::Result<(std::path::PathBuf, String)> {
     backups::ensure_dir(&settings.backup_dir)?;
     backups::ensure_space(&settings.backup_dir, engine.database_bytes()?)?;
-    let verified = engine.back_up_online(&settings.new_backup_path()?)?;
-    let rotation = settings.rotate_backups(&verified.backup.path);
+    let verified = engine.back_up_online(&new_backup_path(settings)?)?;
+    let rotation = rotate_backups(settings, &verified.backup.path);
     let detail = format!(
         "{} ({}, {}); {rotation}",
         quote::path(&verified.backup.path),

@@ -26,6 +26,7 @@ use super::{
     inventory::{self, Entry, Kind},
     lock,
     open::open,
+    rotation::{new_backup_path, rotate_backups},
     settings::{Migrations, Settings},
 };
 use crate::{
@@ -65,8 +66,8 @@ fn back_up(settings: &Settings) -> anyhow::Result<String> {
     let bytes = engine.database_bytes()?;
     backups::ensure_dir(&settings.backup_dir)?;
     backups::ensure_space(&settings.backup_dir, bytes)?;
-    let Verified { backup, how } = engine.back_up_online(&settings.new_backup_path()?)?;
-    let rotation = settings.rotate_backups(&backup.path);
+    let Verified { backup, how } = engine.back_up_online(&new_backup_path(settings)?)?;
+    let rotation = rotate_backups(settings, &backup.path);
     Ok(format!(
         "{} ({} bytes, {how}); {rotation}",
         backup.path.display(),
@@ -89,7 +90,11 @@ struct Listing<'a> {
 }
 
 fn list(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let entries = inventory::take(&settings.backup_dir, &settings.db, settings.engine())?;
+    let entries = inventory::take(
+        &settings.backup_dir,
+        &settings.backup_name,
+        settings.engine(),
+    )?;
     let pick = entries.iter().find(|e| e.restore_default);
     let backups: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::Backup).collect();
     let place = backups.iter().position(|e| e.restore_default);
@@ -173,7 +178,7 @@ fn print_table(settings: &Settings, entries: &[Entry]) {
         );
     } else if entries.is_empty() {
         let whose = settings
-            .db
+            .backup_name
             .file_name()
             .unwrap_or_default()
             .to_string_lossy();

@@ -16,18 +16,21 @@ pub fn take(
     purpose: &str,
 ) -> anyhow::Result<MigrationLock> {
     engine.prepare_lock(false)?;
-    let lock = MigrationLock::acquire(&settings.lock_path(), purpose)?;
+    let lock = MigrationLock::acquire(&settings.lock_path, purpose)?;
     if let Some(holder) = &lock.stale {
         eprintln!("warning: took over a lock left by a run that is gone ({holder})");
     }
     // Holding the lock, no live run owns a temp file: what is there is a
     // dead run's, and goes now rather than piling up.
-    let db_dir = settings.db.parent().filter(|p| !p.as_os_str().is_empty());
+    let db_dir = settings
+        .backup_name
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty());
     let dirs = [
         settings.backup_dir.as_path(),
         db_dir.unwrap_or(std::path::Path::new(".")),
     ];
-    for line in backups::remove_dead_temps(&dirs, &settings.db) {
+    for line in backups::remove_dead_temps(&dirs, &settings.backup_name) {
         eprintln!("recovered: {line}");
     }
     engine.hold_server()?;

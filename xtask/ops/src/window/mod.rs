@@ -24,6 +24,7 @@ mod open;
 mod preconditions;
 mod recover;
 pub mod restore;
+mod rotation;
 mod runbook;
 pub mod service;
 pub mod settings;

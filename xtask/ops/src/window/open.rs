@@ -25,8 +25,8 @@ fn options(settings: &Settings) -> Options {
     Options {
         lock_timeout: settings.lock_timeout,
         pg_timeouts: settings.pg_timeouts,
-        lock_path: settings.lock_path(),
+        lock_path: settings.lock_path.clone(),
         backup_dir: settings.backup_dir.clone(),
-        backup_name: settings.db.clone(),
+        backup_name: settings.backup_name.clone(),
     }
 }

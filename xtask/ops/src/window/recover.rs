@@ -14,12 +14,20 @@ use crate::{
 
 /// Removes what a dead run left; returns one line per thing done.
 pub fn leftovers(settings: &Settings) -> Vec<String> {
-    let db_dir = settings.db.parent().filter(|p| !p.as_os_str().is_empty());
+    let db_dir = settings
+        .backup_name
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty());
     let db_dir = db_dir.unwrap_or(Path::new("."));
-    let mut done = backups::remove_dead_temps(&[&settings.backup_dir, db_dir], &settings.db);
+    let mut done =
+        backups::remove_dead_temps(&[&settings.backup_dir, db_dir], &settings.backup_name);
     for dir in [
         &settings.backup_dir,
-        &settings.db.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        &settings
+            .backup_name
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
     ] {
         let Ok(entries) = fs::read_dir(dir) else {
             continue;

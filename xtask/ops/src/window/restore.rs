@@ -31,6 +31,7 @@ use anyhow::{Context, bail};
 use super::{
     lock,
     open::open,
+    rotation::new_backup_path,
     settings::{Migrations, Settings},
 };
 use crate::{
@@ -73,9 +74,7 @@ fn restore(settings: &Settings, chosen: Option<&Path>) -> anyhow::Result<String>
     engine.hold_for_restore()?;
     // Not named like a backup: a plain re-run of `restore` must still pick
     // the backup it was asked for, not the file it replaced.
-    let keep_at = settings
-        .new_backup_path()?
-        .with_extension("pre-restore.bak");
+    let keep_at = new_backup_path(settings)?.with_extension("pre-restore.bak");
     backups::ensure_dir(&settings.backup_dir)?;
     let kept = match engine
         .keep_current(&keep_at)
@@ -119,7 +118,7 @@ fn chosen_or_newest(
 /// backups were taken, not what a clock wrote in their names), that the
 /// engine verifies; says which one and why, and which newer ones it passed over.
 fn newest(settings: &Settings, engine: &dyn Engine) -> anyhow::Result<PathBuf> {
-    let all = backups::list(&settings.backup_dir, &settings.db)?;
+    let all = backups::list(&settings.backup_dir, &settings.backup_name)?;
     let mut passed_over = Vec::new();
     for (index, candidate) in all.iter().enumerate().rev() {
         if let Err(error) = engine.verify_backup(candidate) {
@@ -136,7 +135,7 @@ fn newest(settings: &Settings, engine: &dyn Engine) -> anyhow::Result<PathBuf> {
         println!(
             "no backup given: restoring {}; of the backups of {} in {}, it is {}{newer}",
             candidate.display(),
-            settings.db.display(),
+            settings.backup_name.display(),
             settings.backup_dir.display(),
             backups::why_newest(all.len(), index + 1)
         );
@@ -151,7 +150,7 @@ fn newest(settings: &Settings, engine: &dyn Engine) -> anyhow::Result<PathBuf> {
     };
     bail!(
         "no backups of {}{none_verify} in {}: pass one explicitly (`{OPS} backup --list` shows the folder)",
-        settings.db.display(),
+        settings.backup_name.display(),
         settings.backup_dir.display()
     )
 }

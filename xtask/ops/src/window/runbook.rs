@@ -24,6 +24,7 @@
 
 use std::{path::Path, time::Instant};
 
+use super::rotation::{new_backup_path, rotate_backups};
 use super::settings::Settings;
 use super::{open::open, preconditions, recover, service, service::take_down_then};
 use crate::engine::roles::{Engine, Plan, Verified};
@@ -168,7 +169,7 @@ fn take_lock(
     create: bool,
 ) -> anyhow::Result<(MigrationLock, String)> {
     engine.prepare_lock(create)?;
-    let lock = MigrationLock::acquire(&settings.lock_path(), &format!("{OPS} migrate"))?;
+    let lock = MigrationLock::acquire(&settings.lock_path, &format!("{OPS} migrate"))?;
     failpoint::hit("after-lock")?;
     let mut detail = quote::path(&lock.path);
     if let Some(holder) = lock.stale.clone() {
@@ -257,7 +258,7 @@ fn check_backup_room(settings: &Settings, bytes: u64, dry_run: bool) -> anyhow::
         backups::ensure_dir(dir)?;
     }
     // Step 4's name can be had, before anything goes down.
-    settings.new_backup_path()?;
+    new_backup_path(settings)?;
     backups::ensure_space(dir, bytes)
 }
 
@@ -337,7 +338,7 @@ fn finish_backup(
         Ok(None) => return Ok(()),
         Ok(Some(saved)) => Ok(format!(
             "{saved}; {}",
-            settings.rotate_backups(&backup.path)
+            rotate_backups(settings, &backup.path)
         )),
         Err(e) => Err(e),
     };
@@ -360,7 +361,7 @@ fn finish_backup(
 fn rotated(settings: &Settings, (verified, elapsed): Timed<Verified>) -> Timed<(Backup, String)> {
     let result = verified.map(|Verified { backup, how }| {
         let rotation = if backup.path.exists() {
-            settings.rotate_backups(&backup.path)
+            rotate_backups(settings, &backup.path)
         } else {
             "old backups rotated once it is written".to_owned()
         };

@@ -14,13 +14,17 @@ use crate::{
     engine::roles::Timeouts,
     history::{self, Engine, MigrationFile},
     paths::Site,
+    pg::backups as pg_backups,
     window::service::{Mode, Service},
 };
 
 pub struct Settings {
     pub url: DatabaseUrl,
-    /// The SQLite file; for Postgres, `<dbname>.pg`, which only names backups and the lock file.
-    pub db: PathBuf,
+    /// What this database's backups are named after: the SQLite file, or
+    /// Postgres's `pg::backups::backup_name`.
+    pub backup_name: PathBuf,
+    /// The local lock file of the migration lock.
+    pub lock_path: PathBuf,
     /// The migrations folder; None for the commands that read none
     /// (`backup`, `restore`), which so never write out the embedded ones.
     pub migrations: Option<PathBuf>,
@@ -68,18 +72,16 @@ impl Settings {
     ) -> anyhow::Result<Settings> {
         let url = resolve_url(site, database_url)?;
         let config = site.migrate_config()?;
-        let (db, beside_db) = match &url {
+        let (backup_name, beside_db) = match &url {
             DatabaseUrl::Sqlite(path) => {
                 let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
                 (path.clone(), folder.unwrap_or(site.base()).to_path_buf())
             }
-            // Backups of a Postgres database are named `<dbname>.pg.<sequence>.<stamp>.bak`
-            // and go to `data/` (where the default SQLite database lives) unless
-            // configured; the same name keys the local lock file.
-            DatabaseUrl::Postgres(pg) => (
-                PathBuf::from(format!("{}.pg", pg.database())),
-                site.path(Path::new("data")),
-            ),
+            // Postgres backups go to `data/` (where the default SQLite
+            // database lives) unless configured.
+            DatabaseUrl::Postgres(pg) => {
+                (pg_backups::backup_name(pg), site.path(Path::new("data")))
+            }
         };
         let in_repo = |path: String| site.path(Path::new(&path));
         let mode = match (
@@ -107,12 +109,14 @@ impl Settings {
             (None, None, false) => Mode::Unmanaged,
         };
         check_health(config.health_url.as_deref(), config.health_timeout_secs)?;
+        let backup_dir = config.backup_dir.map_or(beside_db, in_repo);
         Ok(Settings {
             migrations: match migrations {
                 Migrations::Read(flag) => Some(site.migrations_dir(flag)?),
                 Migrations::NotRead => None,
             },
-            backup_dir: config.backup_dir.map_or(beside_db, in_repo),
+            backup_dir: backup_dir.clone(),
+            lock_path: lock_path(&url, &backup_dir, &backup_name),
             keep_backups: config.keep_backups.unwrap_or(5),
             service: Service {
                 mode,
@@ -131,7 +135,7 @@ impl Settings {
             allowed_gaps: config.allow_gaps.unwrap_or_default(),
             target: None,
             url,
-            db,
+            backup_name,
         })
     }
 }
@@ -202,39 +206,16 @@ impl Settings {
             DatabaseUrl::Postgres(_) => Engine::Postgres,
         }
     }
+}
 
-    /// The local lock file of the migration lock: beside a SQLite file; for
-    /// Postgres in the backup folder (the server's advisory lock serializes
-    /// hosts; this file lets the next run on this host find a dead run's
-    /// leftovers: its maintenance flag, its temp files).
-    pub fn lock_path(&self) -> PathBuf {
-        match self.url {
-            DatabaseUrl::Sqlite(_) => crate::run_lock::path_for(&self.db),
-            DatabaseUrl::Postgres(_) => crate::run_lock::path_for(&self.backup_dir.join(&self.db)),
-        }
-    }
-
-    /// Where a backup taken now goes.
-    pub fn new_backup_path(&self) -> anyhow::Result<PathBuf> {
-        crate::engine::backups::new_path(&self.backup_dir, &self.db)
-    }
-
-    /// Keeps the newest `keep_backups`, never `just_made`; says what went.
-    /// Rotation is housekeeping: when an old backup cannot be removed, the
-    /// new one is still complete, so this warns instead of failing the run.
-    pub fn rotate_backups(&self, just_made: &Path) -> String {
-        let dir = &self.backup_dir;
-        match crate::engine::backups::rotate(dir, &self.db, self.keep_backups, just_made) {
-            Ok(removed) => format!("rotated away {}", removed.len()),
-            Err(error) => {
-                let warning = format!(
-                    "rotating old backups failed ({error:#}); the new backup is complete: remove the old \
-                     one by hand, or fix its permissions"
-                );
-                eprintln!("warning: {warning}");
-                format!("WARNING: {warning}")
-            }
-        }
+/// The local lock file of the migration lock: beside a SQLite file; for
+/// Postgres in the backup folder (the server's advisory lock serializes
+/// hosts; this file lets the next run on this host find a dead run's
+/// leftovers: its maintenance flag, its temp files).
+fn lock_path(url: &DatabaseUrl, backup_dir: &Path, backup_name: &Path) -> PathBuf {
+    match url {
+        DatabaseUrl::Sqlite(path) => crate::run_lock::path_for(path),
+        DatabaseUrl::Postgres(_) => crate::run_lock::path_for(&backup_dir.join(backup_name)),
     }
 }
 

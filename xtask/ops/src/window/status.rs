@@ -53,7 +53,7 @@ pub fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let applied = engine.applied_history(false)?;
     let leftovers = engine.leftovers()?;
     let comparison = history::compare(applied, &files)?;
-    let holder = crate::run_lock::current_holder(&settings.lock_path());
+    let holder = crate::run_lock::current_holder(&settings.lock_path);
     if json {
         let mut problems: Vec<String> = comparison
             .refuse_inconsistency()
