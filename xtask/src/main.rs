@@ -16,7 +16,9 @@ mod ops;
 mod paths;
 
 // Shared with the operations tool.
-use xtask_common::{closed_stdout, failpoint, fsutil, git, process, quote, run_lock};
+use xtask_common::{
+    closed_stdout, failpoint, fsutil, git, process, quote, run_lock, workspace_metadata,
+};
 
 use std::{ffi::OsString, path::Path, process::ExitCode};
 

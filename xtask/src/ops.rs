@@ -44,13 +44,11 @@ pub fn command(program: Program, repo: &Path, args: &[OsString]) -> Command {
         None => {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut command = Command::new(cargo);
-            command.current_dir(repo).args([
-                "run",
-                "--quiet",
-                "--package",
-                program.package(),
-                "--",
-            ]);
+            // Not --quiet: a fresh clone's first run compiles it, and
+            // cargo's progress says so instead of minutes of silence.
+            command
+                .current_dir(repo)
+                .args(["run", "--package", program.package(), "--"]);
             command
         }
     };

@@ -9,3 +9,4 @@ pub mod process;
 pub mod quote;
 pub mod run_lock;
 pub mod stamp;
+pub mod workspace_metadata;

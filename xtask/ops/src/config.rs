@@ -226,7 +226,7 @@ fn versions(name: &str, list: &str) -> anyhow::Result<Vec<VersionRange>> {
 /// is no Cargo.toml, as on a production host), then the environment.
 pub fn migrate(root: &Path) -> anyhow::Result<MigrateConfig> {
     let config = if root.join("Cargo.toml").is_file() {
-        match metadata_table(root, "migrate")? {
+        match xtask_common::workspace_metadata::table(root, "migrate")? {
             Some(table) => toml_edit::de::from_str(&table).with_context(|| {
                 format!(
                     "{}: [workspace.metadata.migrate] is not valid — see docs/runbook.md (\"Settings\") for its keys",
@@ -268,7 +268,7 @@ pub fn migrate_file(file: &Path) -> anyhow::Result<MigrateConfig> {
 /// The release tags' prefix (`tag-prefix` of `[workspace.metadata.release]`,
 /// default `v`): which tags are releases, for the shipped-files check.
 pub fn tag_prefix(root: &Path) -> anyhow::Result<String> {
-    let Some(table) = metadata_table(root, "release")? else {
+    let Some(table) = xtask_common::workspace_metadata::table(root, "release")? else {
         return Ok("v".into());
     };
     let doc: toml_edit::DocumentMut = table.parse()?;
@@ -277,41 +277,6 @@ pub fn tag_prefix(root: &Path) -> anyhow::Result<String> {
         .and_then(|v| v.as_str())
         .unwrap_or("v")
         .to_owned())
-}
-
-/// `[workspace.metadata.<name>]` as TOML text, or None when it is absent.
-fn metadata_table(root: &Path, name: &str) -> anyhow::Result<Option<String>> {
-    let path = root.join("Cargo.toml");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "reading {}: run from inside the repository (or pass --repo DIR)",
-            path.display()
-        )
-    })?;
-    let doc: toml_edit::DocumentMut = text.parse().with_context(|| {
-        format!(
-            "{} is not valid TOML: fix the syntax error above",
-            path.display()
-        )
-    })?;
-    let Some(item) = doc
-        .get("workspace")
-        .and_then(|w| w.get("metadata"))
-        .and_then(|m| m.get(name))
-    else {
-        return Ok(None);
-    };
-    let table = match item {
-        toml_edit::Item::Table(table) => table.clone(),
-        toml_edit::Item::Value(toml_edit::Value::InlineTable(inline)) => {
-            inline.clone().into_table()
-        }
-        _ => bail!(
-            "{}: [workspace.metadata.{name}] must be a table",
-            path.display()
-        ),
-    };
-    Ok(Some(toml_edit::DocumentMut::from(table).to_string()))
 }
 
 #[cfg(test)]

@@ -65,9 +65,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub repo: Option<PathBuf>,
 
-    /// The settings file: TOML with the keys of `[workspace.metadata.migrate]`
-    /// (see docs/runbook.md, "Settings"); the environment and flags override it
-    #[arg(long, global = true, value_name = "FILE", env = "SECRETS_OPS_CONFIG")]
+    /// The settings file, else $SECRETS_OPS_CONFIG (empty: none): TOML with the
+    /// keys of `[workspace.metadata.migrate]` (see docs/runbook.md,
+    /// "Settings"); the environment and flags override it
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// None: a bare `cargo xtask`, which prints the help (exit 0, as cargo does).

@@ -44,8 +44,13 @@ impl Site {
         if let Some(file) = &config
             && !file.is_file()
         {
+            let what = if file.exists() {
+                "is not a file (a folder, a device or a pipe)"
+            } else {
+                "does not exist"
+            };
             anyhow::bail!(
-                "the settings file {} does not exist: give the path of a TOML file (--config FILE or {CONFIG_ENV}), \
+                "the settings file {} {what}: give the path of a TOML file (--config FILE or {CONFIG_ENV}), \
                  see docs/runbook.md (\"Settings\")",
                 file.display()
             );

@@ -148,6 +148,37 @@ fn the_installed_binary_names_itself_in_its_advice() {
     assert!(!all.contains("cargo xtask"), "{all}");
 }
 
+/// A settings path that is a folder is named for what it is, and an empty
+/// `SECRETS_OPS_CONFIG` means no settings file, as an empty variable means
+/// its default everywhere else.
+#[test]
+fn a_settings_path_that_is_a_folder_or_empty_is_said_as_such() {
+    let host = Host::new();
+    let out = host.run(&[
+        "--config",
+        host.path("etc").to_str().unwrap(),
+        "migrate",
+        "status",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("etc is not a file"), "{}", text(&out));
+    let out = Command::new(&host.binary)
+        .args(["migrate", "--create"])
+        .current_dir(host.path("work"))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("SECRETS_OPS_CONFIG", "")
+        .env("DATABASE_URL", "sqlite:///data/secrets.db")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        host.path("work/data/secrets.db").is_file(),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn a_missing_settings_file_is_named() {
     let host = Host::new();

@@ -338,3 +338,64 @@ fn deepest_module(modules: &BTreeMap<Vec<String>, String>, path: &[String]) -> O
         .rev()
         .find_map(|n| modules.get(&path[..n]).cloned())
 }
+
+/// `cargo xtask migrate` builds the operations tool alone; `cargo test
+/// --workspace` builds it with everything else. Each crate of its graph must
+/// get the same features both ways, or `make check` compiles it (and all
+/// that depends on it) twice: the list in xtask/ops/Cargo.toml requests
+/// what the rest of the workspace turns on.
+#[test]
+fn the_operations_tool_shares_the_workspace_features() {
+    let alone = features(&["-p", "secrets-ops", "-e", "normal,build"]);
+    let workspace = features(&["--workspace", "-e", "normal,build,dev"]);
+    let differ: Vec<String> = alone
+        .iter()
+        .filter(|(krate, set)| workspace.get(*krate) != Some(set))
+        .map(|(krate, set)| {
+            let whole = workspace.get(krate).cloned().unwrap_or_default();
+            format!("{krate}: alone {set:?}, in the workspace {whole:?}")
+        })
+        .collect();
+    assert_eq!(
+        differ,
+        Vec::<String>::new(),
+        "request the workspace's features of these crates in xtask/ops/Cargo.toml"
+    );
+}
+
+/// `cargo tree`'s crates (name and version) with their features.
+fn features(selection: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .arg("tree")
+        .args(selection)
+        .args(["--offline", "--prefix", "none", "--format", "{p}|{f}"])
+        .current_dir(crate::support::repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut crates: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let line = line.replace(" (*)", "");
+        let Some((package, features)) = line.split_once('|') else {
+            continue;
+        };
+        let name = package
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        crates.entry(name).or_default().extend(
+            features
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(String::from),
+        );
+    }
+    crates
+}
