@@ -10,7 +10,7 @@ use std::{
 use rusqlite::Connection;
 use tempfile::TempDir;
 
-use crate::support::{self, shipped_latest, text, workspace_binary, xtask_command};
+use crate::support::{self, shipped_latest, text, versions_of, workspace_binary, xtask_command};
 
 /// The binary copied alone into `<host>/bin`, run from `<host>/work` (no
 /// checkout above it) with a PATH of the system's folders only: no cargo,
@@ -60,17 +60,6 @@ impl Host {
     }
 }
 
-fn versions(db: &Path) -> Vec<i64> {
-    let conn = Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT version FROM refinery_schema_history ORDER BY version")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
 #[test]
 fn the_binary_alone_migrates_reports_backs_up_and_restores_with_its_settings_file() {
     let host = Host::new();
@@ -99,7 +88,11 @@ fn the_binary_alone_migrates_reports_backs_up_and_restores_with_its_settings_fil
         "{created}"
     );
     let expected: Vec<i64> = (1..=i64::from(shipped_latest())).collect();
-    assert_eq!(versions(&db), expected, "the embedded history, all of it");
+    assert_eq!(
+        versions_of(&db),
+        expected,
+        "the embedded history, all of it"
+    );
     assert!(
         !host.path("work/data").exists(),
         "nothing under the working directory"
@@ -134,7 +127,7 @@ fn the_binary_alone_migrates_reports_backs_up_and_restores_with_its_settings_fil
         )
         .unwrap();
     assert_eq!(tables, 0, "the restore put the backup back:\n{restored}");
-    assert_eq!(versions(&db), expected);
+    assert_eq!(versions_of(&db), expected);
 }
 
 #[test]
