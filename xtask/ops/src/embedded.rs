@@ -2,9 +2,10 @@
 //! (`build.rs`): the history an installed `secrets-ops` applies when it is
 //! given no `--migrations DIR` and runs outside a checkout.
 
-use std::path::Path;
-
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::{
+    os::unix::fs::{MetadataExt, PermissionsExt},
+    path::Path,
+};
 
 use anyhow::Context;
 
@@ -23,12 +24,12 @@ pub fn files() -> &'static [(&'static str, &'static str)] {
 /// (their process is gone) are removed first.
 pub fn private_folder() -> anyhow::Result<tempfile::TempDir> {
     let pid = std::process::id();
-    remove_dead_runs_folders();
     let temp = std::env::temp_dir();
+    remove_dead_runs_folders(&temp);
     let dir = tempfile::Builder::new()
         .prefix(&format!("{PREFIX}{pid}."))
         .permissions(std::fs::Permissions::from_mode(0o700))
-        .tempdir()
+        .tempdir_in(&temp)
         .with_context(|| {
             format!(
                 "creating a private folder in {} for the migrations built into this binary: make it writable \
@@ -48,11 +49,13 @@ pub fn private_folder() -> anyhow::Result<tempfile::TempDir> {
 
 const PREFIX: &str = "secrets-ops-migrations.";
 
-/// `secrets-ops-migrations.<pid>.*` folders whose process no longer runs.
-fn remove_dead_runs_folders() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+/// `secrets-ops-migrations.<pid>.*` folders of `temp`, this user's, whose
+/// process no longer runs.
+fn remove_dead_runs_folders(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
         return;
     };
+    let own_uid = own_uid();
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
@@ -64,7 +67,7 @@ fn remove_dead_runs_folders() {
         };
         let ours = entry
             .metadata()
-            .is_ok_and(|m| m.is_dir() && m.uid() == own_uid());
+            .is_ok_and(|m| m.is_dir() && m.uid() == own_uid);
         if ours && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
