@@ -12,6 +12,21 @@ use tempfile::TempDir;
 
 use crate::support::{self, shipped_latest, text, versions_of, workspace_binary, xtask_command};
 
+/// Runs `command` to its end. A binary this process has just copied can
+/// fail to start with ETXTBSY while another test's fork still holds the copy's
+/// write descriptor (until that child's exec closes it): tried again then.
+fn output(command: &mut Command) -> Output {
+    for _ in 0..100 {
+        match command.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result.unwrap(),
+        }
+    }
+    panic!("{command:?} stayed busy (ETXTBSY) for a second");
+}
+
 /// The binary copied alone into `<host>/bin`, run from `<host>/work` (no
 /// checkout above it) with a PATH of the system's folders only: no cargo,
 /// no rustc.
@@ -36,16 +51,16 @@ impl Host {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(&self.binary)
-            .args(args)
-            .current_dir(self.path("work"))
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", self.dir.path())
-            .env("SECRETS_OPS_CONFIG", self.path("etc/secrets-ops.toml"))
-            .env("DATABASE_URL", "sqlite:///data/secrets.db")
-            .output()
-            .unwrap()
+        output(
+            Command::new(&self.binary)
+                .args(args)
+                .current_dir(self.path("work"))
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("HOME", self.dir.path())
+                .env("SECRETS_OPS_CONFIG", self.path("etc/secrets-ops.toml"))
+                .env("DATABASE_URL", "sqlite:///data/secrets.db"),
+        )
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -155,15 +170,15 @@ fn a_settings_path_that_is_a_folder_or_empty_is_said_as_such() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("etc is not a file"), "{}", text(&out));
-    let out = Command::new(&host.binary)
-        .args(["migrate", "--create"])
-        .current_dir(host.path("work"))
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("SECRETS_OPS_CONFIG", "")
-        .env("DATABASE_URL", "sqlite:///data/secrets.db")
-        .output()
-        .unwrap();
+    let out = output(
+        Command::new(&host.binary)
+            .args(["migrate", "--create"])
+            .current_dir(host.path("work"))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("SECRETS_OPS_CONFIG", "")
+            .env("DATABASE_URL", "sqlite:///data/secrets.db"),
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         host.path("work/data/secrets.db").is_file(),
@@ -295,16 +310,16 @@ fn backup_and_restore_need_no_temp_folder() {
     .unwrap();
     host.ok(&["migrate", "--create"]);
     let run = |args: &[&str]| {
-        Command::new(&host.binary)
-            .args(args)
-            .current_dir(host.path("work"))
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("TMPDIR", host.path("no-such-folder"))
-            .env("SECRETS_OPS_CONFIG", host.path("etc/secrets-ops.toml"))
-            .env("DATABASE_URL", "sqlite:///data/secrets.db")
-            .output()
-            .unwrap()
+        output(
+            Command::new(&host.binary)
+                .args(args)
+                .current_dir(host.path("work"))
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("TMPDIR", host.path("no-such-folder"))
+                .env("SECRETS_OPS_CONFIG", host.path("etc/secrets-ops.toml"))
+                .env("DATABASE_URL", "sqlite:///data/secrets.db"),
+        )
     };
     for args in [&["backup"][..], &["backup", "--list"], &["restore"]] {
         let out = run(args);
@@ -332,15 +347,15 @@ fn the_folders_of_killed_runs_are_removed() {
     for dir in [&dead, &alive, &stranger] {
         fs::create_dir_all(dir).unwrap();
     }
-    let out = Command::new(&host.binary)
-        .args(["migrations", "check"])
-        .current_dir(host.path("work"))
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("TMPDIR", &tmp)
-        .env("SECRETS_OPS_CONFIG", host.path("etc/secrets-ops.toml"))
-        .output()
-        .unwrap();
+    let out = output(
+        Command::new(&host.binary)
+            .args(["migrations", "check"])
+            .current_dir(host.path("work"))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("TMPDIR", &tmp)
+            .env("SECRETS_OPS_CONFIG", host.path("etc/secrets-ops.toml")),
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert!(!dead.exists(), "a dead run's folder is still there");
     assert!(
